@@ -1,0 +1,77 @@
+"""The engine seam: the small protocol the server needs from an inference engine.
+
+One real implementation wraps vLLM's ``AsyncLLM`` (``server._vllm_engine``); a deterministic fake
+(``server._fake_engine``) keeps unit tests fast. Adapters are addressed by their *versioned* name
+(e.g. ``d2l@3``) and a fresh integer id: vLLM caches LoRAs by name and id, so a version is never reloaded in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+__all__ = ["AdapterRef", "Engine", "Generation", "SamplingOptions"]
+
+
+@dataclass(frozen=True)
+class AdapterRef:
+    """A loaded adapter version as the engine knows it."""
+
+    name: str  # versioned name, unique forever, e.g. "d2l@3"
+    int_id: int  # fresh positive integer per version
+    path: str  # folder with adapter_config.json + weights
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    max_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    stop: Sequence[str] = ()
+    n: int = 1
+    seed: int | None = None
+
+
+@dataclass
+class Generation:
+    text: str
+    tokens_in: int
+    tokens_out: int
+    finish_reason: str | None = None
+    extra: list[str] = field(default_factory=list)  # further samples when n > 1
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """What the server needs from an engine."""
+
+    model_name: str
+
+    async def generate(
+        self, prompt: str, options: SamplingOptions, *, adapter: AdapterRef | None = None, request_id: str
+    ) -> Generation:
+        """Generate one completion; cancelling the awaiting task aborts the engine request."""
+        ...
+
+    def stream(
+        self, prompt: str, options: SamplingOptions, *, adapter: AdapterRef | None = None, request_id: str
+    ) -> AsyncIterator[str]:
+        """Yield text deltas as they are produced."""
+        ...
+
+    async def add_adapter(self, adapter: AdapterRef) -> None: ...
+
+    async def remove_adapter(self, adapter: AdapterRef) -> None: ...
+
+    async def list_adapters(self) -> list[int]: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def has_chat_template(self) -> bool: ...
+
+    def apply_chat_template(self, messages: list[dict[str, str]]) -> str: ...
+
+    async def health(self) -> dict[str, object]: ...
+
+    async def close(self) -> None: ...

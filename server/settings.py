@@ -1,0 +1,69 @@
+"""Settings from the environment (``PAPERTRANS_*``), one nested model per concern.
+
+Flat names such as ``PAPERTRANS_PORT`` / ``PAPERTRANS_MODEL`` / ``PAPERTRANS_ADMIN_KEY`` are the documented ones; nested
+fields are also reachable as ``PAPERTRANS_ENGINE__KV_CACHE_GIB`` etc.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["EngineSettings", "Settings", "StoreSettings", "TranslateSettings"]
+
+
+class EngineSettings(BaseModel):
+    """How the vLLM engine is started."""
+
+    max_model_len: int = Field(2048, description="Context length the engine reserves per sequence.")
+    kv_cache_gib: float = Field(2.0, description="CPU KV cache in GiB (exported as VLLM_CPU_KVCACHE_SPACE).")
+    gpu_memory_utilization: float = Field(0.85, description="Fraction of GPU memory vLLM may take (GPU only).")
+    max_loras: int = Field(4, description="Adapters resident in one batch.")
+    max_lora_rank: int = Field(16, description="Largest LoRA rank the engine accepts.")
+    max_num_seqs: int = Field(32, description="Sequences batched together by the scheduler.")
+    enforce_eager: bool = Field(True, description="Skip graph capture (starts in about a minute on CPU).")
+    dtype: str = Field("bfloat16", description="Weights dtype for the engine.")
+    seed: int = Field(0, description="Sampling seed.")
+
+
+class TranslateSettings(BaseModel):
+    """The translate pipeline."""
+
+    chunk_budget_tokens: int = Field(384, description="Token budget of one chunk's source text.")
+    overlap: int = Field(1, description="Preceding source segments carried as read-only context.")
+    max_retries: int = Field(2, description="Retries of a failed segment (stricter prompt, then smaller pieces).")
+    temperature: float = Field(0.0, description="Sampling temperature (0 = greedy).")
+    max_tokens_factor: float = Field(3.0, description="max_tokens = factor x source tokens + 32.")
+    max_document_bytes: int = Field(2_000_000, description="Largest Markdown accepted by /translate (413 above).")
+    prompt_template_version: str = Field("v1", description="Recorded with every translation.")
+
+
+class StoreSettings(BaseModel):
+    """The feedback store."""
+
+    url: str | None = Field(None, description="SQLAlchemy async URL; default: SQLite (WAL) in the data folder.")
+
+
+class Settings(BaseSettings):
+    """Everything the server reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="PAPERTRANS_", env_nested_delimiter="__", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Bind address.")
+    port: int = Field(8000, description="Bind port.")
+    model: str = Field("embedded:gemma-3-270m", description="Local folder, hub id, or embedded:gemma-3-270m.")
+    data_dir: Path = Field(Path("data"), description="Database, adapter store, jobs and model cache live here.")
+    cache_dir: Path | None = Field(None, description="Converted-model cache (default: ~/.cache/papertrans).")
+    admin_key: str | None = Field(None, description="Key for the admin endpoints (X-Admin-Key); unset = admin off.")
+    api_keys: list[str] = Field(default_factory=list, description="Keys accepted on write endpoints (X-API-Key).")
+    max_body_bytes: int = Field(4_000_000, description="Largest request body.")
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+    translate: TranslateSettings = Field(default_factory=TranslateSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+
+    @property
+    def adapter_dir(self) -> Path:
+        """The adapter store: only folders under it can be registered."""
+        return self.data_dir / "adapters"
