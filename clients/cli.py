@@ -1,0 +1,51 @@
+"""The ``papertrans`` console entry point.
+
+Each part registers its own subcommands (``server.cli``, ``rl.cli``, ``clients.commands``) through a
+``register(subparsers)`` function; registration only declares arguments, so ``papertrans --help`` stays fast and
+heavy imports (torch, vLLM) happen inside the command that needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+__all__ = ["build_parser", "main"]
+
+# Modules that contribute subcommands; a part that is not installed simply contributes none.
+_COMMAND_MODULES = ("server.cli", "clients.commands", "rl.cli")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="papertrans",
+        description="Translate English papers (Markdown + LaTeX) into Chinese; serve, collect feedback, train.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    code = handler(args)
+    return int(code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
