@@ -1,0 +1,9 @@
+"""The feedback store: translations, segments, feedback and A/B comparisons, durable and migrated on open.
+
+SQLite in WAL mode in the server's data folder by default, PostgreSQL (asyncpg) by ``settings.store.url``.
+"""
+
+from ._records import SegmentRecord, TranslationRecord
+from ._store import Store, open_store, resolve_url
+
+__all__ = ["SegmentRecord", "Store", "TranslationRecord", "open_store", "resolve_url"]
