@@ -15,7 +15,7 @@ from collections.abc import Sequence
 __all__ = ["build_parser", "main"]
 
 # Modules that contribute subcommands; a part that is not installed simply contributes none.
-_COMMAND_MODULES = ("server.cli", "clients.commands", "rl.cli")
+_COMMAND_MODULES = ("server.cli", "server.store.cli", "clients.commands", "rl.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:

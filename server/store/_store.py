@@ -21,6 +21,7 @@ from server.errors import Conflict, NotFound
 
 from . import _migrate
 from ._models import Comparison, Feedback, IdempotencyEntry, Segment, Translation
+from ._placeholders import restore
 from ._records import TranslationRecord
 
 __all__ = ["Store", "open_store", "resolve_url"]
@@ -141,21 +142,20 @@ class Store:
 
     async def record_translation(self, rec: TranslationRecord) -> None:
         """Write one translation with its segments; never raises (failures are counted and shown in health)."""
+        error: Exception | None = None
         for attempt in range(2):
             try:
                 await self._insert_translation(rec)
                 return
-            except IntegrityError:
-                # The same id twice (a retried request): the first write stands.
-                if await self._translation_exists(rec.id):
-                    return
-                error: Exception | None = None
             except Exception as exc:
+                # The same id twice (a retried request) is fine: the first write stands.
+                if isinstance(exc, IntegrityError) and await self._translation_exists(rec.id):
+                    return
                 error = exc
             if attempt == 0:
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.2)  # one retry: a transient lock or connection drop
         self.write_failures += 1
-        self.last_error = f"record_translation {rec.id}: {type(error).__name__}: {error}" if error else "integrity"
+        self.last_error = f"record_translation {rec.id}: {type(error).__name__}: {error}"
         if self.on_write_failure is not None:
             self.on_write_failure()  # e.g. the app's metrics counter (papertrans_store_failures)
         log.error("store: could not record translation %s: %s", rec.id, error)
@@ -247,7 +247,7 @@ class Store:
                 {
                     "segment_id": s.segment_id,
                     "source": s.source,
-                    "source_restored": _restore(s.source, s.placeholders),
+                    "source_restored": restore(s.source, s.placeholders),
                     "translation": s.translation,
                     "output": s.output,
                     "status": s.status,
@@ -311,6 +311,18 @@ class Store:
                 if key is None:
                     raise
         raise Conflict("idempotency_conflict", "concurrent requests with the same Idempotency-Key")
+
+    async def replay(self, scope: str, key: str | None, req_hash: str) -> tuple[int, dict[str, Any]] | None:
+        """The remembered response for (scope, key), if any (409 when the key came with another body)."""
+        if key is None:
+            return None
+        async with self._read() as session:
+            prior = await session.get(IdempotencyEntry, (scope, key))
+        if prior is None:
+            return None
+        if prior.request_hash != req_hash:
+            raise Conflict("idempotency_key_reused", "this Idempotency-Key was used with a different request body")
+        return prior.status_code, prior.response
 
     async def add_feedback(
         self,
@@ -456,13 +468,6 @@ def comparison_view(row: Comparison) -> dict[str, Any]:
         "b": {"text": row.b_text},
         "choice": row.choice,
     }
-
-
-def _restore(masked: str, placeholders: dict[str, Any]) -> str:
-    # Longest placeholder first so that e.g. "⟦P1⟧" never eats the prefix of "⟦P12⟧".
-    for ph in sorted(placeholders, key=len, reverse=True):
-        masked = masked.replace(ph, str(placeholders[ph]))
-    return masked
 
 
 async def open_store(settings: Any) -> Store:

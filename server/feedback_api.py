@@ -1,0 +1,327 @@
+"""Feedback HTTP API (issue 4): thumbs, corrections, A/B comparisons, translation read-back, statistics, review page.
+
+Handlers reach the store (``app.state.store``), the engine (``app.state.engine``), the adapter registry
+(``app.state.adapters``) and the settings (``app.state.settings``) through the application state. Write endpoints
+take ``X-API-Key`` when ``settings.api_keys`` is non-empty and honour an ``Idempotency-Key`` header: a retry with the
+same key and body gets the first response back (header ``Idempotent-Replayed: true``) and writes nothing.
+Corrections are sent in restored form (see :mod:`server.store._placeholders`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import random
+import uuid
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from litestar.static_files import create_static_files_router
+
+from server.engine import AdapterRef, SamplingOptions
+from server.errors import BadRequest, PayloadTooLarge, ServiceUnavailable, Unauthorized
+from server.settings import Settings
+from server.store import Store
+from server.store._placeholders import mask_correction, restore
+from server.store._store import adapter_label, request_hash
+
+__all__ = ["LIMITS", "REVIEW_DIR", "route_handlers"]
+
+REVIEW_DIR = Path(__file__).resolve().parent / "static" / "review"
+
+# Size limits (characters); a larger field is a 413 naming the field.
+LIMITS = {
+    "translation_id": 64,
+    "segment_id": 64,
+    "correction": 20_000,
+    "comment": 4_000,
+    "who": 128,
+    "idempotency_key": 200,
+    "variant": 128,
+}
+MAX_WRITE_BODY = 256 * 1024  # bytes; the body of any write endpoint here
+
+# Variant specs for comparisons besides adapter names: the stored output, the base model greedy, a base sample.
+CURRENT, BASE, BASE_SAMPLE = "current", "base", "base:sample"
+
+
+class FeedbackIn(msgspec.Struct):
+    translation_id: str
+    segment_id: str
+    rating: Literal["up", "down"] | None = None
+    correction: str | None = None
+    comment: str | None = None
+    who: str | None = None
+
+
+class ComparisonIn(msgspec.Struct):
+    translation_id: str
+    segment_id: str
+    # Two of: "current" (the stored output), "base", "base:sample", "<adapter>", "<adapter>@<version>".
+    # Omitted: the stored output against the previous adapter version, the base model, or a base-model sample.
+    variants: list[str] | None = None
+
+
+class ChoiceIn(msgspec.Struct):
+    choice: Literal["a", "b", "same"]
+    who: str | None = None
+
+
+# -- plumbing ---------------------------------------------------------------------------------------------------
+
+
+@cache
+def _default_settings() -> Settings:
+    return Settings()
+
+
+def _settings(request: ASGIConnection[Any, Any, Any, Any]) -> Settings:
+    settings = getattr(request.app.state, "settings", None)
+    return settings if isinstance(settings, Settings) else _default_settings()
+
+
+def _store(request: Request[Any, Any, Any]) -> Store:
+    store = getattr(request.app.state, "store", None)
+    if store is None:
+        raise ServiceUnavailable("store_unavailable", "the feedback store is not open")
+    return store  # type: ignore[no-any-return]
+
+
+def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard of the write endpoints: with keys configured, ``X-API-Key`` must be one of them."""
+    keys = _settings(connection).api_keys
+    if not keys:
+        return
+    given = connection.headers.get("x-api-key")
+    if not given:
+        raise Unauthorized("missing_api_key", "this endpoint needs an X-API-Key header")
+    if not any(hmac.compare_digest(given.encode(), k.encode()) for k in keys):
+        raise Unauthorized("invalid_api_key", "the X-API-Key is not valid")
+
+
+def _who(request: Request[Any, Any, Any], who: str | None) -> str | None:
+    """The reader's name if given, else a short fingerprint of the API key (never the key itself)."""
+    if who:
+        return who
+    key = request.headers.get("x-api-key")
+    return "key:" + hashlib.sha256(key.encode()).hexdigest()[:12] if key else None
+
+
+def _idempotency_key(request: Request[Any, Any, Any]) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not key.strip() or len(key) > LIMITS["idempotency_key"]:
+        raise BadRequest("invalid_idempotency_key", f"Idempotency-Key must be 1..{LIMITS['idempotency_key']} chars")
+    return key
+
+
+def _check_sizes(fields: dict[str, Any]) -> None:
+    for name, value in fields.items():
+        limit = LIMITS.get(name)
+        if isinstance(value, str) and limit is not None and len(value) > limit:
+            raise PayloadTooLarge("field_too_large", f"{name} is longer than {limit} characters", field=name, limit=limit)
+
+
+def _respond(status: int, body: dict[str, Any], replayed: bool) -> Response[dict[str, Any]]:
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    return Response(content=body, status_code=status, headers=headers)
+
+
+# -- feedback -----------------------------------------------------------------------------------------------------
+
+
+@post("/feedback", guards=[require_api_key], request_max_body_size=MAX_WRITE_BODY, tags=["feedback"])
+async def post_feedback(request: Request[Any, Any, Any], data: FeedbackIn) -> Response[dict[str, Any]]:
+    """Thumbs up/down, a corrected translation (restored form, placeholders kept) and/or a comment on one segment."""
+    body = msgspec.structs.asdict(data)
+    _check_sizes(body)
+    key = _idempotency_key(request)
+    correction = data.correction
+    comment = data.comment.strip() if data.comment else None
+    if correction is not None and not correction.strip():
+        raise BadRequest("empty_correction", "the correction is empty")
+    if data.rating is None and correction is None and not comment:
+        raise BadRequest("empty_feedback", "give a rating, a correction or a comment")
+    store = _store(request)
+    _, seg = await store.get_segment(data.translation_id, data.segment_id)
+    masked = mask_correction(correction, seg.placeholders) if correction is not None else None
+    status, out, replayed = await store.add_feedback(
+        translation_id=data.translation_id,
+        segment_id=data.segment_id,
+        rating=data.rating,
+        correction=correction,
+        correction_masked=masked,
+        comment=comment,
+        who=_who(request, data.who),
+        idempotency_key=key,
+        req_hash=request_hash(body),
+    )
+    return _respond(status, out, replayed)
+
+
+# -- comparisons ----------------------------------------------------------------------------------------------------
+
+
+def _default_variants(request: Request[Any, Any, Any], adapter: str | None, version: int | None) -> list[str]:
+    """The stored output against: another version of its adapter (active, else the newest older one), else the
+    base model; a base-model translation against the first active adapter, else against a base-model sample."""
+    registry = getattr(request.app.state, "adapters", None)
+    listing: list[dict[str, Any]] = registry.list() if registry is not None else []
+    if adapter:
+        mine = next((a for a in listing if a["name"] == adapter), None)
+        if mine is not None:
+            loaded = [v["version"] for v in mine["versions"] if v.get("loaded")]
+            if mine.get("active") is not None and mine["active"] != version and mine["active"] in loaded:
+                return [CURRENT, f"{adapter}@{mine['active']}"]
+            older = [v for v in loaded if version is not None and v < version]
+            if older:
+                return [CURRENT, f"{adapter}@{max(older)}"]
+        return [CURRENT, BASE]
+    for a in listing:
+        if a.get("active") is not None:
+            return [CURRENT, f"{a['name']}@{a['active']}"]
+    return [CURRENT, BASE_SAMPLE]
+
+
+async def _stop_sequences(engine: Any, source: str) -> list[str]:
+    # The prompt is reused as stored; its stop sequences depend only on the prompt style, so build_prompt on the same
+    # text gives them.
+    from server import prompts
+
+    _, stop = prompts.build_prompt(
+        engine, source, context=[], title=None, heading_path=[], glossary_entries=[], strict=False
+    )
+    return list(stop)
+
+
+async def _variant(
+    request: Request[Any, Any, Any], spec: str, tr: Any, seg: Any
+) -> dict[str, Any]:
+    """Produce one variant: {label, adapter, adapter_version, output (masked), text (restored)}."""
+    if spec == CURRENT:
+        return {
+            "label": adapter_label(tr.adapter, tr.adapter_version),
+            "adapter": tr.adapter,
+            "adapter_version": tr.adapter_version,
+            "output": seg.output,
+            "text": seg.translation,
+        }
+    engine = getattr(request.app.state, "engine", None)
+    if engine is None:
+        raise ServiceUnavailable("engine_unavailable", "no engine to produce a comparison variant")
+    from server import prompts
+
+    settings = _settings(request)
+    options = SamplingOptions(
+        max_tokens=int(settings.translate.max_tokens_factor * engine.count_tokens(seg.source)) + 32,
+        temperature=0.8 if spec == BASE_SAMPLE else settings.translate.temperature,
+        stop=tuple(await _stop_sequences(engine, seg.source)),
+        seed=random.randrange(2**31) if spec == BASE_SAMPLE else None,
+    )
+    adapter: str | None = None
+    version: int | None = None
+    if spec in (BASE, BASE_SAMPLE):
+        ref: AdapterRef | None = None
+        gen = await engine.generate(seg.prompt, options, adapter=None, request_id=f"cmp-{uuid.uuid4().hex}")
+    else:
+        registry = getattr(request.app.state, "adapters", None)
+        if registry is None:
+            raise BadRequest("unknown_adapter", f"no adapter registry to resolve {spec!r}")
+        async with registry.acquire(spec) as ref:
+            gen = await engine.generate(seg.prompt, options, adapter=ref, request_id=f"cmp-{uuid.uuid4().hex}")
+        name, _, ver = ref.name.partition("@")
+        adapter, version = name, int(ver) if ver.isdigit() else None
+    output = str(prompts.clean_output(gen.text))
+    return {
+        "label": spec if ref is None else ref.name,
+        "adapter": adapter,
+        "adapter_version": version,
+        "output": output,
+        "text": restore(output, seg.placeholders),
+    }
+
+
+@post("/comparisons", guards=[require_api_key], request_max_body_size=MAX_WRITE_BODY, tags=["feedback"])
+async def post_comparison(request: Request[Any, Any, Any], data: ComparisonIn) -> Response[dict[str, Any]]:
+    """Two variants of one segment in random left/right order (blind: labels are revealed after the choice)."""
+    body = msgspec.structs.asdict(data)
+    _check_sizes({k: v for k, v in body.items() if k != "variants"})
+    if data.variants is not None:
+        if len(data.variants) != 2 or len(set(data.variants)) != 2:
+            raise BadRequest("invalid_variants", "variants must name two different variants")
+        for v in data.variants:
+            _check_sizes({"variant": v})
+    key = _idempotency_key(request)
+    store = _store(request)
+    rhash = request_hash(body)
+    prior = await store.replay("comparison", key, rhash)
+    if prior is not None:  # a retry: do not spend engine time again
+        return _respond(*prior, True)
+    tr, seg = await store.get_segment(data.translation_id, data.segment_id)
+    specs = data.variants or _default_variants(request, tr.adapter, tr.adapter_version)
+    variants = [await _variant(request, spec, tr, seg) for spec in specs]
+    random.shuffle(variants)  # readers and judges favour the first position: the order must carry no signal
+    values: dict[str, Any] = {"translation_id": tr.id, "segment_id": seg.segment_id, "prompt": seg.prompt}
+    for side, v in zip(("a", "b"), variants, strict=True):
+        values.update({f"{side}_{k}": v[k] for k in ("label", "adapter", "adapter_version", "output", "text")})
+    status, out, replayed = await store.add_comparison(
+        values, who=_who(request, None), idempotency_key=key, req_hash=rhash
+    )
+    out = {**out, "source": restore(seg.source, seg.placeholders)}
+    return _respond(status, out, replayed)
+
+
+@post(
+    "/comparisons/{comparison_id:str}/choice",
+    guards=[require_api_key],
+    request_max_body_size=MAX_WRITE_BODY,
+    tags=["feedback"],
+)
+async def post_choice(
+    request: Request[Any, Any, Any], comparison_id: str, data: ChoiceIn
+) -> Response[dict[str, Any]]:
+    """Good/Same/Bad: ``a`` or ``b`` is better, or ``same``. Returns which variant was which."""
+    body = msgspec.structs.asdict(data)
+    _check_sizes({**body, "translation_id": comparison_id})
+    status, out, replayed = await _store(request).choose(
+        comparison_id,
+        data.choice,
+        who=_who(request, data.who),
+        idempotency_key=_idempotency_key(request),
+        req_hash=request_hash(body),
+    )
+    return _respond(status, out, replayed)
+
+
+# -- reads ------------------------------------------------------------------------------------------------------------
+
+
+@get("/translations/{translation_id:str}", tags=["feedback"])
+async def get_translation(request: Request[Any, Any, Any], translation_id: str) -> dict[str, Any]:
+    """A stored translation with its segments (masked and restored text, status) and the feedback on them."""
+    _check_sizes({"translation_id": translation_id})
+    return await _store(request).get_translation(translation_id)
+
+
+@get("/stats/feedback", tags=["feedback"])
+async def get_feedback_stats(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """Counts, thumbs-up ratio and GSB win rate per adapter version (``base`` = no adapter)."""
+    return await _store(request).feedback_stats()
+
+
+review_router = create_static_files_router(path="/review", directories=[REVIEW_DIR], html_mode=True, name="review")
+
+route_handlers: list[Any] = [
+    post_feedback,
+    post_comparison,
+    post_choice,
+    get_translation,
+    get_feedback_stats,
+    review_router,
+]

@@ -1,0 +1,259 @@
+"""Export the store as training data in TRL's standard (non-conversational) formats (docs/CONTRACTS.md).
+
+* ``sft``     ``{prompt, completion}``: corrections (masked), and outputs rated thumbs-up.
+* ``kto``     ``{prompt, completion, label}``: thumbs; contradicting thumbs on one output are settled by majority
+              (a tie drops the output).
+* ``dpo``     ``{prompt, chosen, rejected}``: correction vs the model's output; A/B choices (``same`` gives no pair).
+* ``prompts`` ``{prompt}``: every distinct prompt the engine saw, for online training (with ``reference`` when a
+              reader corrected it).
+
+Prompts and completions are exactly what the engine saw and produced (masked: placeholders, not the protected spans),
+so that a trainer learns the same task the server asks. Rows are deduplicated, and split into train/eval **by document**
+(a hash of the document hash), so the same paper never lands on both sides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import Select, select
+
+from ._models import Comparison, Feedback, Segment, Translation
+from ._store import Store, adapter_label
+
+__all__ = ["KINDS", "ExportResult", "export", "split_of", "write_jsonl"]
+
+Kind = Literal["sft", "kto", "dpo", "prompts"]
+KINDS: tuple[Kind, ...] = ("sft", "kto", "dpo", "prompts")
+DEFAULT_EVAL_PERCENT = 10
+
+
+@dataclass
+class ExportResult:
+    rows: list[dict[str, Any]]
+    summary: dict[str, Any]
+
+
+def split_of(doc_hash: str, eval_percent: int = DEFAULT_EVAL_PERCENT) -> str:
+    """``eval`` for a stable ``eval_percent`` share of documents, ``train`` for the rest."""
+    bucket = int(hashlib.sha256(f"split:{doc_hash}".encode()).hexdigest()[:8], 16) % 100
+    return "eval" if bucket < eval_percent else "train"
+
+
+def _filters(stmt: Select[Any], adapter: str | None) -> Select[Any]:
+    if adapter is None:
+        return stmt
+    if adapter == "base":
+        return stmt.where(Translation.adapter.is_(None))
+    name, _, version = adapter.partition("@")
+    stmt = stmt.where(Translation.adapter == name)
+    if version.isdigit():
+        stmt = stmt.where(Translation.adapter_version == int(version))
+    return stmt
+
+
+def _row(tr: Translation, seg: Segment, split: str, **fields: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {"prompt": seg.prompt, **fields}
+    row["placeholders"] = list(seg.placeholders)
+    glossary = tr.settings.get("glossary") if isinstance(tr.settings, dict) else None
+    if isinstance(glossary, list):
+        row["glossary"] = glossary
+    row["meta"] = {
+        "translation_id": tr.id,
+        "segment_id": seg.segment_id,
+        "doc_hash": tr.doc_hash,
+        "adapter": adapter_label(tr.adapter, tr.adapter_version),
+        "split": split,
+    }
+    return row
+
+
+async def _feedback(store: Store, since: datetime | None, adapter: str | None) -> list[tuple[Translation, Segment, Feedback]]:
+    stmt = (
+        select(Translation, Segment, Feedback)
+        .join(Segment, Segment.translation_id == Translation.id)
+        .join(Feedback, (Feedback.translation_id == Segment.translation_id) & (Feedback.segment_id == Segment.segment_id))
+        .order_by(Feedback.id)
+    )
+    if since is not None:
+        stmt = stmt.where(Feedback.created_at >= since)
+    async with store.read_session() as session:
+        return [tuple(r) for r in (await session.execute(_filters(stmt, adapter))).all()]  # type: ignore[misc]
+
+
+def _sft(items: list[tuple[Translation, Segment, Feedback]], split: Any) -> tuple[list[dict[str, Any]], Counter[str]]:
+    rows, sources = [], Counter[str]()
+    for tr, seg, fb in items:
+        if fb.correction_masked:
+            rows.append(_row(tr, seg, split(tr), completion=fb.correction_masked, reference=fb.correction))
+            sources["correction"] += 1
+        elif fb.rating == "up" and seg.status != "fallback" and seg.output.strip():
+            rows.append(_row(tr, seg, split(tr), completion=seg.output))
+            sources["thumbs_up"] += 1
+    return rows, sources
+
+
+def _kto(items: list[tuple[Translation, Segment, Feedback]], split: Any) -> tuple[list[dict[str, Any]], Counter[str]]:
+    votes: dict[tuple[str, str], list[Any]] = {}
+    for tr, seg, fb in items:
+        if fb.rating not in ("up", "down") or not seg.output.strip():
+            continue
+        entry = votes.setdefault((seg.prompt, seg.output), [tr, seg, 0])
+        entry[2] += 1 if fb.rating == "up" else -1
+    rows, sources = [], Counter[str]()
+    for tr, seg, score in votes.values():
+        if score == 0:
+            sources["dropped_tie"] += 1
+            continue
+        rows.append(_row(tr, seg, split(tr), completion=seg.output, label=score > 0))
+        sources["desirable" if score > 0 else "undesirable"] += 1
+    return rows, sources
+
+
+def _dpo_corrections(items: list[tuple[Translation, Segment, Feedback]], split: Any) -> list[dict[str, Any]]:
+    return [
+        _row(tr, seg, split(tr), chosen=fb.correction_masked, rejected=seg.output, reference=fb.correction, source="correction")
+        for tr, seg, fb in items
+        if fb.correction_masked and fb.correction_masked.strip() != seg.output.strip()
+    ]
+
+
+async def _dpo_choices(
+    store: Store, since: datetime | None, adapter: str | None, split: Any
+) -> list[dict[str, Any]]:
+    stmt = (
+        select(Translation, Segment, Comparison)
+        .join(Comparison, Comparison.translation_id == Translation.id)
+        .join(Segment, (Segment.translation_id == Comparison.translation_id) & (Segment.segment_id == Comparison.segment_id))
+        .where(Comparison.choice.in_(("a", "b")))
+        .order_by(Comparison.created_at)
+    )
+    if since is not None:
+        stmt = stmt.where(Comparison.chosen_at >= since)
+    async with store.read_session() as session:
+        found = (await session.execute(_filters(stmt, adapter))).all()
+    rows = []
+    for tr, seg, cmp in found:
+        win, lose = (cmp.a_output, cmp.b_output) if cmp.choice == "a" else (cmp.b_output, cmp.a_output)
+        if win.strip() == lose.strip() or not win.strip():
+            continue
+        row = _row(tr, seg, split(tr), chosen=win, rejected=lose, source="ab")
+        row["prompt"] = cmp.prompt
+        rows.append(row)
+    return rows
+
+
+async def _prompts(store: Store, since: datetime | None, adapter: str | None, split: Any) -> list[dict[str, Any]]:
+    stmt = select(Translation, Segment).join(Segment, Segment.translation_id == Translation.id)
+    if since is not None:
+        stmt = stmt.where(Translation.created_at >= since)
+    stmt = stmt.order_by(Translation.created_at, Segment.position)
+    async with store.read_session() as session:
+        found = (await session.execute(_filters(stmt, adapter))).all()
+        corrections = {
+            (f.translation_id, f.segment_id): f.correction_masked
+            for f in (await session.scalars(select(Feedback).where(Feedback.correction_masked.is_not(None)))).all()
+        }
+    rows = []
+    for tr, seg in found:
+        row = _row(tr, seg, split(tr))
+        ref = corrections.get((tr.id, seg.segment_id))
+        if ref:
+            row["reference"] = ref
+        rows.append(row)
+    return rows
+
+
+def _dedupe(rows: Iterable[dict[str, Any]], keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    seen: set[tuple[Any, ...]] = set()
+    out = []
+    for row in rows:
+        k = tuple(row.get(key) for key in keys)
+        if k in seen:
+            continue
+        seen.add(k)
+        out.append(row)
+    return out
+
+
+def _kto_weights(desirable: int, undesirable: int) -> dict[str, float]:
+    """Weights that balance the two classes (TRL suggests desirable_weight*n_d / (undesirable_weight*n_u) in
+    [1, 4/3]); the minority class is up-weighted so that the weighted counts match."""
+    if not desirable or not undesirable:
+        return {"desirable_weight": 1.0, "undesirable_weight": 1.0}
+    if desirable >= undesirable:
+        return {"desirable_weight": 1.0, "undesirable_weight": round(desirable / undesirable, 4)}
+    return {"desirable_weight": round(undesirable / desirable, 4), "undesirable_weight": 1.0}
+
+
+async def export(
+    store: Store,
+    kind: Kind,
+    *,
+    since: datetime | None = None,
+    adapter: str | None = None,
+    split: Literal["train", "eval", "all"] = "all",
+    eval_percent: int = DEFAULT_EVAL_PERCENT,
+) -> ExportResult:
+    """Rows of one kind (deduplicated, split by document) and a summary with the class balance."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown export kind {kind!r}")
+
+    def split_for(tr: Translation) -> str:
+        return split_of(tr.doc_hash, eval_percent)
+
+    sources: Counter[str] = Counter()
+    if kind == "prompts":
+        rows, dedupe_keys = await _prompts(store, since, adapter, split_for), ("prompt",)
+    else:
+        items = await _feedback(store, since, adapter)
+        if kind == "sft":
+            rows, sources = _sft(items, split_for)
+            dedupe_keys = ("prompt", "completion")
+        elif kind == "kto":
+            rows, sources = _kto(items, split_for)
+            dedupe_keys = ("prompt", "completion", "label")
+        else:
+            rows = _dpo_corrections(items, split_for) + await _dpo_choices(store, since, adapter, split_for)
+            dedupe_keys = ("prompt", "chosen", "rejected")
+    before = len(rows)
+    rows = _dedupe(rows, dedupe_keys)
+    duplicates = before - len(rows)
+    if kind == "dpo":
+        sources = Counter(r.pop("source") for r in rows)
+    if split != "all":
+        rows = [r for r in rows if r["meta"]["split"] == split]
+    summary: dict[str, Any] = {
+        "kind": kind,
+        "rows": len(rows),
+        "duplicates_removed": duplicates,
+        "split": dict(Counter(r["meta"]["split"] for r in rows)),
+        "documents": len({r["meta"]["doc_hash"] for r in rows}),
+        "sources": dict(sources),
+    }
+    if kind == "kto":
+        d = sum(1 for r in rows if r["label"])
+        u = len(rows) - d
+        summary["desirable"], summary["undesirable"] = d, u
+        summary["suggested"] = _kto_weights(d, u)
+    return ExportResult(rows=rows, summary=summary)
+
+
+def write_jsonl(rows: Iterable[dict[str, Any]], path: Path) -> int:
+    """Write rows as UTF-8 JSON lines (atomically: a temporary file renamed into place)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    n = 0
+    with tmp.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            n += 1
+    tmp.replace(path)
+    return n

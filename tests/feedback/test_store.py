@@ -1,0 +1,69 @@
+"""The store itself: migrations on open, recording translations, failures counted instead of raised."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.errors import NotFound
+from server.settings import Settings
+from server.store import Store, open_store
+from server.store._migrate import HEAD
+
+from .conftest import make_record
+
+
+async def test_open_migrates_and_reopens(settings: Settings) -> None:
+    st = await open_store(settings)
+    health = await st.health()
+    await st.close()
+    assert health["ok"] is True
+    assert health["schema_version"] == HEAD == "0001"
+    again = await open_store(settings)  # migrating a migrated database is a no-op
+    assert (await again.health())["schema_version"] == HEAD
+    await again.close()
+
+
+async def test_sqlite_is_wal_with_full_sync(tmp_path: Path) -> None:
+    st = await open_store(Settings(data_dir=tmp_path))
+    async with st.read_session() as session:
+        mode = (await session.execute(__import__("sqlalchemy").text("PRAGMA journal_mode"))).scalar()
+        sync = (await session.execute(__import__("sqlalchemy").text("PRAGMA synchronous"))).scalar()
+    await st.close()
+    assert (tmp_path / "papertrans.db").exists()
+    assert mode == "wal"
+    assert sync == 2  # FULL
+
+
+async def test_record_translation_round_trip(store: Store) -> None:
+    rec = make_record("t-1", adapter="d2l", version=3)
+    await store.record_translation(rec)
+    await store.record_translation(rec)  # a retried request: the first write stands, no error, no duplicate
+    got = await store.get_translation("t-1")
+    assert store.write_failures == 0
+    assert got["adapter"] == "d2l" and got["adapter_version"] == 3
+    assert [s["segment_id"] for s in got["segments"]] == ["s0", "s1"]
+    seg = got["segments"][0]
+    assert seg["source"] == rec.segments[0].source
+    assert seg["source_restored"] == "Attention $x$ number 0 :cite:`Bahdanau.2014`."
+    assert seg["placeholders"] == rec.segments[0].placeholders
+
+
+async def test_unknown_translation_is_not_found(store: Store) -> None:
+    with pytest.raises(NotFound) as info:
+        await store.get_translation("nope")
+    assert info.value.code == "unknown_translation"
+
+
+async def test_store_failure_is_counted_not_raised(store: Store) -> None:
+    failures: list[int] = []
+    store.on_write_failure = lambda: failures.append(1)
+    bad = make_record("t-bad")
+    bad.segments[1].segment_id = bad.segments[0].segment_id  # violates the unique (translation, segment) key
+    await store.record_translation(bad)  # must not raise into the request
+    health = await store.health()
+    assert store.write_failures == 1 and failures == [1]
+    assert health["write_failures"] == 1 and "t-bad" in health["last_error"]
+    with pytest.raises(NotFound):  # and nothing half-written
+        await store.get_translation("t-bad")
