@@ -1,0 +1,284 @@
+"""The adapter registry: versioned LoRA adapters, an "active" alias per name, rollback, hot-swap.
+
+Every registered version gets a fresh served name (``<name>@<version>``) and a new integer id, because vLLM caches
+LoRAs by name and id and reloading one in place has known upstream bugs. "active" flips only after the engine has
+loaded the version. Requests hold a reference (:meth:`AdapterRegistry.acquire`) for their whole run, so they finish on
+the version they started with and a version in use cannot be deleted. State is persisted as JSON in the data folder
+and the adapters are loaded again when the server starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from server.engine import AdapterRef, Engine
+from server.errors import BadRequest, Conflict, NotFound, Unprocessable
+
+__all__ = ["AdapterRegistry", "AdapterVersion"]
+
+log = logging.getLogger(__name__)
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass
+class AdapterVersion:
+    name: str
+    version: int
+    int_id: int
+    folder: str  # relative to the adapter store
+    created_at: float
+    loaded: bool = False
+
+    @property
+    def served_name(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+@dataclass
+class _Adapter:
+    versions: dict[int, AdapterVersion] = field(default_factory=dict)
+    active: int | None = None
+    history: list[int] = field(default_factory=list)  # previously active versions, most recent last
+
+
+class AdapterRegistry:
+    """Adapter versions known to the server; mutations are serialized by one lock."""
+
+    def __init__(self, engine: Engine, adapter_dir: Path, state_file: Path, *, max_rank: int | None = None) -> None:
+        self.engine = engine
+        self.adapter_dir = adapter_dir
+        self.state_file = state_file
+        self.max_rank = max_rank
+        self._adapters: dict[str, _Adapter] = {}
+        self._next_id = 1
+        self._in_use: Counter[str] = Counter()
+        self._lock = asyncio.Lock()
+
+    # -- persistence --------------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Load the persisted state and load every version into the engine (those whose folder vanished stay
+        registered but unloaded, and are reported by ``GET /adapters``)."""
+        self.adapter_dir.mkdir(parents=True, exist_ok=True)
+        if self.state_file.exists():
+            raw = json.loads(self.state_file.read_text())
+            self._next_id = int(raw.get("next_id", 1))
+            for name, item in raw.get("adapters", {}).items():
+                versions = {int(v["version"]): AdapterVersion(**{**v, "loaded": False}) for v in item["versions"]}
+                self._adapters[name] = _Adapter(versions, item.get("active"), list(item.get("history", [])))
+        for adapter in self._adapters.values():
+            for v in adapter.versions.values():
+                try:
+                    await self._load(v)
+                except Exception as exc:  # a broken version must not keep the server from starting
+                    log.error("could not reload adapter %s: %s", v.served_name, exc)
+
+    def _save(self) -> None:
+        data = {
+            "next_id": self._next_id,
+            "adapters": {
+                name: {
+                    "active": a.active,
+                    "history": a.history,
+                    "versions": [{k: x for k, x in asdict(v).items() if k != "loaded"} for v in a.versions.values()],
+                }
+                for name, a in self._adapters.items()
+            },
+        }
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1))
+        os.replace(tmp, self.state_file)  # atomic: a crash never leaves half a state file
+
+    # -- helpers ------------------------------------------------------------------------------------------------
+    def _ref(self, v: AdapterVersion) -> AdapterRef:
+        return AdapterRef(name=v.served_name, int_id=v.int_id, path=str(self.adapter_dir / v.folder))
+
+    async def _load(self, v: AdapterVersion) -> None:
+        await self.engine.add_adapter(self._ref(v))
+        v.loaded = True
+
+    def _get(self, name: str) -> _Adapter:
+        adapter = self._adapters.get(name)
+        if adapter is None:
+            raise NotFound("unknown_adapter", f"no adapter named {name!r}")
+        return adapter
+
+    def _version(self, name: str, version: int) -> AdapterVersion:
+        v = self._get(name).versions.get(version)
+        if v is None:
+            raise NotFound("unknown_adapter_version", f"adapter {name!r} has no version {version}")
+        return v
+
+    def resolve_folder(self, folder: str) -> Path:
+        """A folder inside the adapter store, symlinks resolved; anything else is refused."""
+        if not folder or "\x00" in folder or Path(folder).is_absolute():
+            raise BadRequest("folder_outside_store", "folder must be a relative path inside the adapter store")
+        root = self.adapter_dir.resolve()
+        path = (root / folder).resolve()
+        if path == root or not path.is_relative_to(root):
+            raise BadRequest("folder_outside_store", "folder must be inside the adapter store")
+        if not path.is_dir():
+            raise NotFound("folder_not_found", f"no folder {folder!r} in the adapter store")
+        config = path / "adapter_config.json"
+        if not config.is_file():
+            raise Unprocessable("not_an_adapter", f"{folder!r} has no adapter_config.json")
+        try:
+            rank = json.loads(config.read_text()).get("r")
+        except (ValueError, OSError) as exc:
+            raise Unprocessable("not_an_adapter", f"unreadable adapter_config.json: {exc}") from exc
+        if self.max_rank is not None and isinstance(rank, int) and rank > self.max_rank:
+            raise Unprocessable("adapter_rank_too_large", f"rank {rank} > max_lora_rank {self.max_rank}")
+        return path
+
+    @staticmethod
+    def info(v: AdapterVersion, adapter: _Adapter) -> dict[str, Any]:
+        return {
+            "name": v.name,
+            "version": v.version,
+            "served_name": v.served_name,
+            "int_id": v.int_id,
+            "folder": v.folder,
+            "active": adapter.active == v.version,
+            "loaded": v.loaded,
+            "created_at": v.created_at,
+        }
+
+    # -- admin operations ---------------------------------------------------------------------------------------
+    async def register(self, name: str, folder: str) -> dict[str, Any]:
+        if not _NAME.match(name):
+            raise BadRequest("invalid_adapter_name", "names use letters, digits, '_', '.', '-' (max 64)")
+        path = self.resolve_folder(folder)
+        rel = path.relative_to(self.adapter_dir.resolve()).as_posix()
+        async with self._lock:
+            adapter = self._adapters.get(name) or _Adapter()
+            version = max(adapter.versions, default=0) + 1
+            v = AdapterVersion(name, version, self._next_id, rel, time.time())
+            try:
+                await self._load(v)
+            except Exception as exc:
+                raise Unprocessable("adapter_load_failed", f"engine could not load the adapter: {exc}") from exc
+            self._next_id += 1
+            adapter.versions[version] = v
+            self._adapters[name] = adapter
+            self._save()
+            return self.info(v, adapter)
+
+    async def activate(self, name: str, version: int) -> dict[str, Any]:
+        async with self._lock:
+            adapter = self._get(name)
+            v = self._version(name, version)
+            if not v.loaded:  # flip only once the engine holds this version
+                try:
+                    await self._load(v)
+                except Exception as exc:
+                    raise Unprocessable("adapter_load_failed", f"engine could not load the adapter: {exc}") from exc
+            if adapter.active != version:
+                if adapter.active is not None:
+                    adapter.history.append(adapter.active)
+                adapter.active = version
+                self._save()
+            return self.info(v, adapter)
+
+    async def rollback(self, name: str) -> dict[str, Any]:
+        async with self._lock:
+            adapter = self._get(name)
+            while adapter.history:
+                previous = adapter.history.pop()
+                v = adapter.versions.get(previous)
+                if v is None:  # deleted since; look further back
+                    continue
+                if not v.loaded:
+                    await self._load(v)
+                adapter.active = previous
+                self._save()
+                return self.info(v, adapter)
+            self._save()
+            raise Conflict("no_previous_version", f"adapter {name!r} has no earlier active version")
+
+    async def delete(self, name: str, version: int) -> dict[str, Any]:
+        async with self._lock:
+            adapter = self._get(name)
+            v = self._version(name, version)
+            if adapter.active == version:
+                raise Conflict("version_active", f"{v.served_name} is active; activate another version first")
+            if self._in_use[v.served_name]:
+                raise Conflict("version_in_use", f"{v.served_name} serves {self._in_use[v.served_name]} request(s)")
+            # forget it first, so no new request can pin it while the engine unloads it
+            del adapter.versions[version]
+            adapter.history = [h for h in adapter.history if h != version]
+            if not adapter.versions:
+                del self._adapters[name]
+            self._save()
+            if v.loaded:
+                await self.engine.remove_adapter(self._ref(v))
+            return {"name": name, "version": version, "deleted": True}
+
+    def list(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": name,
+                "active": a.active,
+                "active_served_name": f"{name}@{a.active}" if a.active is not None else None,
+                "versions": [
+                    {**self.info(v, a), "in_use": self._in_use[v.served_name]} for v in sorted(
+                        a.versions.values(), key=lambda x: x.version
+                    )
+                ],
+            }
+            for name, a in sorted(self._adapters.items())
+        ]
+
+    def active(self) -> dict[str, str | None]:
+        return {name: (f"{name}@{a.active}" if a.active is not None else None) for name, a in self._adapters.items()}
+
+    # -- serving ------------------------------------------------------------------------------------------------
+    def lookup(self, spec: str) -> AdapterRef:
+        """``name`` (its active version) or ``name@version`` → the engine reference."""
+        name, _, ver = spec.partition("@")
+        adapter = self._adapters.get(name)
+        if adapter is None:
+            raise NotFound("unknown_adapter", f"no adapter named {name!r}")
+        if ver:
+            if not ver.isdigit():
+                raise BadRequest("invalid_adapter", f"bad version in {spec!r}")
+            v = self._version(name, int(ver))
+        else:
+            if adapter.active is None:
+                raise Conflict("adapter_not_active", f"adapter {name!r} has no active version")
+            v = adapter.versions[adapter.active]
+        if not v.loaded:
+            raise Conflict("adapter_not_loaded", f"{v.served_name} is not loaded (its folder may be gone)")
+        return self._ref(v)
+
+    @asynccontextmanager
+    async def acquire(self, spec: str | None) -> AsyncIterator[AdapterRef | None]:
+        """Pin one version for the duration of a request (the version is resolved once, at the start)."""
+        if spec is None:
+            yield None
+            return
+        ref = self.lookup(spec)  # no await between lookup and increment: atomic on the event loop
+        self._in_use[ref.name] += 1
+        try:
+            yield ref
+        finally:
+            self._in_use[ref.name] -= 1
+            if not self._in_use[ref.name]:
+                del self._in_use[ref.name]
+
+    def versions_count(self) -> dict[str, int]:
+        return {name: len(a.versions) for name, a in self._adapters.items()}
+
+    def active_versions(self) -> dict[str, int]:
+        return {name: a.active or 0 for name, a in self._adapters.items()}

@@ -1,0 +1,138 @@
+"""The Litestar application factory.
+
+``create_app(settings, engine=None)`` has no side effects: the engine (real vLLM unless one is passed, or the fake one
+for ``PAPERTRANS_MODEL=fake``), the adapter registry, the store and the job manager are created in the lifespan and
+reached by dependency injection (``engine``, ``adapters``, ``store``, ``jobs``, ``translator``, ``metrics``,
+``settings``) and through ``app.state``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+
+from server.adapters import AdapterRegistry
+from server.engine import Engine
+from server.errors import exception_handlers
+from server.jobs import JobManager
+from server.metrics import Metrics
+from server.pipeline import Pipeline, Translator
+from server.settings import Settings
+
+__all__ = ["create_app", "start_engine"]
+
+log = logging.getLogger(__name__)
+
+
+async def start_engine(settings: Settings) -> Engine:
+    """The engine ``settings.model`` names: ``fake`` (tests, UI plumbing) or a real vLLM engine."""
+    if settings.model == "fake":
+        from server._fake_engine import FakeEngine
+
+        return FakeEngine()
+    from server._vllm_engine import VllmEngine
+    from server.model import resolve_model
+
+    # the first run converts the embedded GGUF (minutes): keep the event loop free meanwhile
+    model_path = await asyncio.to_thread(resolve_model, settings.model, settings.cache_dir)
+    engine: Engine = await VllmEngine.start(model_path, settings.engine)
+    return engine
+
+
+async def _open_store(settings: Settings, metrics: Metrics) -> Any | None:
+    try:
+        store_module = importlib.import_module("server.store")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("server.store",):
+            raise
+        log.warning("server.store is not installed: translations are not recorded")
+        return None
+    store = store_module.open_store(settings)
+    if inspect.isawaitable(store):
+        store = await store
+    if hasattr(store, "on_write_failure"):
+        store.on_write_failure = metrics.store_failures.inc
+    return store
+
+
+def _feedback_handlers() -> list[Any]:
+    try:
+        module = importlib.import_module("server.feedback_api")
+    except ModuleNotFoundError as exc:
+        if exc.name != "server.feedback_api":
+            raise
+        return []
+    return list(module.route_handlers)
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Litestar:
+    """Build the app; nothing starts until the ASGI lifespan runs."""
+    settings = settings or Settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        state = app.state
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        own_engine = engine is None
+        eng = engine if engine is not None else await start_engine(settings)
+        store = None
+        jobs = None
+        try:
+            registry = AdapterRegistry(
+                eng, settings.adapter_dir, settings.data_dir / "adapters.json", max_rank=settings.engine.max_lora_rank
+            )
+            await registry.start()
+            store = await _open_store(settings, metrics)
+            pipeline = Pipeline(eng, settings.translate, metrics)
+            translator = Translator(pipeline, registry, store, metrics, settings.translate)
+            jobs = JobManager(translator, settings.data_dir / "jobs", metrics, settings.max_concurrent_jobs)
+            jobs.start()
+            state.update(engine=eng, adapters=registry, store=store, translator=translator, jobs=jobs)
+            yield
+        finally:
+            if jobs is not None:
+                await jobs.close()
+            if store is not None:
+                await store.close()
+            if own_engine:
+                await eng.close()
+
+    def dep(name: str) -> Provide:
+        def provide(state: State) -> Any:
+            return state[name]
+
+        return Provide(provide, sync_to_thread=False)
+
+    from server.routes import route_handlers
+
+    return Litestar(
+        route_handlers=[*route_handlers, *_feedback_handlers()],
+        lifespan=[lifespan],
+        state=State({"settings": settings, "metrics": metrics}),
+        dependencies={
+            name: dep(name) for name in ("engine", "adapters", "store", "jobs", "translator", "metrics", "settings")
+        },
+        exception_handlers=exception_handlers(),  # type: ignore[arg-type]
+        middleware=[metrics.middleware],
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="papertrans",
+            version="0.1.0",
+            description="Translate English papers (Markdown + LaTeX) into Chinese with every formula intact.",
+            path="/docs",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        ),
+        debug=False,
+    )

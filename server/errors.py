@@ -1,0 +1,160 @@
+"""One exception hierarchy for every part, mapped to JSON ``{"error": code, "detail": ...}`` in one place.
+
+Parts raise :class:`PapertransError` subclasses; :func:`exception_handlers` is the single mapping the app installs.
+Litestar's own errors (validation, oversized bodies, unknown routes) are rewritten to the same shape, so a client
+only ever has to read ``error`` to know what went wrong.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+__all__ = [
+    "BadRequest",
+    "Conflict",
+    "Forbidden",
+    "NotFound",
+    "PapertransError",
+    "PayloadTooLarge",
+    "ServiceUnavailable",
+    "Unauthorized",
+    "Unprocessable",
+    "exception_handlers",
+]
+
+log = logging.getLogger(__name__)
+
+
+class PapertransError(Exception):
+    """Base error: a machine-readable ``code``, a human ``detail`` and the HTTP status it maps to."""
+
+    status_code: int = 400
+    default_code: str = "bad_request"
+
+    def __init__(
+        self, code: str | None = None, detail: str = "", status_code: int | None = None, **extra: Any
+    ) -> None:
+        self.code = code or self.default_code
+        self.detail = detail or self.code.replace("_", " ")
+        if status_code is not None:
+            self.status_code = status_code
+        self.extra = extra
+        super().__init__(f"{self.code}: {self.detail}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"error": self.code, "detail": self.detail, **self.extra}
+
+
+class BadRequest(PapertransError):
+    status_code = 400
+    default_code = "bad_request"
+
+
+class Unauthorized(PapertransError):
+    status_code = 401
+    default_code = "unauthorized"
+
+
+class Forbidden(PapertransError):
+    status_code = 403
+    default_code = "forbidden"
+
+
+class NotFound(PapertransError):
+    status_code = 404
+    default_code = "not_found"
+
+
+class Conflict(PapertransError):
+    status_code = 409
+    default_code = "conflict"
+
+
+class PayloadTooLarge(PapertransError):
+    status_code = 413
+    default_code = "payload_too_large"
+
+
+class Unprocessable(PapertransError):
+    status_code = 422
+    default_code = "unprocessable"
+
+
+class ServiceUnavailable(PapertransError):
+    """The engine is not (yet) able to serve; clients may retry later."""
+
+    status_code = 503
+    default_code = "service_unavailable"
+
+
+# Litestar's own HTTP errors → our codes (anything else becomes "http_<status>").
+_HTTP_CODES: Mapping[int, str] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "unprocessable",
+    429: "too_many_requests",
+    503: "service_unavailable",
+}
+
+
+def _json(body: dict[str, Any], status: int) -> Response[dict[str, Any]]:
+    return Response(content=body, status_code=status, media_type=MediaType.JSON)
+
+
+def _papertrans(_: Request[Any, Any, Any], exc: PapertransError) -> Response[dict[str, Any]]:
+    return _json(exc.to_json(), exc.status_code)
+
+
+def _missing_body(exc: ValidationException) -> bool:
+    # An empty body leaves the ``data`` argument unset; msgspec then reports the bare key (not a type mismatch).
+    fields = exc.extra if isinstance(exc.extra, list) else []
+    return any(
+        isinstance(f, dict) and f.get("key") == "data" and "Expected" not in str(f.get("message", "")) for f in fields
+    )
+
+
+def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+    # Litestar raises this for bodies, paths and queries that do not match the declared types.
+    if _missing_body(exc):
+        return _json({"error": "empty_body", "detail": "the request needs a JSON body"}, 400)
+    body: dict[str, Any] = {"error": "invalid_request", "detail": str(exc.detail)}
+    if exc.extra:
+        body["fields"] = exc.extra
+    return _json(body, 400)
+
+
+def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    status = exc.status_code
+    if status >= 500:
+        log.error("server error: %s", exc.detail)
+    code = _HTTP_CODES.get(status, f"http_{status}")
+    if isinstance(exc.__cause__, SerializationException):  # the body is not JSON at all
+        code = "invalid_json"
+    return _json({"error": code, "detail": str(exc.detail)}, status)
+
+
+def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.exception("unhandled error", exc_info=exc)
+    return _json({"error": "internal_error", "detail": "unexpected server error"}, HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+def exception_handlers() -> dict[type[Exception], Callable[..., Response[Any]]]:
+    """The one mapping from exceptions to HTTP responses, installed by ``create_app``."""
+    return {
+        PapertransError: _papertrans,
+        ValidationException: _validation,
+        HTTPException: _http,
+        Exception: _unexpected,
+    }

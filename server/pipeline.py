@@ -1,0 +1,408 @@
+"""The translate pipeline: protect → chunk → prompts → all items in flight at once → validate → retry → restore.
+
+Every item of a document is submitted to the engine concurrently (``asyncio.gather``) so that vLLM's continuous
+batching sees them together. A segment whose output fails validation is retried with a stricter prompt, then in
+smaller pieces (sentences); after the last retry it keeps its source text and is reported as ``fallback`` with the
+reasons. Cancelling :meth:`Pipeline.translate` (a client that went away) cancels every engine request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import protect
+
+from server.engine import AdapterRef, Engine, Generation, SamplingOptions
+from server.metrics import Metrics
+from server.settings import TranslateSettings
+
+__all__ = ["Pipeline", "SegmentOutcome", "TranslateInput", "TranslationResult", "Translator"]
+
+log = logging.getLogger(__name__)
+
+Status = Literal["ok", "retried", "fallback"]
+HARD_CODES = frozenset(
+    {"placeholder_missing", "placeholder_duplicated", "placeholder_invented", "placeholder_altered", "empty_output"}
+)
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+(?=\S)")
+_LETTERS = re.compile(r"[A-Za-z]{2,}")
+
+
+@dataclass
+class SegmentOutcome:
+    id: str
+    source: str  # original text (placeholders restored)
+    translation: str  # restored translation; the source itself on fallback
+    status: Status
+    reasons: list[str]
+    # for the store / training data (masked, as the model saw it)
+    masked_source: str = ""
+    prompt: str = ""
+    output: str = ""
+    placeholders: dict[str, str] = field(default_factory=dict)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "source": self.source,
+            "translation": self.translation,
+            "status": self.status,
+            "reasons": self.reasons,
+        }
+
+
+@dataclass
+class TranslationResult:
+    translation_id: str
+    markdown: str
+    segments: list[SegmentOutcome]
+    stats: dict[str, Any]
+    model: str
+    adapter: str | None  # served (versioned) name, None = base model
+    doc_hash: str
+    glossary_version: str | None
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "translation_id": self.translation_id,
+            "markdown": self.markdown,
+            "segments": [s.public() for s in self.segments],
+            "stats": self.stats,
+            "model": self.model,
+            "adapter": self.adapter,
+        }
+
+
+@dataclass
+class _Tally:
+    tokens_in: int = 0
+    tokens_out: int = 0
+    retries: int = 0
+
+
+def unmask(text: str, placeholders: dict[str, str]) -> str:
+    """Put the original bytes back for each placeholder (for display; the document itself uses ``restore``)."""
+    for key, original in placeholders.items():
+        text = text.replace(key, original)
+    return text
+
+
+def split_sentences(text: str, placeholders: Sequence[str]) -> list[str]:
+    """Sentence pieces of ``text`` for the last retry; ``[]`` when it cannot be split without cutting a placeholder."""
+    pieces = [p for p in _SENTENCE_END.split(text) if p.strip()]
+    if len(pieces) < 2:
+        return []
+    for key in placeholders:
+        if sum(p.count(key) for p in pieces) != text.count(key):
+            return []
+    return pieces
+
+
+OnSegment = Callable[[SegmentOutcome], None]
+
+
+class Pipeline:
+    """Translate one Markdown document with one engine (and optionally one pinned adapter version)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: TranslateSettings,
+        metrics: Metrics | None = None,
+        prompts: Any = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        if prompts is None:
+            from server import prompts as prompts_module
+
+            prompts = prompts_module
+        self.prompts = prompts
+
+    # -- engine calls -------------------------------------------------------------------------------------------
+    async def _generate(
+        self, text: str, ctx: protect.Chunk | None, glossary: protect.Glossary | None, *, strict: bool,
+        adapter: AdapterRef | None, request_id: str, tally: _Tally,
+    ) -> tuple[str, str]:
+        """One engine request for one item; returns (prompt, cleaned output). Engine errors → empty output."""
+        entries = glossary.find(text) if glossary is not None else []
+        prompt, stop = self.prompts.build_prompt(
+            self.engine,
+            text,
+            context=list(ctx.context) if ctx is not None else [],
+            title=ctx.title if ctx is not None else None,
+            heading_path=list(ctx.heading_path) if ctx is not None else [],
+            glossary_entries=entries,
+            strict=strict,
+        )
+        options = SamplingOptions(
+            max_tokens=int(self.settings.max_tokens_factor * self.engine.count_tokens(text)) + 32,
+            temperature=self.settings.temperature,
+            stop=tuple(stop),
+        )
+        self.metrics.queue_depth.inc()
+        try:
+            gen: Generation = await self.engine.generate(prompt, options, adapter=adapter, request_id=request_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # one failed request must not fail the document: it becomes a retry/fallback
+            log.warning("engine request %s failed: %s", request_id, exc)
+            self.metrics.engine_errors.inc()
+            return prompt, ""
+        finally:
+            self.metrics.queue_depth.dec()
+        tally.tokens_in += gen.tokens_in
+        tally.tokens_out += gen.tokens_out
+        self.metrics.tokens.labels("in").inc(gen.tokens_in)
+        self.metrics.tokens.labels("out").inc(gen.tokens_out)
+        return prompt, str(self.prompts.clean_output(gen.text))
+
+    async def _attempt(
+        self, pieces: Sequence[tuple[str, protect.Chunk | None]], glossary: protect.Glossary | None, *,
+        strict: bool, adapter: AdapterRef | None, rid: str, tally: _Tally,
+    ) -> tuple[str, str]:
+        results = await asyncio.gather(
+            *(
+                self._generate(text, ctx, glossary, strict=strict, adapter=adapter, request_id=f"{rid}-{i}",
+                               tally=tally)
+                for i, (text, ctx) in enumerate(pieces)
+            )
+        )
+        prompt = results[0][0] if len(results) == 1 else "\n\n".join(p for p, _ in results)
+        return prompt, "".join(out for _, out in results)
+
+    async def _segment(
+        self, seg: protect.Segment, items: list[tuple[str, protect.Chunk]], glossary: protect.Glossary | None, *,
+        adapter: AdapterRef | None, tid: str, tally: _Tally,
+    ) -> SegmentOutcome:
+        """Translate one segment with its retry ladder (``outcome.output`` is the masked text for restore)."""
+        source = unmask(seg.text, seg.placeholders)
+        base = dict(masked_source=seg.text, placeholders=dict(seg.placeholders))
+        if not _LETTERS.search(re.sub("|".join(map(re.escape, seg.placeholders)) or "(?!)", " ", seg.text)):
+            # nothing to translate (only placeholders, numbers, punctuation): keep it, spare the engine
+            return SegmentOutcome(seg.id, source, source, "ok", [], output=seg.text, **base)
+        whole: list[tuple[str, protect.Chunk | None]] = list(items) or [(seg.text, None)]
+        ctx0 = whole[0][1]
+        ladder: list[tuple[str, list[tuple[str, protect.Chunk | None]], bool]] = [
+            ("first", whole, False),
+            ("strict", whole, True),
+        ]
+        sentences = split_sentences(seg.text, list(seg.placeholders))
+        if sentences:
+            ladder.append(("pieces", [(s, ctx0) for s in sentences], True))
+        ladder = ladder[: 1 + self.settings.max_retries]
+        failed: list[str] = []
+        prompt = output = ""
+        for n, (kind, pieces, strict) in enumerate(ladder):
+            if n:
+                tally.retries += 1
+                self.metrics.retries.labels(kind).inc()
+            prompt, output = await self._attempt(
+                pieces, glossary, strict=strict, adapter=adapter, rid=f"{tid}-{seg.id}-{n}", tally=tally
+            )
+            report = protect.validate(seg, output, glossary)
+            hard = [r for r in report.reasons if r in HARD_CODES]
+            for code in hard:
+                self.metrics.placeholder_failures.labels(code).inc()
+            if report.status == "ok" and not hard:
+                status: Status = "ok" if n == 0 else "retried"
+                reasons = sorted(set(failed)) + [r for r in report.reasons if r not in failed]
+                translation = unmask(output, seg.placeholders)
+                return SegmentOutcome(seg.id, source, translation, status, reasons, prompt=prompt, output=output,
+                                      **base)
+            failed.extend(r for r in (hard or report.reasons or ["invalid_output"]) if r not in failed)
+        return SegmentOutcome(seg.id, source, source, "fallback", failed, prompt=prompt, output=output, **base)
+
+    # -- the document -------------------------------------------------------------------------------------------
+    async def translate(
+        self,
+        markdown: str,
+        *,
+        adapter: AdapterRef | None = None,
+        glossary: protect.Glossary | None = None,
+        bilingual: bool = False,
+        on_segment: OnSegment | None = None,
+        on_start: Callable[[int], None] | None = None,
+        translation_id: str | None = None,
+    ) -> TranslationResult:
+        started = time.perf_counter()
+        tid = translation_id or uuid.uuid4().hex
+        pd = protect.protect(markdown, glossary)
+        chunks = protect.chunk(
+            pd, self.settings.chunk_budget_tokens, self.engine.count_tokens, overlap=self.settings.overlap
+        )
+        items: dict[str, list[tuple[str, protect.Chunk]]] = {}
+        for chunk in chunks:
+            for item in sorted(chunk.items, key=lambda it: it.part):
+                items.setdefault(item.segment_id, []).append((item.text, chunk))
+        tally = _Tally()
+        if on_start is not None:
+            on_start(len(pd.segments))
+
+        async def run(seg: protect.Segment) -> SegmentOutcome:
+            outcome = await self._segment(
+                seg, items.get(seg.id, []), glossary, adapter=adapter, tid=tid, tally=tally
+            )
+            self.metrics.segments.labels(outcome.status).inc()
+            if outcome.status == "fallback":
+                self.metrics.fallbacks.inc()
+            if on_segment is not None:
+                on_segment(outcome)
+            return outcome
+
+        # every segment (and so every item) goes to the engine at once; cancelling this gather aborts them all
+        outcomes = list(await asyncio.gather(*(run(seg) for seg in pd.segments)))
+        translations = {o.id: o.output for o in outcomes if o.status != "fallback"}
+        restored = pd.restore(translations, bilingual=bilingual)
+        for o in outcomes:  # restore's own check is the last word: never ship a segment it rejects
+            report = restored.reports.get(o.id)
+            if report is not None and report.status == "fallback" and o.status != "fallback":
+                o.status, o.translation = "fallback", o.source
+                o.reasons = sorted(set(o.reasons) | set(report.reasons))
+        fallbacks = sum(o.status == "fallback" for o in outcomes)
+        stats = {
+            "segments": len(pd.segments),
+            "chunks": len(chunks),
+            "tokens_in": tally.tokens_in,
+            "tokens_out": tally.tokens_out,
+            "seconds": round(time.perf_counter() - started, 3),
+            "fallbacks": fallbacks,
+            "retries": tally.retries,
+            "glossary_adherence": self._adherence(pd, outcomes, glossary),
+        }
+        return TranslationResult(
+            translation_id=tid,
+            markdown=restored.text,
+            segments=outcomes,
+            stats=stats,
+            model=self.engine.model_name,
+            adapter=adapter.name if adapter else None,
+            doc_hash=hashlib.sha256(markdown.encode()).hexdigest(),
+            glossary_version=glossary.version if glossary is not None else None,
+        )
+
+    @staticmethod
+    def _adherence(
+        pd: protect.ProtectedDocument, outcomes: list[SegmentOutcome], glossary: protect.Glossary | None
+    ) -> float | None:
+        """Share of glossary terms (found in the source) whose target appears in the translation; None = no term."""
+        if glossary is None:
+            return None
+        by_id = {o.id: o for o in outcomes}
+        total = kept = 0
+        for seg in pd.segments:
+            terms = glossary.find(seg.text)
+            if not terms:
+                continue
+            outcome = by_id[seg.id]
+            total += len(terms)
+            if outcome.status != "fallback":
+                kept += len(terms) - len(glossary.missing(seg.text, outcome.output))
+        return round(kept / total, 4) if total else None
+
+
+@dataclass
+class TranslateInput:
+    """A validated /translate or /jobs body."""
+
+    markdown: str
+    adapter: str | None = None
+    glossary: list[tuple[str, str]] = field(default_factory=list)
+    output: Literal["zh", "bilingual"] = "zh"
+
+
+class Translator:
+    """What /translate and /jobs share: pin the adapter, run the pipeline, record the translation in the store."""
+
+    def __init__(
+        self, pipeline: Pipeline, adapters: Any, store: Any | None, metrics: Metrics, settings: TranslateSettings
+    ) -> None:
+        self.pipeline = pipeline
+        self.adapters = adapters
+        self.store = store
+        self.metrics = metrics
+        self.settings = settings
+
+    def glossary(self, pairs: Sequence[tuple[str, str]]) -> protect.Glossary | None:
+        from server.errors import BadRequest
+
+        if not pairs:
+            return None
+        try:
+            return protect.Glossary.from_pairs(list(pairs))
+        except (ValueError, TypeError) as exc:
+            raise BadRequest("invalid_glossary", str(exc)) from exc
+
+    async def run(
+        self,
+        req: TranslateInput,
+        *,
+        on_segment: OnSegment | None = None,
+        on_start: Callable[[int], None] | None = None,
+        translation_id: str | None = None,
+    ) -> TranslationResult:
+        glossary = self.glossary(req.glossary)
+        async with self.adapters.acquire(req.adapter) as ref:  # pinned: finishes on the version it started with
+            result = await self.pipeline.translate(
+                req.markdown,
+                adapter=ref,
+                glossary=glossary,
+                bilingual=req.output == "bilingual",
+                on_segment=on_segment,
+                on_start=on_start,
+                translation_id=translation_id,
+            )
+        await self.record(result, req)
+        return result
+
+    async def record(self, result: TranslationResult, req: TranslateInput) -> None:
+        """Store the translation; a store failure is counted, never raised (the reader still gets the response)."""
+        if self.store is None:
+            return
+        try:
+            from server.store import SegmentRecord, TranslationRecord
+
+            name, _, version = (result.adapter or "").partition("@")
+            rec = TranslationRecord(
+                id=result.translation_id,
+                doc_hash=result.doc_hash,
+                model=result.model,
+                adapter=name or None,
+                adapter_version=int(version) if version else None,
+                prompt_template_version=self.settings.prompt_template_version,
+                glossary_version=result.glossary_version,
+                settings={
+                    "output": req.output,
+                    "glossary": [list(p) for p in req.glossary],
+                    "temperature": self.settings.temperature,
+                    "chunk_budget_tokens": self.settings.chunk_budget_tokens,
+                    "overlap": self.settings.overlap,
+                    "max_retries": self.settings.max_retries,
+                },
+                segments=[
+                    SegmentRecord(
+                        segment_id=s.id,
+                        source=s.masked_source,
+                        prompt=s.prompt,
+                        output=s.output,
+                        translation=s.translation,
+                        status=s.status,
+                        reasons=list(s.reasons),
+                        placeholders=dict(s.placeholders),
+                    )
+                    for s in result.segments
+                ],
+            )
+            await self.store.record_translation(rec)
+        except Exception:  # the contract says it never raises; this guards against a store that does anyway
+            log.exception("recording translation %s failed", result.translation_id)
+            self.metrics.store_failures.inc()

@@ -1,0 +1,69 @@
+"""Request and response bodies (msgspec structs: Litestar validates them and documents them in OpenAPI)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from server.pipeline import TranslateInput
+
+__all__ = [
+    "ActivateBody",
+    "GlossaryItem",
+    "JobCreated",
+    "RegisterBody",
+    "SegmentOut",
+    "TranslateBody",
+    "TranslateResponse",
+]
+
+NonEmpty = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+
+
+class GlossaryItem(msgspec.Struct):
+    source: NonEmpty
+    target: NonEmpty
+
+
+class TranslateBody(msgspec.Struct):
+    """``POST /translate`` and ``POST /jobs``."""
+
+    markdown: str
+    adapter: Annotated[str, msgspec.Meta(min_length=1, max_length=140)] | None = None
+    glossary: Annotated[list[GlossaryItem], msgspec.Meta(max_length=2000)] | None = None
+    output: Literal["zh", "bilingual"] = "zh"
+
+    def to_input(self) -> TranslateInput:
+        pairs = [(g.source.strip(), g.target.strip()) for g in self.glossary or []]
+        return TranslateInput(markdown=self.markdown, adapter=self.adapter, glossary=pairs, output=self.output)
+
+
+class SegmentOut(msgspec.Struct):
+    id: str
+    source: str
+    translation: str
+    status: Literal["ok", "retried", "fallback"]
+    reasons: list[str]
+
+
+class TranslateResponse(msgspec.Struct):
+    translation_id: str
+    markdown: str
+    segments: list[SegmentOut]
+    stats: dict[str, Any]
+    model: str
+    adapter: str | None
+
+
+class JobCreated(msgspec.Struct):
+    id: str
+    status: str
+
+
+class RegisterBody(msgspec.Struct):
+    folder: Annotated[str, msgspec.Meta(min_length=1, max_length=400)]
+
+
+class ActivateBody(msgspec.Struct):
+    version: Annotated[int, msgspec.Meta(ge=1)]

@@ -1,0 +1,51 @@
+"""Jobs for long papers: ``POST /jobs``, ``GET /jobs/{id}``, ``GET /jobs/{id}/events`` (server-sent events)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from server.errors import BadRequest
+from server.jobs import JobManager
+from server.routes._schemas import JobCreated, TranslateBody
+from server.routes.translate import check_input
+from server.settings import Settings
+
+__all__ = ["JobController"]
+
+
+class JobController(Controller):
+    path = "/jobs"
+    tags = ["jobs"]
+
+    @post("/", status_code=202, summary="Start translating a (long) document in the background")
+    async def create(self, data: TranslateBody, jobs: JobManager, settings: Settings) -> JobCreated:
+        job = jobs.submit(check_input(data, settings))
+        return JobCreated(id=job.id, status=job.status)
+
+    @get("/{job_id:str}", summary="Progress, and the result when done")
+    async def status(self, job_id: str, jobs: JobManager) -> dict[str, Any]:
+        return jobs.get(job_id).summary()
+
+    @get("/{job_id:str}/events", summary="Server-sent events: one per finished segment, then done/error")
+    async def events(
+        self, job_id: str, jobs: JobManager, request: Request[Any, Any, Any], after: int | None = None
+    ) -> ServerSentEvent:
+        last = request.headers.get("last-event-id")
+        if after is None and last is not None:
+            if not last.strip().lstrip("-").isdigit():
+                raise BadRequest("invalid_last_event_id", "Last-Event-ID must be an integer")
+            after = int(last)
+        jobs.get(job_id)  # 404 before the stream starts
+
+        async def stream() -> AsyncIterator[ServerSentEventMessage]:
+            async for event in jobs.events(job_id, after if after is not None else -1):
+                yield ServerSentEventMessage(
+                    data=json.dumps(event, ensure_ascii=False), event=event["type"], id=str(event["seq"])
+                )
+
+        return ServerSentEvent(stream())
