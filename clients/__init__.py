@@ -1,1 +1,36 @@
-"""clients."""
+"""papertrans clients: the Python client of the HTTP API, and PDF / LaTeX → Markdown converters.
+
+>>> from clients import Client                               # doctest: +SKIP
+>>> with Client("http://127.0.0.1:8000") as c:              # doctest: +SKIP
+...     result = c.translate(open("paper.md").read(), glossary={"attention": "注意力"})
+"""
+
+from ._client import AsyncClient, Client, ProgressCallback
+from ._errors import ApiError, ClientError, InputError, JobFailed, ServerUnavailable
+from ._pdf import PdfDocument, PdfSupportMissing, pdf_to_markdown
+from ._tex import TexDocument, latex_to_markdown, math_spans, tex_to_markdown
+from ._types import Comparison, Health, Job, SegmentResult, TranslateResult, TranslateStats
+
+__all__ = [
+    "ApiError",
+    "AsyncClient",
+    "Client",
+    "ClientError",
+    "Comparison",
+    "Health",
+    "InputError",
+    "Job",
+    "JobFailed",
+    "PdfDocument",
+    "PdfSupportMissing",
+    "ProgressCallback",
+    "SegmentResult",
+    "ServerUnavailable",
+    "TexDocument",
+    "TranslateResult",
+    "TranslateStats",
+    "latex_to_markdown",
+    "math_spans",
+    "pdf_to_markdown",
+    "tex_to_markdown",
+]
