@@ -1,0 +1,244 @@
+"""protect(): a document → segments with placeholders; ProtectedDocument.restore(): translations → the document.
+
+Restoring is a splice by source offsets: every byte outside a translated segment, and every protected span inside
+one, is copied from the source, so an untranslated document comes back byte for byte.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from ._blocks import RawSegment, scan_blocks
+from ._glossary import Glossary
+from ._inline import find_masks
+from ._placeholder import PlaceholderStyle, get_style
+from ._segment import Segment
+from ._validate import SegmentReport, tokens, validate
+
+__all__ = ["ProtectedDocument", "RestoreResult", "protect"]
+
+_LETTER = re.compile(r"[^\W\d_]")
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^(?:---|\.\.\.)[ \t]*$", re.DOTALL | re.MULTILINE)
+_FM_TITLE = re.compile(r"^title[ \t]*:[ \t]*(.+?)[ \t]*$", re.MULTILINE)
+_NEWLINES = re.compile(r"[ \t]*(?:\r\n|\r|\n)\s*")
+_PIPE = re.compile(r"(?<!\\)\|")
+
+
+@dataclass
+class RestoreResult:
+    """The reassembled document and one report per segment."""
+
+    text: str
+    reports: dict[str, SegmentReport]
+
+    @property
+    def fallbacks(self) -> list[str]:
+        """Ids of the segments that kept their source text."""
+        return [sid for sid, r in self.reports.items() if r.status == "fallback"]
+
+
+@dataclass
+class ProtectedDocument:
+    """A document cut into translatable segments; everything else is kept as source bytes."""
+
+    source: str
+    segments: list[Segment]
+    title: str | None = None
+    glossary: Glossary | None = None
+    style: PlaceholderStyle = field(default_factory=lambda: get_style(None), repr=False)
+
+    def segment(self, segment_id: str) -> Segment:
+        """The segment with this id (KeyError if unknown)."""
+        for seg in self.segments:
+            if seg.id == segment_id:
+                return seg
+        raise KeyError(segment_id)
+
+    def restore(self, translations: Mapping[str, str], bilingual: bool = False) -> RestoreResult:
+        """Reassemble the document from ``{segment id: translated masked text}``.
+
+        Each translation is validated; one that fails a hard check, and a segment without a translation, keeps its
+        source text (reported as "fallback", never dropped). ``bilingual`` puts each translated block right after
+        its source block.
+        """
+        reports: dict[str, SegmentReport] = {}
+        rendered: dict[str, str] = {}
+        for seg in self.segments:
+            text = translations.get(seg.id)
+            if text is None:
+                report = SegmentReport()
+                report.add("no_translation", "no translation was given")
+            else:
+                report = validate(seg, text, self.glossary)
+                if report.status == "ok":
+                    rendered[seg.id] = render(seg, text, self.source)
+            reports[seg.id] = report
+        if bilingual:
+            out = self._bilingual(rendered)
+        else:
+            out = _splice(self.source, self.segments, rendered, 0, len(self.source))
+        return RestoreResult("".join(out), reports)
+
+    def _bilingual(self, rendered: dict[str, str]) -> list[str]:
+        src, out, pos = self.source, [], 0
+        units: dict[tuple[int, int], list[Segment]] = {}
+        for seg in self.segments:
+            units.setdefault(seg.unit, []).append(seg)
+        for (ua, ub), segs in sorted(units.items()):
+            if ua < pos or not any(s.id in rendered and rendered[s.id] != s.source for s in segs):
+                continue
+            out.append(src[pos:ub])
+            nl = "\r\n" if segs[0].cont.startswith("\r\n") else "\n"
+            prefix = segs[0].cont[len(nl):].rstrip()
+            if not src[ua:ub].endswith(("\n", "\r")):
+                out.append(nl)
+            out.append(prefix + nl)
+            out.extend(_splice(src, segs, rendered, ua, ub))
+            pos = ub
+        out.append(src[pos:])
+        return out
+
+
+def _splice(src: str, segs: list[Segment], rendered: Mapping[str, str], a: int, b: int) -> list[str]:
+    out: list[str] = []
+    pos = a
+    for seg in segs:
+        if seg.start < pos or seg.end > b:
+            continue
+        text = rendered.get(seg.id)
+        if text is None:
+            continue
+        out.append(src[pos : seg.start])
+        out.append(text)
+        pos = seg.end
+    out.append(src[pos:b])
+    return out
+
+
+def render(seg: Segment, translation: str, source: str) -> str:
+    """The source bytes for a validated translation: placeholders back to their spans, line breaks re-prefixed."""
+    if translation == seg.text:
+        return source[seg.start : seg.end]
+    translation = translation.strip()
+    out: list[str] = []
+    pos = 0
+    for a, b, ph in tokens(seg, translation):
+        out.append(_layout(seg, translation[pos:a]))
+        out.append(seg.placeholders[ph])
+        pos = b
+    out.append(_layout(seg, translation[pos:]))
+    return "".join(out)
+
+
+def _layout(seg: Segment, text: str) -> str:
+    brk = " " if seg.single_line else seg.cont
+    text = _NEWLINES.sub(lambda _: brk, text)
+    if seg.kind == "table_cell":
+        text = _PIPE.sub(r"\\|", text)
+    return text
+
+
+class _OffsetMap:
+    """Content offsets (the lines of a block joined by ``\\n``) → source offsets."""
+
+    def __init__(self, pieces: list[tuple[int, int]]) -> None:
+        self.pieces = pieces
+        self.offs: list[int] = []
+        off = 0
+        for a, b in pieces:
+            self.offs.append(off)
+            off += b - a + 1
+
+    def __call__(self, x: int) -> int:
+        k = bisect_right(self.offs, x) - 1
+        a, b = self.pieces[k]
+        return min(a + x - self.offs[k], b)
+
+
+def _title(src: str, h1: str | None) -> str | None:
+    fm = _FRONT_MATTER.match(src)
+    if fm is not None:
+        t = _FM_TITLE.search(fm.group(1))
+        if t is not None and t.group(1).strip("'\""):
+            return t.group(1).strip("'\"")
+    return h1
+
+
+def protect(markdown: str, glossary: Glossary | None = None, style: PlaceholderStyle | str | None = None) -> ProtectedDocument:
+    """Cut ``markdown`` into segments with every protected span replaced by a placeholder.
+
+    ``style`` picks the placeholder form (default: the measured best, see ``docs/placeholders.md``).
+    """
+    st = get_style(style)
+    src = markdown
+    segments: list[Segment] = []
+    headings: list[tuple[int, str]] = []
+    h1: str | None = None
+    for raw in scan_blocks(src):
+        content = "\n".join(src[a:b] for a, b in raw.pieces)
+        masks = find_masks(content, st)
+        if raw.kind == "heading":
+            path_text = " ".join(content.split())
+            while headings and headings[-1][0] >= raw.level:
+                headings.pop()
+            path = [t for _, t in headings]
+            headings.append((raw.level, path_text))
+            if raw.level == 1 and h1 is None:
+                h1 = path_text
+        else:
+            path = [t for _, t in headings]
+        seg = _segment(src, raw, content, masks, st, f"s{len(segments)}", path, glossary)
+        if seg is not None and raw.kind == "heading":
+            seg = replace(seg, heading=path_text)
+        if seg is not None:
+            segments.append(seg)
+    return ProtectedDocument(src, segments, _title(src, h1), glossary, st)
+
+
+def _segment(
+    src: str,
+    raw: RawSegment,
+    content: str,
+    masks: list[tuple[int, int]],
+    style: PlaceholderStyle,
+    sid: str,
+    path: list[str],
+    glossary: Glossary | None,
+) -> Segment | None:
+    omap = _OffsetMap(raw.pieces)
+    parts: list[str] = []
+    prose: list[str] = []
+    placeholders: dict[str, str] = {}
+    pos = 0
+    for n, (x, y) in enumerate(masks, start=1):
+        parts.append(content[pos:x])
+        prose.append(content[pos:x])
+        ph = style.make(n)
+        parts.append(ph)
+        placeholders[ph] = src[omap(x) : omap(y)]
+        pos = y
+    parts.append(content[pos:])
+    prose.append(content[pos:])
+    if not _LETTER.search(" ".join(prose)):
+        return None  # nothing to translate: the block passes through untouched
+    text = "".join(parts)
+    start, end = raw.pieces[0][0], raw.pieces[-1][1]
+    return Segment(
+        id=sid,
+        text=text,
+        placeholders=placeholders,
+        kind=raw.kind,
+        heading_path=path,
+        glossary=glossary.find(text) if glossary is not None else [],
+        level=raw.level,
+        source=src[start:end],
+        style=style,
+        start=start,
+        end=end,
+        cont=raw.cont,
+        single_line=raw.single_line,
+        unit=raw.unit,
+    )

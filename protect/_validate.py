@@ -1,0 +1,113 @@
+"""Validation of one segment's translation, with machine-readable reasons.
+
+Hard reasons make the segment fall back to its source text (the server retries first); soft reasons are reported and
+the translation is kept.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ._glossary import Glossary
+from ._segment import Segment
+
+__all__ = ["HARD_REASONS", "SOFT_REASONS", "SegmentReport", "validate", "LENGTH_RATIO_BAND"]
+
+HARD_REASONS = frozenset(
+    {"placeholder_missing", "placeholder_duplicated", "placeholder_invented", "placeholder_altered", "empty_output"}
+)
+SOFT_REASONS = frozenset({"identical_to_source", "length_ratio", "too_little_chinese", "glossary_term_missing"})
+
+#: Allowed (translation chars) / (source chars) of the prose outside placeholders. Chinese is denser than English
+#: (about 0.3–0.6 characters per English character on the dev data); outside this band something went wrong.
+LENGTH_RATIO_BAND = (0.12, 1.6)
+_MIN_RATIO_CHARS = 40  # shorter prose is too noisy for a ratio
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+# An English sentence left untranslated: six or more consecutive English words.
+_ENGLISH_RUN = re.compile(r"[A-Za-z][A-Za-z'’-]*(?:[ ,;:]+[A-Za-z][A-Za-z'’-]*){5,}")
+
+Status = Literal["ok", "fallback"]
+
+
+@dataclass
+class SegmentReport:
+    """The verdict on one segment: ``status`` is "fallback" when any hard reason is present."""
+
+    status: Status = "ok"
+    reasons: list[str] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)
+
+    def add(self, code: str, detail: str) -> None:
+        if code not in self.reasons:
+            self.reasons.append(code)
+        self.details.append(f"{code}: {detail}")
+        if code in HARD_REASONS or code == "no_translation":
+            self.status = "fallback"
+
+
+def tokens(seg: Segment, text: str) -> list[tuple[int, int, str]]:
+    """``(start, end, canonical placeholder)`` for every placeholder-shaped token in ``text`` (whitespace-tolerant)."""
+    return [(m.start(), m.end(), seg.style.canonical(m)) for m in seg.style.token.finditer(text)]
+
+
+def _prose(seg: Segment, text: str) -> str:
+    return seg.style.token.sub(" ", text)
+
+
+def validate(seg: Segment, translation: str, glossary: Glossary | None = None) -> SegmentReport:
+    """Check ``translation`` (masked, as the model produced it) against ``seg``.
+
+    Hard: placeholder_missing / _duplicated / _invented / _altered, empty_output.
+    Soft: identical_to_source, length_ratio, too_little_chinese, glossary_term_missing.
+    """
+    report = SegmentReport()
+    if not translation.strip():
+        report.add("empty_output", "the translation is empty")
+        return report
+    found = tokens(seg, translation)
+    counts = Counter(ph for _, _, ph in found)
+    for ph in seg.placeholders:
+        n = counts.get(ph, 0)
+        if n == 0:
+            report.add("placeholder_missing", ph)
+        elif n > 1:
+            report.add("placeholder_duplicated", f"{ph} x{n}")
+    for ph in counts:
+        if ph not in seg.placeholders:
+            report.add("placeholder_invented", ph)
+    # Debris: an opener/closer (or a placeholder-like fragment) that is not part of a whole placeholder.
+    rest = seg.style.token.sub("", translation)
+    for m in seg.style.loose.finditer(rest):
+        report.add("placeholder_altered", repr(m.group(0)))
+    _soft(seg, translation, glossary, report)
+    return report
+
+
+def _soft(seg: Segment, translation: str, glossary: Glossary | None, report: SegmentReport) -> None:
+    src_prose, out_prose = _prose(seg, seg.text), _prose(seg, translation)
+    src_words = _WORD.findall(src_prose)
+    if translation.strip() == seg.text.strip() and src_words:
+        report.add("identical_to_source", "the output equals the source")
+    src_len = len(re.sub(r"\s+", "", src_prose))
+    out_len = len(re.sub(r"\s+", "", out_prose))
+    if src_len >= _MIN_RATIO_CHARS:
+        ratio = out_len / src_len
+        lo, hi = LENGTH_RATIO_BAND
+        if not lo <= ratio <= hi:
+            report.add("length_ratio", f"{ratio:.2f} outside [{lo}, {hi}]")
+    if len(src_words) >= 3:
+        run = _ENGLISH_RUN.search(out_prose)
+        if not _CJK.search(out_prose):
+            report.add("too_little_chinese", "no Chinese characters")
+        elif run is not None:
+            report.add("too_little_chinese", f"untranslated English: {run.group(0)[:60]!r}")
+    entries = glossary.missing(seg.text, translation) if glossary is not None else [
+        e for e in seg.glossary if (e.target if e.case_sensitive else e.target.lower())
+        not in (translation if e.case_sensitive else translation.lower())
+    ]
+    for e in entries:
+        report.add("glossary_term_missing", f"{e.source} -> {e.target}")
