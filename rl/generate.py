@@ -1,0 +1,224 @@
+"""Offline generation for the jobs (online-DPO sampling, the promotion gate): never inside the server.
+
+Two backends behind one function. ``hf`` (transformers + PEFT, batched with left padding) loads in seconds and suits
+the tiny sets of tests and online-DPO sampling from the policy being trained; ``vllm`` (offline ``LLM`` with
+``enable_lora``) costs about a minute to start but batches continuously, so it wins on eval sets of dozens of
+segments. ``auto`` picks by the amount of work. Outputs are cut at the prompt's stop sequences and cleaned with
+``server.prompts.clean_output`` so that they equal what the server would validate.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["GenerationRequest", "Generator", "clean", "default_stops", "open_generator"]
+
+log = logging.getLogger(__name__)
+
+# Above this many sampled tokens in one call, vLLM's start-up cost pays for itself (measured: see docs).
+_VLLM_TOKEN_THRESHOLD = 6000
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompts: Sequence[str]
+    max_new_tokens: int = 128
+    temperature: float = 0.0
+    n: int = 1
+    seed: int = 0
+
+
+def default_stops() -> list[str]:
+    """The stop sequences of the serving prompt (asked from ``server.prompts`` so training and serving agree)."""
+    try:
+        from server.prompts import build_prompt
+    except ImportError:
+        return ["\n\n"]
+    _, stop = build_prompt(_PromptEngine(), "x", context=[], title=None, heading_path=[], glossary_entries=[],
+                           strict=False)
+    return list(stop)
+
+
+class _PromptEngine:
+    """The few engine methods ``build_prompt`` may call, for a base model without a chat template."""
+
+    model_name = "offline"
+
+    def has_chat_template(self) -> bool:
+        return False
+
+    def apply_chat_template(self, messages: list[dict[str, str]]) -> str:  # pragma: no cover - not reached
+        raise NotImplementedError
+
+    def count_tokens(self, text: str) -> int:
+        return max(1, len(text) // 3)
+
+
+def clean(text: str, stops: Sequence[str]) -> str:
+    """Cut at the first stop sequence, then apply the server's own output cleaning."""
+    cut = len(text)
+    for stop in stops:
+        if stop:
+            at = text.find(stop)
+            if at >= 0:
+                cut = min(cut, at)
+    text = text[:cut]
+    try:
+        from server.prompts import clean_output
+    except ImportError:
+        return text.strip()
+    return clean_output(text)
+
+
+class Generator:
+    """Base model plus any number of named LoRA adapters; ``adapter=None`` generates with the base model."""
+
+    def __init__(self, base_dir: Path, adapters: dict[str, Path] | None = None, *, stops: Sequence[str] | None = None):
+        self.base_dir = Path(base_dir)
+        self.adapters = dict(adapters or {})
+        self.stops = list(stops) if stops is not None else default_stops()
+
+    def generate(self, request: GenerationRequest, adapter: str | None = None) -> list[list[str]]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class HFGenerator(Generator):
+    def __init__(
+        self,
+        base_dir: Path,
+        adapters: dict[str, Path] | None = None,
+        *,
+        stops: Sequence[str] | None = None,
+        model: Any = None,
+        tokenizer: Any = None,
+        batch_size: int = 8,
+    ) -> None:
+        super().__init__(base_dir, adapters, stops=stops)
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.batch_size = batch_size
+        self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(self.base_dir)
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        if model is None:
+            cuda = torch.cuda.is_available()
+            model = AutoModelForCausalLM.from_pretrained(
+                self.base_dir, dtype=torch.bfloat16 if cuda else torch.float32
+            )
+            if cuda:
+                model = model.to("cuda")
+        if self.adapters:
+            from peft import PeftModel
+
+            names = list(self.adapters)
+            model = PeftModel.from_pretrained(model, str(self.adapters[names[0]]), adapter_name=names[0])
+            for name in names[1:]:
+                model.load_adapter(str(self.adapters[name]), adapter_name=name)
+        self.model = model.eval()
+
+    def generate(self, request: GenerationRequest, adapter: str | None = None) -> list[list[str]]:
+        import contextlib
+
+        import torch
+
+        if adapter is not None:
+            self.model.set_adapter(adapter)
+            context: Any = contextlib.nullcontext()
+        elif hasattr(self.model, "disable_adapter") and self.adapters:
+            context = self.model.disable_adapter()
+        else:
+            context = contextlib.nullcontext()
+        torch.manual_seed(request.seed)
+        outputs: list[list[str]] = []
+        sample = request.temperature > 0
+        with context, torch.inference_mode():
+            for start in range(0, len(request.prompts), self.batch_size):
+                batch = list(request.prompts[start : start + self.batch_size])
+                enc = self.tokenizer(batch, return_tensors="pt", padding=True).to(self.model.device)
+                kwargs: dict[str, Any] = {
+                    "max_new_tokens": request.max_new_tokens,
+                    "do_sample": sample,
+                    "num_return_sequences": request.n,
+                    "pad_token_id": self.tokenizer.pad_token_id,
+                    "stop_strings": [s for s in self.stops if s],
+                    "tokenizer": self.tokenizer,
+                }
+                if sample:
+                    kwargs.update(temperature=request.temperature, top_p=0.95)
+                else:
+                    kwargs.update(temperature=None, top_p=None, top_k=None)
+                ids = self.model.generate(**enc, **kwargs)
+                new = ids[:, enc["input_ids"].shape[1] :]
+                texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+                for i in range(len(batch)):
+                    group = texts[i * request.n : (i + 1) * request.n]
+                    outputs.append([clean(t, self.stops) for t in group])
+        return outputs
+
+
+class VllmGenerator(Generator):
+    def __init__(self, base_dir: Path, adapters: dict[str, Path] | None = None, *, stops: Sequence[str] | None = None,
+                 max_model_len: int = 2048, max_lora_rank: int = 16) -> None:
+        super().__init__(base_dir, adapters, stops=stops)
+        from vllm import LLM
+
+        self.llm = LLM(
+            model=str(self.base_dir),
+            enable_lora=bool(self.adapters),
+            max_lora_rank=max_lora_rank,
+            max_loras=max(1, len(self.adapters)),
+            max_model_len=max_model_len,
+            enforce_eager=True,
+            dtype="bfloat16",
+            seed=0,
+        )
+        self._ids = {name: i + 1 for i, name in enumerate(self.adapters)}
+
+    def generate(self, request: GenerationRequest, adapter: str | None = None) -> list[list[str]]:
+        from vllm import SamplingParams
+        from vllm.lora.request import LoRARequest
+
+        params = SamplingParams(
+            n=request.n,
+            temperature=request.temperature,
+            top_p=0.95 if request.temperature > 0 else 1.0,
+            max_tokens=request.max_new_tokens,
+            stop=[s for s in self.stops if s],
+            seed=request.seed,
+        )
+        lora = None
+        if adapter is not None:
+            lora = LoRARequest(adapter, self._ids[adapter], str(self.adapters[adapter]))
+        results = self.llm.generate(list(request.prompts), params, lora_request=lora, use_tqdm=False)
+        return [[clean(o.text, self.stops) for o in r.outputs] for r in results]
+
+    def close(self) -> None:
+        del self.llm
+
+
+def open_generator(
+    backend: str,
+    base_dir: Path,
+    adapters: dict[str, Path] | None = None,
+    *,
+    expected_tokens: int = 0,
+    stops: Sequence[str] | None = None,
+) -> Generator:
+    """``backend``: ``hf``, ``vllm`` or ``auto`` (vLLM once ``expected_tokens`` makes its start-up worth it)."""
+    if backend == "auto":
+        backend = "vllm" if expected_tokens >= _VLLM_TOKEN_THRESHOLD else "hf"
+    log.info("generation backend: %s (%d expected tokens)", backend, expected_tokens)
+    if backend == "vllm":
+        return VllmGenerator(base_dir, adapters, stops=stops)
+    if backend == "hf":
+        return HFGenerator(base_dir, adapters, stops=stops)
+    raise ValueError(f"unknown generation backend {backend!r}")

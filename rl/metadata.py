@@ -1,0 +1,119 @@
+"""Adapter metadata (``papertrans-adapter.json`` next to the PEFT files) and the base-model identity check.
+
+PEFT records ``base_model_name_or_path`` as a local path, which differs from machine to machine; the identity we
+compare is a fingerprint of the base model's architecture (config fields that decide the LoRA shapes), so an adapter
+trained on another base model is refused with a clear error instead of a shape mismatch deep inside vLLM.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "METADATA_FILE",
+    "AdapterError",
+    "AdapterMetadata",
+    "check_adapter_dir",
+    "model_fingerprint",
+    "read_metadata",
+    "write_metadata",
+]
+
+METADATA_FILE = "papertrans-adapter.json"
+_FINGERPRINT_KEYS = (
+    "model_type",
+    "architectures",
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "head_dim",
+    "vocab_size",
+)
+
+
+class AdapterError(ValueError):
+    """An adapter folder that cannot be used (missing files, another base model). ``code`` is machine-readable."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+@dataclass
+class AdapterMetadata:
+    method: str
+    base_model: str  # the spec, e.g. "embedded:gemma-3-270m"
+    base_fingerprint: str
+    data_sha256: str | None = None
+    data_rows: int = 0
+    parent: str | None = None  # folder name or path of the adapter this one continued from
+    parent_sha256: str | None = None
+    created_at: str = ""
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    log_history: list[dict[str, Any]] = field(default_factory=list)  # the trainer's per-step logs: the curves
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+def _text_config(config: dict[str, Any]) -> dict[str, Any]:
+    # Multimodal configs (e.g. Gemma 3 4B+) nest the language model's fields under "text_config".
+    nested = config.get("text_config")
+    return {**config, **nested} if isinstance(nested, dict) else config
+
+
+def model_fingerprint(model_dir: Path) -> str:
+    """Short hash of the config fields that fix the adapter's shapes."""
+    try:
+        config = json.loads((Path(model_dir) / "config.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise AdapterError("missing_base_model", f"no readable config.json in {model_dir}: {exc}") from exc
+    text = _text_config(config)
+    picked = {key: text.get(key) for key in _FINGERPRINT_KEYS}
+    return hashlib.sha256(json.dumps(picked, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def write_metadata(folder: Path, meta: AdapterMetadata) -> Path:
+    path = Path(folder) / METADATA_FILE
+    path.write_text(json.dumps(asdict(meta), indent=2, ensure_ascii=False, default=str))
+    return path
+
+
+def read_metadata(folder: Path) -> AdapterMetadata | None:
+    path = Path(folder) / METADATA_FILE
+    if not path.is_file():
+        return None
+    raw = json.loads(path.read_text())
+    known = {f for f in AdapterMetadata.__dataclass_fields__}
+    return AdapterMetadata(**{k: v for k, v in raw.items() if k in known})
+
+
+def check_adapter_dir(folder: Path, base_dir: Path) -> AdapterMetadata | None:
+    """Refuse a folder that is not a PEFT LoRA adapter or that was trained on another base model."""
+    folder = Path(folder)
+    config_path = folder / "adapter_config.json"
+    if not config_path.is_file():
+        raise AdapterError("not_an_adapter", f"{folder} has no adapter_config.json")
+    if not any((folder / name).is_file() for name in ("adapter_model.safetensors", "adapter_model.bin")):
+        raise AdapterError("not_an_adapter", f"{folder} has no adapter_model.safetensors")
+    expected = model_fingerprint(base_dir)
+    meta = read_metadata(folder)
+    if meta is not None:
+        if meta.base_fingerprint != expected:
+            raise AdapterError(
+                "base_model_mismatch",
+                f"{folder} was trained on {meta.base_model} (fingerprint {meta.base_fingerprint}); "
+                f"the base model here has fingerprint {expected}",
+            )
+        return meta
+    # No metadata (an adapter from elsewhere): compare PEFT's recorded base model when it is a readable folder.
+    recorded = json.loads(config_path.read_text()).get("base_model_name_or_path")
+    if recorded and Path(recorded).is_dir() and model_fingerprint(Path(recorded)) != expected:
+        raise AdapterError("base_model_mismatch", f"{folder} was trained on {recorded}, not on {base_dir}")
+    return None

@@ -1,0 +1,253 @@
+"""``papertrans train``: one LoRA adapter from one export file, on TRL's trainers with a PEFT ``LoraConfig``.
+
+Order matters: everything that can be wrong with the input (data, base model, parent adapter) is checked before the
+model is loaded. The adapter is written to a temporary sibling folder and renamed into place at the end, so a crash
+never leaves a half-written adapter where the gate or the publisher would pick it up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import LoopArguments
+from .datasets import DataError, data_hash, load_rows, reward_columns, validate_rows
+from .metadata import AdapterError, AdapterMetadata, check_adapter_dir, model_fingerprint, write_metadata
+
+__all__ = ["Prepared", "TrainError", "prepare", "train"]
+
+log = logging.getLogger(__name__)
+
+
+class TrainError(RuntimeError):
+    """A training job that cannot start or finish; ``code`` is machine-readable."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+@dataclass
+class Prepared:
+    loop: LoopArguments
+    rows: list[dict[str, Any]]
+    data_sha256: str
+    base_dir: Path
+    parent: AdapterMetadata | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def prepare(loop: LoopArguments) -> Prepared:
+    """All input checks, no model loading: raises DataError / AdapterError / TrainError with a clear code."""
+    from server.model import ModelError, resolve_model
+
+    data = Path(loop.data)
+    rows = load_rows(data)
+    if loop.max_rows is not None:
+        rows = rows[-loop.max_rows :]
+    validate_rows(loop.method, rows, min_examples=loop.min_examples)
+    if loop.method == "online-dpo" and loop.samples_per_prompt < 2:
+        raise DataError("invalid_option", "online DPO needs --samples_per_prompt >= 2 to form pairs")
+    try:
+        base = resolve_model(loop.base_model, Path(loop.model_cache_dir) if loop.model_cache_dir else None)
+    except ModelError as exc:
+        raise TrainError("missing_base_model", str(exc)) from exc
+    base_dir = Path(base)
+    if not base_dir.is_dir():
+        raise TrainError("missing_base_model", f"{loop.base_model!r} is not a local model folder (no downloads here)")
+    parent = None
+    if loop.init_adapter:
+        init = Path(loop.init_adapter)
+        if not init.is_dir():
+            raise AdapterError("not_an_adapter", f"--init_adapter {init} does not exist")
+        parent = check_adapter_dir(init, base_dir)
+    return Prepared(loop=loop, rows=rows, data_sha256=data_hash(data), base_dir=base_dir, parent=parent)
+
+
+def _load_policy(prep: Prepared, cuda: bool) -> tuple[Any, Any, Any]:
+    """(model, tokenizer, peft_config): a fresh LoRA config, or the parent adapter loaded trainable."""
+    import torch
+    from peft import LoraConfig, PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    loop = prep.loop
+    tokenizer = AutoTokenizer.from_pretrained(prep.base_dir)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(
+        prep.base_dir, dtype=torch.bfloat16 if cuda else torch.float32, attn_implementation="eager"
+    )
+    if loop.init_adapter:
+        model = PeftModel.from_pretrained(model, loop.init_adapter, is_trainable=True)
+        return model, tokenizer, None
+    peft_config = LoraConfig(
+        r=loop.lora_r,
+        lora_alpha=loop.lora_alpha or 2 * loop.lora_r,
+        lora_dropout=loop.lora_dropout,
+        target_modules=[m.strip() for m in loop.lora_target_modules.split(",") if m.strip()],
+        task_type="CAUSAL_LM",
+    )
+    return model, tokenizer, peft_config
+
+
+def _kto_weights(rows: list[dict[str, Any]]) -> tuple[float, float]:
+    # Balance the classes: desirable_weight * n_desirable == undesirable_weight * n_undesirable (TRL's advice).
+    desirable = sum(1 for r in rows if r["label"])
+    undesirable = len(rows) - desirable
+    if desirable >= undesirable:
+        return 1.0, desirable / max(1, undesirable)
+    return undesirable / max(1, desirable), 1.0
+
+
+def _dataset(method: str, rows: list[dict[str, Any]]) -> Any:
+    from datasets import Dataset
+
+    keep: dict[str, tuple[str, ...]] = {
+        "sft": ("prompt", "completion"),
+        "kto": ("prompt", "completion", "label"),
+        "dpo": ("prompt", "chosen", "rejected"),
+        "online-dpo": ("prompt", "chosen", "rejected"),
+    }
+    if method == "grpo":
+        return Dataset.from_list([{"prompt": r["prompt"], **reward_columns(r)} for r in rows])
+    return Dataset.from_list([{k: r[k] for k in keep[method]} for r in rows])
+
+
+def _build_trainer(prep: Prepared, config: Any, model: Any, tokenizer: Any, peft_config: Any, rows: list[dict[str, Any]]) -> Any:
+    import trl
+
+    method = prep.loop.method
+    dataset = _dataset(method, rows)
+    common: dict[str, Any] = {
+        "model": model,
+        "args": config,
+        "train_dataset": dataset,
+        "processing_class": tokenizer,
+        "peft_config": peft_config,
+    }
+    if method == "sft":
+        return trl.SFTTrainer(**common)
+    if method in ("dpo", "online-dpo"):
+        return trl.DPOTrainer(**common)
+    if method == "kto":
+        if prep.loop.kto_balance_weights:
+            config.desirable_weight, config.undesirable_weight = _kto_weights(rows)
+        return trl.KTOTrainer(**common)
+    if method == "grpo":
+        from .generate import clean, default_stops
+        from .rewards import translation_reward
+
+        stops = default_stops()
+
+        def translation(prompts: list[Any], completions: list[Any], **kw: Any) -> list[float]:
+            # GRPO's raw samples run past the segment; score what the server would keep.
+            return translation_reward(prompts, [clean(str(c), stops) for c in completions], **kw)
+
+        return trl.GRPOTrainer(reward_funcs=[translation], **common)
+    raise TrainError("unknown_method", method)
+
+
+def _online_pairs(prep: Prepared, model: Any, tokenizer: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Sample completions from the current policy, score them, keep (best, worst) pairs with a real margin."""
+    from .generate import GenerationRequest, HFGenerator
+    from .rewards import translation_reward
+
+    loop = prep.loop
+    generator = HFGenerator(prep.base_dir, model=model, tokenizer=tokenizer)
+    prompts = [r["prompt"] for r in prep.rows]
+    samples = generator.generate(
+        GenerationRequest(prompts, max_new_tokens=loop.sample_max_tokens, temperature=loop.sample_temperature,
+                          n=loop.samples_per_prompt, seed=loop.seed_value)
+    )
+    tokenizer.padding_side = "right"
+    pairs: list[dict[str, Any]] = []
+    margins: list[float] = []
+    for row, group in zip(prep.rows, samples, strict=True):
+        cols = reward_columns(row)
+        scores = translation_reward([row["prompt"]] * len(group), group, **{k: [v] * len(group) for k, v in cols.items()})
+        ranked = sorted(zip(scores, group, strict=True), key=lambda t: t[0])
+        (low, worst), (high, best) = ranked[0], ranked[-1]
+        # A reader's correction beats any sample: use it as "chosen" when the row has one.
+        if cols["reference"] and cols["reference"] != worst:
+            best, high = cols["reference"], max(high, 1.0)
+        if high - low >= loop.min_reward_margin and best.strip() and best != worst:
+            pairs.append({"prompt": row["prompt"], "chosen": best, "rejected": worst})
+            margins.append(high - low)
+    stats = {
+        "prompts": len(prompts),
+        "samples": sum(len(g) for g in samples),
+        "pairs": len(pairs),
+        "mean_reward_margin": sum(margins) / len(margins) if margins else 0.0,
+    }
+    if not pairs:
+        raise TrainError("no_preference_pairs", f"sampled {stats['samples']} completions; no pair had a reward margin "
+                         f">= {loop.min_reward_margin}")
+    return pairs, stats
+
+
+def train(prep: Prepared, config: Any) -> Path:
+    """Train and write the adapter to ``prep.loop.out``; returns that folder."""
+    import peft
+    import torch
+    import transformers
+    import trl
+
+    loop = prep.loop
+    cuda = torch.cuda.is_available() and not getattr(config, "use_cpu", False)
+    model, tokenizer, peft_config = _load_policy(prep, cuda)
+    rows = prep.rows
+    extra_metrics: dict[str, Any] = {}
+    if loop.method == "online-dpo":
+        rows, extra_metrics = _online_pairs(prep, model, tokenizer)
+        log.info("online DPO: %s", extra_metrics)
+    out = Path(loop.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        config.output_dir = str(work / "trainer")
+        trainer = _build_trainer(prep, config, model, tokenizer, peft_config, rows)
+        result = trainer.train()
+        adapter = work / "adapter"
+        trainer.model.save_pretrained(str(adapter))
+        metrics = {**dict(result.metrics), **extra_metrics, "global_step": result.global_step}
+        meta = AdapterMetadata(
+            method=loop.method,
+            base_model=loop.base_model,
+            base_fingerprint=model_fingerprint(prep.base_dir),
+            data_sha256=prep.data_sha256,
+            data_rows=len(prep.rows),
+            parent=str(loop.init_adapter) if loop.init_adapter else None,
+            parent_sha256=prep.parent.data_sha256 if prep.parent else None,
+            created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            hyperparameters=_hyperparameters(loop, config),
+            metrics=metrics,
+            log_history=list(trainer.state.log_history),
+            versions={"trl": trl.__version__, "peft": peft.__version__, "transformers": transformers.__version__,
+                      "torch": torch.__version__},
+        )
+        write_metadata(adapter, meta)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(adapter, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def _hyperparameters(loop: LoopArguments, config: Any) -> dict[str, Any]:
+    names = ("learning_rate", "beta", "max_steps", "num_train_epochs", "per_device_train_batch_size",
+             "gradient_accumulation_steps", "max_length", "num_generations", "max_completion_length",
+             "desirable_weight", "undesirable_weight", "loss_type", "seed")
+    picked = {n: getattr(config, n) for n in names if hasattr(config, n)}
+    picked.update(lora_r=loop.lora_r, lora_alpha=loop.lora_alpha or 2 * loop.lora_r,
+                  lora_target_modules=loop.lora_target_modules, lora_dropout=loop.lora_dropout)
+    if loop.method == "online-dpo":
+        picked.update(samples_per_prompt=loop.samples_per_prompt, sample_temperature=loop.sample_temperature)
+    return picked
