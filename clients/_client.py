@@ -217,25 +217,10 @@ class _Base:
         return _Call("POST", f"/comparisons/{_seg(comparison_id)}/choice", _identity, {"choice": choice}, headers)
 
 
-def _comparison_body(
-    translation_id: str | None,
-    segment_id: str | None,
-    markdown: str | None,
-    variant_a: str | None,
-    variant_b: str | None,
-    extra: Mapping[str, Any],
-) -> JSON:
-    body: JSON = {}
-    for key, value in (
-        ("translation_id", translation_id),
-        ("segment_id", segment_id),
-        ("markdown", markdown),
-        ("variant_a", variant_a),
-        ("variant_b", variant_b),
-    ):
-        if value is not None:
-            body[key] = value
-    body.update(extra)
+def _comparison_body(translation_id: str, segment_id: str, variants: list[str] | None) -> JSON:
+    body: JSON = {"translation_id": translation_id, "segment_id": segment_id}
+    if variants is not None:
+        body["variants"] = list(variants)
     return body
 
 
@@ -398,16 +383,14 @@ class Client(_Base):
 
     def create_comparison(
         self,
-        *,
-        translation_id: str | None = None,
-        segment_id: str | None = None,
-        markdown: str | None = None,
-        variant_a: str | None = None,
-        variant_b: str | None = None,
+        translation_id: str,
+        segment_id: str,
+        variants: list[str] | None = None,
         idempotency_key: str | None = None,
-        **extra: Any,
     ) -> Comparison:
-        body = _comparison_body(translation_id, segment_id, markdown, variant_a, variant_b, extra)
+        """Two variants of one stored segment, in random order. ``variants`` names two of ``"current"``,
+        ``"base"``, ``"base:sample"``, ``"<adapter>"``, ``"<adapter>@<version>"``; omitted, the server picks."""
+        body = _comparison_body(translation_id, segment_id, variants)
         return self._send(self._c_create_comparison(body, idempotency_key))  # type: ignore[no-any-return]
 
     def choose(self, comparison_id: str, choice: str, idempotency_key: str | None = None) -> JSON:
@@ -561,16 +544,14 @@ class AsyncClient(_Base):
 
     async def create_comparison(
         self,
-        *,
-        translation_id: str | None = None,
-        segment_id: str | None = None,
-        markdown: str | None = None,
-        variant_a: str | None = None,
-        variant_b: str | None = None,
+        translation_id: str,
+        segment_id: str,
+        variants: list[str] | None = None,
         idempotency_key: str | None = None,
-        **extra: Any,
     ) -> Comparison:
-        body = _comparison_body(translation_id, segment_id, markdown, variant_a, variant_b, extra)
+        """Two variants of one stored segment, in random order. ``variants`` names two of ``"current"``,
+        ``"base"``, ``"base:sample"``, ``"<adapter>"``, ``"<adapter>@<version>"``; omitted, the server picks."""
+        body = _comparison_body(translation_id, segment_id, variants)
         return await self._send(self._c_create_comparison(body, idempotency_key))  # type: ignore[no-any-return]
 
     async def choose(self, comparison_id: str, choice: str, idempotency_key: str | None = None) -> JSON:

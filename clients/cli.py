@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 __all__ = ["build_parser", "main"]
 
@@ -18,8 +19,17 @@ __all__ = ["build_parser", "main"]
 _COMMAND_MODULES = ("server.cli", "server.store.cli", "clients.commands", "rl.cli")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors exit with 1 (argparse's default 2 would read as "server unavailable" in the client's codes);
+    subcommand parsers inherit this class."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(1, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="papertrans",
         description="Translate English papers (Markdown + LaTeX) into Chinese; serve, collect feedback, train.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -42,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
-        return 2
+        return 1
     code = handler(args)
     return int(code or 0)
 

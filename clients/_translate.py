@@ -1,0 +1,220 @@
+"""The pieces of ``papertrans translate``: input conversion, the resume state file, atomic output, progress, summary."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ._errors import InputError
+from ._types import TranslateResult
+
+__all__ = [
+    "JobState",
+    "ProgressView",
+    "atomic_write",
+    "default_output",
+    "job_key",
+    "load_source",
+    "render_summary",
+    "summary_dict",
+]
+
+STATE_FILE = ".papertrans-jobs.json"
+MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown", ".txt")
+TEX_SUFFIXES = (".tex", ".ltx", ".latex")
+
+
+def default_output(source: Path) -> Path:
+    """``paper.pdf`` / ``paper.tex`` / ``paper.md`` → ``paper.zh.md`` beside it."""
+    return source.with_name(f"{source.stem}.zh.md")
+
+
+def load_source(source: Path, output: Path) -> tuple[str, list[str]]:
+    """The Markdown to translate, converting a ``.tex`` or ``.pdf`` first; returns (markdown, warnings).
+
+    Image links point from the output's folder; a PDF's images are written to ``<stem>_images/`` beside the output.
+    """
+    if not source.exists():
+        raise InputError(f"{source}: no such file")
+    if source.is_dir():
+        raise InputError(f"{source}: is a folder; give the main .tex, the .pdf or the .md file")
+    suffix = source.suffix.lower()
+    if suffix == ".pdf":
+        from ._pdf import pdf_to_markdown
+
+        pdf = pdf_to_markdown(source, image_dir=output.parent / f"{source.stem}_images", out_dir=output.parent)
+        return pdf.markdown, []
+    if suffix in TEX_SUFFIXES:
+        from ._tex import tex_to_markdown
+
+        doc = tex_to_markdown(source, out_dir=output.parent)
+        return doc.markdown, doc.warnings
+    if suffix in MARKDOWN_SUFFIXES or suffix == "":
+        with source.open("rb") as fh:
+            if fh.read(5) == b"%PDF-":
+                raise InputError(f"{source}: is a PDF; name it .pdf")
+        try:
+            text = source.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{source}: not UTF-8 text") from exc
+        if not text.strip():
+            raise InputError(f"{source}: the file is empty")
+        return text, []
+    raise InputError(f"{source}: unsupported input type {suffix!r} (expected .md, .tex or .pdf)")
+
+
+def job_key(markdown: str, adapter: str | None, glossary: list[tuple[str, str]] | None, output: str) -> str:
+    """Identifies one translation request: the same key means the same job can be resumed."""
+    payload = json.dumps([markdown, adapter, glossary or [], output], ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write via a temporary file in the same folder and ``os.replace``: readers never see a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+class JobState:
+    """``.papertrans-jobs.json`` beside the output: request key → the job that is translating it."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / STATE_FILE
+
+    def _load(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def get(self, key: str, server: str) -> str | None:
+        entry = self._load().get(key)
+        if isinstance(entry, dict) and entry.get("server") == server and isinstance(entry.get("job_id"), str):
+            return entry["job_id"]
+        return None
+
+    def put(self, key: str, server: str, job_id: str, output: Path) -> None:
+        data = self._load()
+        data[key] = {"job_id": job_id, "server": server, "output": output.name, "started": time.time()}
+        atomic_write(self.path, json.dumps(data, indent=1))
+
+    def remove(self, key: str) -> None:
+        data = self._load()
+        if data.pop(key, None) is None:
+            return
+        if data:
+            atomic_write(self.path, json.dumps(data, indent=1))
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+
+
+@dataclass
+class ProgressView:
+    """A rich progress bar (segments done/total, elapsed, ETA) fed by ``Client.wait_job``'s callback."""
+
+    console: Console
+    enabled: bool = True
+
+    def __post_init__(self) -> None:
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("segments"),
+            TextColumn("[yellow]{task.fields[flagged]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=self.console,
+            disable=not self.enabled,
+            transient=False,
+        )
+        self._task = self._progress.add_task("translating", total=None, flagged="")
+        self._statuses: Counter[str] = Counter()
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[ProgressView]:
+        with self._progress:
+            yield self
+
+    def __call__(self, done: int, total: int, event: dict[str, Any] | None) -> None:
+        segment = (event or {}).get("segment")
+        if isinstance(segment, dict) and segment.get("status") in ("retried", "fallback"):
+            self._statuses[str(segment["status"])] += 1
+        flagged = ", ".join(f"{n} {s}" for s, n in sorted(self._statuses.items()))
+        self._progress.update(self._task, completed=done, total=total or None, flagged=flagged)
+
+
+def summary_dict(result: TranslateResult, output: Path, elapsed: float, job_id: str | None) -> dict[str, Any]:
+    reasons: Counter[str] = Counter()
+    for seg in result.segments:
+        if seg.status == "fallback":
+            reasons.update(seg.reasons or ["unknown"])
+    stats = result.stats
+    return {
+        "output": str(output),
+        "translation_id": result.translation_id,
+        "job_id": job_id,
+        "model": result.model,
+        "adapter": result.adapter,
+        "segments": {
+            "total": len(result.segments) or stats.segments,
+            "ok": result.count("ok"),
+            "retried": result.count("retried"),
+            "fallback": result.count("fallback"),
+        },
+        "fallback_reasons": dict(reasons),
+        "fallback_segments": [s.id for s in result.segments if s.status == "fallback"],
+        "glossary_adherence": stats.glossary_adherence,
+        "seconds": {"server": stats.seconds, "total": round(elapsed, 3)},
+        "tokens": {"in": stats.tokens_in, "out": stats.tokens_out},
+    }
+
+
+def render_summary(console: Console, summary: dict[str, Any]) -> None:
+    seg = summary["segments"]
+    table = Table(show_header=False, box=None, padding=(0, 1))
+    table.add_row("output", summary["output"])
+    table.add_row("translation id", str(summary["translation_id"]))
+    table.add_row("model", f"{summary['model']}" + (f" + adapter {summary['adapter']}" if summary["adapter"] else ""))
+    table.add_row(
+        "segments",
+        f"{seg['total']} total: [green]{seg['ok']} ok[/], [yellow]{seg['retried']} retried[/], "
+        f"[red]{seg['fallback']} fallback[/]",
+    )
+    if summary["fallback_reasons"]:
+        reasons = ", ".join(f"{r} ×{n}" for r, n in sorted(summary["fallback_reasons"].items()))
+        ids = summary["fallback_segments"]
+        shown = ", ".join(ids[:10]) + (" …" if len(ids) > 10 else "")
+        table.add_row("fallback reasons", f"{reasons} (source text kept in: {shown})")
+    adherence = summary["glossary_adherence"]
+    table.add_row("glossary adherence", "n/a (no glossary terms)" if adherence is None else f"{adherence:.0%}")
+    secs = summary["seconds"]
+    table.add_row("time", f"{secs['total']:.1f} s (server {secs['server']:.1f} s)")
+    table.add_row("tokens", f"{summary['tokens']['in']} in, {summary['tokens']['out']} out")
+    console.print(table)
