@@ -21,6 +21,7 @@ import msgspec
 from litestar import Request, Response, get, post
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
+from litestar.params import FromPath, JSONBody
 from litestar.static_files import create_static_files_router
 
 from server.engine import AdapterRef, SamplingOptions
@@ -137,7 +138,7 @@ def _respond(status: int, body: dict[str, Any], replayed: bool) -> Response[dict
 
 
 @post("/feedback", guards=[require_api_key], request_max_body_size=MAX_WRITE_BODY, tags=["feedback"])
-async def post_feedback(request: Request[Any, Any, Any], data: FeedbackIn) -> Response[dict[str, Any]]:
+async def post_feedback(request: Request[Any, Any, Any], data: JSONBody[FeedbackIn]) -> Response[dict[str, Any]]:
     """Thumbs up/down, a corrected translation (restored form, placeholders kept) and/or a comment on one segment."""
     body = msgspec.structs.asdict(data)
     _check_sizes(body)
@@ -248,7 +249,7 @@ async def _variant(
 
 
 @post("/comparisons", guards=[require_api_key], request_max_body_size=MAX_WRITE_BODY, tags=["feedback"])
-async def post_comparison(request: Request[Any, Any, Any], data: ComparisonIn) -> Response[dict[str, Any]]:
+async def post_comparison(request: Request[Any, Any, Any], data: JSONBody[ComparisonIn]) -> Response[dict[str, Any]]:
     """Two variants of one segment in random left/right order (blind: labels are revealed after the choice)."""
     body = msgspec.structs.asdict(data)
     _check_sizes({k: v for k, v in body.items() if k != "variants"})
@@ -284,7 +285,7 @@ async def post_comparison(request: Request[Any, Any, Any], data: ComparisonIn) -
     tags=["feedback"],
 )
 async def post_choice(
-    request: Request[Any, Any, Any], comparison_id: str, data: ChoiceIn
+    request: Request[Any, Any, Any], comparison_id: FromPath[str], data: ChoiceIn
 ) -> Response[dict[str, Any]]:
     """Good/Same/Bad: ``a`` or ``b`` is better, or ``same``. Returns which variant was which."""
     body = msgspec.structs.asdict(data)
@@ -303,7 +304,7 @@ async def post_choice(
 
 
 @get("/translations/{translation_id:str}", tags=["feedback"])
-async def get_translation(request: Request[Any, Any, Any], translation_id: str) -> dict[str, Any]:
+async def get_translation(request: Request[Any, Any, Any], translation_id: FromPath[str]) -> dict[str, Any]:
     """A stored translation with its segments (masked and restored text, status) and the feedback on them."""
     _check_sizes({"translation_id": translation_id})
     return await _store(request).get_translation(translation_id)

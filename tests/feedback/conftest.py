@@ -113,7 +113,7 @@ async def app_client(settings: Settings) -> AsyncIterator[Any]:
     """The feedback routes in a minimal Litestar app with the fake engine (no dependency on create_app)."""
     from litestar import Litestar
     from litestar.datastructures import State
-    from litestar.testing import AsyncTestClient
+    import httpx
 
     from server._fake_engine import FakeEngine
     from server.errors import exception_handlers
@@ -126,8 +126,11 @@ async def app_client(settings: Settings) -> AsyncIterator[Any]:
         state=State({"store": st, "settings": settings, "engine": FakeEngine()}),
     )
     try:
-        async with AsyncTestClient(app) as client:
+        # Same event loop as the test (asyncpg connections belong to one loop); state is set above, no lifespan.
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             client.store = st  # type: ignore[attr-defined]
+            client.app = app  # type: ignore[attr-defined]
             yield client
     finally:
         await st.close()
