@@ -22,6 +22,7 @@ _BASE_TRIGGERS = (
     r"|!\["
     r"|:[A-Za-z][\w.+-]*:`"  # Sphinx/MyST/d2l role  :cite:`key`
     r"|\{[A-Za-z][\w.:+-]*\}`"  # MyST role  {cite}`key`
+    r"|(?<![^\n]):[A-Za-z][\w.+-]*:(?=[ \t]*(?:\n|\Z))"  # a bare d2l directive line  :end_tab:
     r"|(?<![\w/.@])(?:https?://|ftp://|www\.)"
 )
 
@@ -95,6 +96,8 @@ def _scan(s: str, pos: int, end: int, style: PlaceholderStyle, out: list[Span]) 
             pos = _angle(s, i, end, out)
         elif c == "!" or c == "[":
             pos = _bracket(s, i, end, style, out)
+        elif c == ":" and s[m.end() - 1] == ":":
+            pos = _add(out, i, m.end())
         elif c == ":" or c == "{":
             pos = _role(s, i, m.end(), end, out)
         else:
@@ -207,7 +210,9 @@ def _dollar(s: str, i: int, end: int, out: list[Span]) -> int:
         j = s.find("$$", i + 2, end)
         return _add(out, i, end if j < 0 else j + 2)
     if i + 1 >= end or s[i + 1].isspace():
-        return i + 1  # "$ " cannot open math (pandoc's rule); it is an ordinary dollar sign
+        # "$ " cannot open math (pandoc's rule); it is an ordinary dollar sign, still kept from the model so that a
+        # model cannot pair it with another one
+        return _add(out, i, i + 1)
     j = i + 1
     while j < end:
         ch = s[j]

@@ -40,7 +40,8 @@ class PlaceholderStyle:
             danger = re.compile(rf"{o}\s*{p}\s*\d+\s*{c}|{o}\s*{p}\s*\d+|{p}\s*\d+\s*{c}", flags)
         else:
             loose = re.compile(rf"{o}|{c}")
-            danger = loose
+            # a whole placeholder-like token first, so that "⟦1⟧" in the source becomes one span, not "⟦", "1", "⟧"
+            danger = re.compile(rf"{o}\s*\d*\s*{c}|{o}|{c}")
         object.__setattr__(self, "token", token)
         object.__setattr__(self, "loose", loose)
         object.__setattr__(self, "danger", danger)
