@@ -1,0 +1,173 @@
+"""Subcommands ``train``, ``gate``, ``publish``, ``rollback``, ``refresh``. Registration only declares arguments;
+torch/TRL are imported inside the handlers so ``papertrans --help`` stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register"]
+
+
+def _fail(code: str, detail: str) -> int:
+    print(json.dumps({"error": code, "detail": detail}, ensure_ascii=False), file=sys.stderr)
+    return 2
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .config import parse_train_args
+    from .datasets import DataError
+    from .metadata import AdapterError
+    from .train import TrainError, prepare, train
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    loop, config = parse_train_args(args.argv)
+    try:
+        prep = prepare(loop)
+    except (DataError, AdapterError, TrainError) as exc:
+        return _fail(exc.code, exc.detail)
+    try:
+        out = train(prep, config)
+    except TrainError as exc:
+        return _fail(exc.code, exc.detail)
+    print(json.dumps({"adapter": str(out), "method": loop.method}))
+    return 0
+
+
+def _gate(args: argparse.Namespace) -> int:
+    from .datasets import DataError
+    from .gate import run_gate
+    from .metadata import AdapterError
+
+    baseline = None if args.baseline in ("base", None) else Path(args.baseline)
+    report_dir = args.report or (args.candidate / "gate-report")
+    try:
+        result = run_gate(args.candidate, args.eval, report_dir, baseline=baseline, base_model=args.base_model,
+                          chrf_tolerance=args.chrf_tolerance, max_rows=args.max_rows, backend=args.backend)
+    except (DataError, AdapterError) as exc:
+        return _fail(exc.code, exc.detail)
+    print(json.dumps({"promote": result.promote, "reasons": result.reasons, "candidate": vars(result.candidate),
+                      "baseline": vars(result.baseline), "report": str(report_dir / "gate.json")},
+                     ensure_ascii=False, indent=2))
+    return 0 if result.promote else 1
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from clients import Client
+
+    return Client(args.server, admin_key=args.admin_key, timeout=300)
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from .metadata import AdapterError
+    from .publish import PublishError, publish
+
+    store = args.adapter_store
+    if store is None:
+        from server.settings import Settings
+
+        store = Settings().adapter_dir
+    try:
+        with _client(args) as client:
+            result = publish(client, args.adapter, args.name, store, smoke=not args.no_smoke)
+    except (PublishError, AdapterError) as exc:
+        return _fail(exc.code, exc.detail)
+    print(json.dumps(vars(result)))
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from clients import ApiError
+
+    from .publish import rollback
+
+    try:
+        with _client(args) as client:
+            print(json.dumps(rollback(client, args.name)))
+    except ApiError as exc:
+        return _fail(exc.code, exc.detail)
+    return 0
+
+
+def _refresh(args: argparse.Namespace) -> int:
+    from .refresh import RefreshBusy, RefreshOptions, refresh, split_args
+
+    opts = RefreshOptions(
+        work_dir=args.work_dir, data_dir=args.data_dir, store_url=args.store_url, export_dir=args.export_dir,
+        eval_file=args.eval, base_model=args.base_model, server=args.server, admin_key=args.admin_key,
+        adapter_name=args.name, adapter_store=args.adapter_store, online=not args.no_online,
+        train_args=split_args(args.train_arg), online_args=split_args(args.online_arg),
+        gate_max_rows=args.gate_max_rows, gate_backend=args.backend, chrf_tolerance=args.chrf_tolerance,
+    )
+    try:
+        report = refresh(opts)
+    except RefreshBusy as exc:
+        return _fail("refresh_busy", str(exc))
+    print(json.dumps(report, ensure_ascii=False, indent=2, default=str))
+    return 0
+
+
+def _server_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--server", default=os.environ.get("PAPERTRANS_SERVER", "http://127.0.0.1:8000"),
+                   help="server URL (env PAPERTRANS_SERVER)")
+    p.add_argument("--admin-key", default=os.environ.get("PAPERTRANS_ADMIN_KEY"), help="admin key (env PAPERTRANS_ADMIN_KEY)")
+
+
+def register(subparsers: Any) -> None:
+    # `train` hands its whole argv to HfArgumentParser (TRL config + our fields); '+' as prefix keeps argparse from
+    # claiming the '--' options here. `papertrans train --method dpo --help` lists every option.
+    p = subparsers.add_parser(
+        "train", add_help=False, prefix_chars="+",
+        help="train a LoRA adapter: --method sft|kto|dpo|online-dpo|grpo --data FILE --out DIR (--help for all options)",
+    )
+    p.add_argument("argv", nargs=argparse.REMAINDER)
+    p.set_defaults(handler=_train)
+
+    p = subparsers.add_parser("gate", help="promotion gate: candidate vs baseline on a held-out split")
+    p.add_argument("--candidate", type=Path, required=True, help="candidate adapter folder")
+    p.add_argument("--baseline", default="base", help="baseline adapter folder, or 'base' for the base model")
+    p.add_argument("--eval", type=Path, required=True, help="held-out JSONL rows with prompt/reference/placeholders")
+    p.add_argument("--report", type=Path, help="report folder (default: <candidate>/gate-report)")
+    p.add_argument("--base-model", default="embedded:gemma-3-270m", help="base model spec")
+    p.add_argument("--chrf-tolerance", type=float, default=1.0, help="chrF points the candidate may lose")
+    p.add_argument("--max-rows", type=int, help="evaluate at most this many rows")
+    p.add_argument("--backend", choices=["auto", "hf", "vllm"], default="auto", help="offline generation backend")
+    p.set_defaults(handler=_gate)
+
+    p = subparsers.add_parser("publish", help="copy an adapter into the server's store, register, smoke-test, activate")
+    p.add_argument("adapter", type=Path, help="adapter folder")
+    p.add_argument("--name", required=True, help="adapter name on the server")
+    p.add_argument("--adapter-store", type=Path, help="the server's adapter store (default: <data_dir>/adapters)")
+    p.add_argument("--no-smoke", action="store_true", help="skip the smoke translations")
+    _server_args(p)
+    p.set_defaults(handler=_publish)
+
+    p = subparsers.add_parser("rollback", help="make the previously active version of an adapter active again")
+    p.add_argument("name", help="adapter name")
+    _server_args(p)
+    p.set_defaults(handler=_rollback)
+
+    p = subparsers.add_parser("refresh", help="nightly: export since last run -> train -> gate -> publish")
+    p.add_argument("--work-dir", type=Path, default=Path("data/refresh"), help="state, lock, runs and reports")
+    p.add_argument("--data-dir", type=Path, help="the server's data folder (store and adapter store)")
+    p.add_argument("--store-url", help="database URL (default: SQLite in the data folder)")
+    p.add_argument("--export-dir", type=Path, help="use these kto/dpo/prompts/eval.jsonl instead of the store")
+    p.add_argument("--eval", type=Path, help="held-out rows with references (default: the store's eval split)")
+    p.add_argument("--base-model", default="embedded:gemma-3-270m", help="base model spec")
+    p.add_argument("--name", default="papertrans", help="adapter name to publish as")
+    p.add_argument("--adapter-store", type=Path, help="the server's adapter store")
+    p.add_argument("--publish", dest="server", default=os.environ.get("PAPERTRANS_SERVER"),
+                   help="server URL to publish to (env PAPERTRANS_SERVER); without it the adapter is only promoted locally")
+    p.add_argument("--admin-key", default=os.environ.get("PAPERTRANS_ADMIN_KEY"), help="admin key")
+    p.add_argument("--no-online", action="store_true", help="skip the online-DPO step")
+    p.add_argument("--train-arg", action="append", help="extra `train` options for every step (repeatable)")
+    p.add_argument("--online-arg", action="append", help="extra options for the online-DPO step")
+    p.add_argument("--gate-max-rows", type=int, help="gate on at most this many held-out rows")
+    p.add_argument("--backend", choices=["auto", "hf", "vllm"], default="auto", help="gate generation backend")
+    p.add_argument("--chrf-tolerance", type=float, default=1.0, help="chrF points a candidate may lose")
+    p.set_defaults(handler=_refresh)
