@@ -41,6 +41,8 @@ def _inflected(word: str) -> str:
     forms = [w + r"(?:s|es|ed|d|ing|'s|s')?"]
     if len(word) > 2 and word[-1] in "yY" and word[-2].lower() not in "aeiou":
         forms.append(re.escape(word[:-1]) + r"(?:ies|ied)")
+    if len(word) > 2 and word[-1].lower() not in "aeiouwxy" and word[-2].lower() in "aeiou":
+        forms.append(w + re.escape(word[-1]) + "(?:ed|ing|er|ers)")  # embed → embedded, embedding
     if len(word) > 2 and word[-1] in "eE":
         forms.append(re.escape(word[:-1]) + "ing")
     return "(?:" + "|".join(forms) + ")"
