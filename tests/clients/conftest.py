@@ -14,6 +14,9 @@ import pytest
 import uvicorn
 
 
+ADMIN_KEY = "test-admin-key"
+
+
 @contextlib.contextmanager
 def serve(app: Any) -> Iterator[str]:
     """Serve an ASGI app until the block ends; yields its base URL."""
@@ -46,7 +49,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A server on the deterministic fake engine (the subject of these tests is the client, not the model)."""
     from server._fake_engine import FakeEngine
 
-    with serve(make_app(tmp_path_factory.mktemp("server"), FakeEngine())) as url:
+    app = make_app(tmp_path_factory.mktemp("server"), FakeEngine(), admin_key=ADMIN_KEY)
+    with serve(app) as url:
         yield url
 
 

@@ -1,0 +1,226 @@
+"""``papertrans translate / feedback / compare`` end to end against a live server on the fake engine, and the
+bad-input paths: clear message, documented exit code, no half-written output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from clients import Client, math_spans
+from clients._translate import STATE_FILE, JobState, job_key
+from clients.cli import main
+from clients.commands import EXIT_FALLBACKS, EXIT_INPUT, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNAVAILABLE
+
+from ._fixtures import PDF_LINES, project_sources, write_latex_project, write_pdf
+
+PAPER = (
+    "# A Paper\n\nThe attention mechanism lets the model focus on relevant tokens, "
+    "with $\\alpha_{t,i} = \\mathrm{softmax}(e_{t,i})$.\n\n$$\nc_t = \\sum_i \\alpha_{t,i} h_i\n$$\n\n"
+    "See [the code](https://example.org/code) and :cite:`Bahdanau.2014`.\n"
+)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No user config or environment leaks into the tests."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    for var in ("PAPERTRANS_SERVER", "PAPERTRANS_API_KEY", "PAPERTRANS_CONFIG", "PAPERTRANS_ADAPTER",
+                "PAPERTRANS_GLOSSARY", "PAPERTRANS_TIMEOUT"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def _summary(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+    out: dict[str, object] = json.loads(capsys.readouterr().out)
+    return out
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp") or p.name == STATE_FILE)
+
+
+def test_translate_markdown(live_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    paper = tmp_path / "paper.md"
+    paper.write_text(PAPER, encoding="utf-8")
+    glossary = tmp_path / "terms.csv"
+    glossary.write_text("attention,注意力\n", encoding="utf-8")
+    rc = main(["translate", str(paper), "--server", live_server, "--glossary", str(glossary), "--json"])
+    assert rc == EXIT_OK
+    summary = _summary(capsys)
+    out = tmp_path / "paper.zh.md"  # the default output name
+    text = out.read_text(encoding="utf-8")
+    for kept in ("$\\alpha_{t,i} = \\mathrm{softmax}(e_{t,i})$", "c_t = \\sum_i \\alpha_{t,i} h_i",
+                 "(https://example.org/code)", ":cite:`Bahdanau.2014`"):
+        assert kept in text
+    assert text != PAPER
+    segments = summary["segments"]
+    assert isinstance(segments, dict) and segments["total"] == segments["ok"] + segments["retried"] + segments[
+        "fallback"]
+    assert summary["glossary_adherence"] is not None
+    assert summary["translation_id"] and summary["tokens"]
+    assert _leftovers(tmp_path) == []  # the resume state is gone once the output is written
+
+
+def test_translate_human_summary_and_bilingual(live_server: str, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    paper = tmp_path / "paper.md"
+    paper.write_text(PAPER, encoding="utf-8")
+    out = tmp_path / "bi.md"
+    assert main(["translate", str(paper), "-o", str(out), "--bilingual", "--server", live_server]) == EXIT_OK
+    printed = capsys.readouterr().out
+    assert "segments" in printed and "glossary adherence" in printed and "tokens" in printed
+    text = out.read_text(encoding="utf-8")
+    assert "The attention mechanism lets the model" in text  # the source is kept beside the translation
+
+
+def test_translate_latex_project(live_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main_tex = write_latex_project(tmp_path / "proj")
+    out = tmp_path / "paper.zh.md"
+    assert main(["translate", str(main_tex), "-o", str(out), "--server", live_server, "--json"]) == EXIT_OK
+    text = out.read_text(encoding="utf-8")
+    formulas = math_spans(project_sources(main_tex.parent))
+    assert formulas and [f for f in formulas if f not in text] == []
+    assert "](proj/figures/arch.png)" in text  # image links work from the output's folder
+    assert "\\cite{hochreiter1997}" in text and "\\eqref{eq:attn}" in text
+
+
+def test_translate_pdf(live_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("pymupdf4llm")
+    pdf = write_pdf(tmp_path / "paper.pdf")
+    assert main(["translate", str(pdf), "--server", live_server, "--json",
+                 "--save-source", str(tmp_path / "paper.en.md")]) == EXIT_OK
+    text = (tmp_path / "paper.zh.md").read_text(encoding="utf-8")
+    image = next((tmp_path / "paper_images").iterdir())
+    assert f"(paper_images/{image.name})" in text
+    assert PDF_LINES[1] in (tmp_path / "paper.en.md").read_text()
+    assert text != (tmp_path / "paper.en.md").read_text()
+
+
+def test_translate_resumes_an_interrupted_job(live_server: str, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    paper = tmp_path / "paper.md"
+    paper.write_text(PAPER, encoding="utf-8")
+    out = tmp_path / "paper.zh.md"
+    # A previous run submitted the job and was interrupted before writing: only the state file is left.
+    with Client(live_server) as client:
+        job_id = client.submit_job(PAPER)
+    JobState(tmp_path).put(job_key(PAPER, None, None, "zh"), live_server, job_id, out)
+    assert main(["translate", str(paper), "--server", live_server, "--json"]) == EXIT_OK
+    captured = capsys.readouterr()
+    assert f"resuming job {job_id}" in captured.err
+    assert json.loads(captured.out)["job_id"] == job_id
+    assert out.is_file() and _leftovers(tmp_path) == []
+
+
+def test_stale_state_starts_a_new_job(live_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    paper = tmp_path / "paper.md"
+    paper.write_text(PAPER, encoding="utf-8")
+    JobState(tmp_path).put(job_key(PAPER, None, None, "zh"), live_server, "f" * 32, tmp_path / "paper.zh.md")
+    assert main(["translate", str(paper), "--server", live_server, "-q"]) == EXIT_OK
+    assert "unknown to the server; starting a new one" in capsys.readouterr().err
+
+
+def test_strict_with_fallbacks_exits_4(server_with: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from server._fake_engine import FakeEngine
+
+    paper = tmp_path / "paper.md"
+    paper.write_text(PAPER, encoding="utf-8")
+    engine = FakeEngine(break_when=lambda source, attempt: "$" in source or "⟦" in source)
+    with server_with(engine) as url:  # type: ignore[operator]
+        rc = main(["translate", str(paper), "--server", url, "--strict", "--json", "--poll"])
+    assert rc == EXIT_FALLBACKS
+    summary = _summary(capsys)
+    assert summary["segments"]["fallback"] >= 1  # type: ignore[index]
+    assert summary["fallback_reasons"]
+    # Completed with fallbacks: the output is written (the source text is kept where the model failed).
+    assert "$\\alpha_{t,i} = \\mathrm{softmax}(e_{t,i})$" in (tmp_path / "paper.zh.md").read_text()
+
+
+def test_job_failed(server_with: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from server._fake_engine import FakeEngine
+
+    class Broken(FakeEngine):
+        def count_tokens(self, text: str) -> int:
+            raise RuntimeError("tokenizer exploded")
+
+    paper = tmp_path / "paper.md"
+    paper.write_text(PAPER, encoding="utf-8")
+    with server_with(Broken()) as url:  # type: ignore[operator]
+        rc = main(["translate", str(paper), "--server", url])
+    assert rc == EXIT_JOB_FAILED
+    assert "failed" in capsys.readouterr().err
+    assert not (tmp_path / "paper.zh.md").exists() and _leftovers(tmp_path) == []
+
+
+def test_server_down(dead_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    paper = tmp_path / "paper.md"
+    paper.write_text(PAPER, encoding="utf-8")
+    assert main(["translate", str(paper), "--server", dead_url, "--timeout", "3"]) == EXIT_UNAVAILABLE
+    err = capsys.readouterr().err
+    assert "unavailable" in err and dead_url in err
+    assert not (tmp_path / "paper.zh.md").exists() and _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "message"),
+    [
+        ("missing.md", None, "no such file"),
+        ("fake.pdf", lambda p: p.write_text("not a pdf"), "not a PDF"),
+        ("locked.pdf", lambda p: write_pdf(p, password="pw"), "encrypted"),
+        ("scan.pdf", lambda p: write_pdf(p, text=False), "no text layer"),
+        ("empty.md", lambda p: p.write_text("  \n"), "empty"),
+        ("paper.docx", lambda p: p.write_text("x"), "unsupported input type"),
+    ],
+)
+def test_bad_input(dead_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, make: object,
+                   message: str) -> None:
+    path = tmp_path / name
+    if make is not None:
+        make(path)  # type: ignore[operator]
+    # Input errors are found before the server is contacted (the URL is dead on purpose).
+    assert main(["translate", str(path), "--server", dead_url]) == EXIT_INPUT
+    assert message in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.zh.md")) and _leftovers(tmp_path) == []
+
+
+def test_usage_error_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["translate"])
+    assert exc.value.code == EXIT_INPUT
+
+
+@pytest.mark.parametrize("command", ["pdf2md", "tex2md", "translate", "feedback", "compare"])
+def test_help_has_examples(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out and f"papertrans {command}" in out and "exit codes" in out
+
+
+def test_feedback_and_compare(live_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    with Client(live_server) as client:
+        result = client.translate(PAPER)
+    tid = result.translation_id or ""
+    seg = next(s for s in result.segments if "\\alpha" in s.source)
+    monkeypatch.setenv("PAPERTRANS_SERVER", live_server)  # the environment is the second source of settings
+    assert main(["feedback", tid, seg.id, "up"]) == EXIT_OK
+    assert "feedback recorded" in capsys.readouterr().err
+    correction = seg.translation + " 修改"
+    assert main(["feedback", tid, seg.id, "down", "--correction", correction, "--comment", "better"]) == EXIT_OK
+    capsys.readouterr()
+    assert main(["feedback", tid, seg.id, "down", "--correction", "丢了公式"]) == EXIT_INPUT
+    assert "422" in capsys.readouterr().err
+    assert main(["feedback", "no-such-id", "s0", "up"]) == EXIT_INPUT
+    with Client(live_server) as client:
+        stored = client.translation(tid)
+    feedback = [f for s in stored["segments"] if s["segment_id"] == seg.id for f in s.get("feedback", [])]
+    assert {f["rating"] for f in feedback} == {"up", "down"}
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO("x\nb\n"))  # one invalid answer, then "b"
+    assert main(["compare", tid, seg.id, "--a", "current", "--b", "base"]) == EXIT_OK
+    captured = capsys.readouterr()
+    assert "choice 'b' recorded" in captured.err
+    assert main(["compare", tid, seg.id, "--choice", "s"]) == EXIT_OK
+    assert "choice 'same' recorded" in capsys.readouterr().err

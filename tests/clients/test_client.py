@@ -1,0 +1,106 @@
+"""The Python client against a live server on the fake engine."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from clients import ApiError, AsyncClient, Client, JobFailed, ServerUnavailable
+
+from .conftest import ADMIN_KEY
+
+DOC = "# Title\n\nThe attention mechanism lets the model focus on relevant tokens $a_t = \\sum_i x_i$.\n\nWe see `code` here.\n"
+
+
+def test_translate_health_and_translation_readback(live_server: str) -> None:
+    with Client(live_server) as client:
+        health = client.health()
+        assert health.model == "fake"
+        result = client.translate(DOC, glossary={"attention": "注意力"})
+        assert result.translation_id and result.model == "fake"
+        assert "$a_t = \\sum_i x_i$" in result.markdown and "`code`" in result.markdown
+        assert {s.status for s in result.segments} <= {"ok", "retried", "fallback"}
+        assert result.stats.segments == len(result.segments) >= 2
+        assert result.stats.glossary_adherence is not None
+        stored = client.translation(result.translation_id)
+        assert stored["id"] == result.translation_id
+    with Client(live_server, admin_key=ADMIN_KEY) as admin:
+        assert isinstance(admin.adapters(), list)
+
+
+def test_job_with_events_and_progress(live_server: str) -> None:
+    seen: list[tuple[int, int]] = []
+    with Client(live_server) as client:
+        job_id = client.submit_job(DOC)
+        result = client.wait_job(job_id, on_progress=lambda d, t, e: seen.append((d, t)))
+        job = client.job(job_id)
+        events = list(client.job_events(job_id))  # a finished job replays its events, then the stream ends
+    assert job.finished and job.result is not None and job.result.markdown == result.markdown
+    assert seen[-1][0] == seen[-1][1] == len(result.segments)
+    assert [e["event"] for e in events][-1] == "done"
+    assert sum(1 for e in events if e["event"] == "segment") == len(result.segments)
+
+
+def test_wait_job_by_polling(live_server: str) -> None:
+    with Client(live_server) as client:
+        result = client.wait_job(client.submit_job(DOC), use_events=False, poll_interval=0.05)
+    assert "$a_t = \\sum_i x_i$" in result.markdown
+
+
+def test_errors_are_typed(live_server: str, dead_url: str) -> None:
+    with Client(live_server) as client:
+        with pytest.raises(ApiError) as err:
+            client.translate(DOC, adapter="no-such-adapter")
+        assert 400 <= err.value.status < 500 and err.value.code
+        with pytest.raises(ApiError) as err:
+            client.job("0" * 32)
+        assert err.value.status == 404 and err.value.code == "unknown_job"
+        with pytest.raises(ApiError) as err:
+            client.feedback("nope", "s0", rating="up")
+        assert err.value.status == 404
+    with Client(dead_url, timeout=2) as client, pytest.raises(ServerUnavailable, match="unavailable"):
+        client.health()
+
+
+def test_feedback_and_comparison_roundtrip(live_server: str) -> None:
+    with Client(live_server) as client:
+        result = client.translate(DOC)
+        seg = next(s for s in result.segments if "$" in s.source)
+        out = client.feedback(result.translation_id or "", seg.id, rating="down", comment="odd wording",
+                              idempotency_key="k-1")
+        again = client.feedback(result.translation_id or "", seg.id, rating="down", comment="odd wording",
+                                idempotency_key="k-1")
+        assert out == again  # a retried write is not recorded twice
+        with pytest.raises(ApiError) as err:  # a correction that drops the formula is refused
+            client.feedback(result.translation_id or "", seg.id, correction="没有公式。")
+        assert err.value.status == 422
+        comparison = client.create_comparison(result.translation_id or "", seg.id, variants=["current", "base"])
+        assert comparison.id and comparison.a and comparison.b
+        assert client.choose(comparison.id, "a")["choice"] == "a"
+        stats = client.feedback_stats()
+        assert stats
+
+
+def test_async_client(live_server: str) -> None:
+    async def run() -> tuple[str, str]:
+        async with AsyncClient(live_server) as client:
+            direct = await client.translate(DOC)
+            job = await client.wait_job(await client.submit_job(DOC))
+            return direct.markdown, job.markdown
+
+    direct, via_job = asyncio.run(run())
+    assert direct == via_job
+
+
+def test_failed_job_raises(server_with: object) -> None:
+    from server._fake_engine import FakeEngine
+
+    class Broken(FakeEngine):
+        def count_tokens(self, text: str) -> int:
+            raise RuntimeError("tokenizer exploded")
+
+    with server_with(Broken()) as url, Client(url) as client:  # type: ignore[operator]
+        job_id = client.submit_job(DOC)
+        with pytest.raises(JobFailed, match="tokenizer exploded"):
+            client.wait_job(job_id)

@@ -1,0 +1,69 @@
+"""Configuration precedence (flags > environment > config file) and glossary files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from clients import InputError
+from clients._config import DEFAULT_SERVER, load_config
+from clients._glossary import load_glossary
+
+
+def _file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def test_precedence(tmp_path: Path) -> None:
+    cfg_file = _file(tmp_path, 'server = "http://file:1"\napi_key = "file-key"\ntimeout = 5\nadapter = "d2l"\n')
+    env = {"PAPERTRANS_SERVER": "http://env:2", "XDG_CONFIG_HOME": str(tmp_path / "none")}
+    cfg = load_config({"server": None, "api_key": None}, cfg_file, env)
+    assert (cfg.server, cfg.api_key, cfg.timeout, cfg.adapter) == ("http://env:2", "file-key", 5.0, "d2l")
+    cfg = load_config({"server": "http://flag:3/", "adapter": "other"}, cfg_file, env)
+    assert (cfg.server, cfg.adapter) == ("http://flag:3", "other")
+
+
+def test_default_file_location_and_defaults(tmp_path: Path) -> None:
+    env = {"XDG_CONFIG_HOME": str(tmp_path)}
+    assert load_config({}, None, env).server == DEFAULT_SERVER
+    (tmp_path / "papertrans").mkdir()
+    (tmp_path / "papertrans" / "config.toml").write_text('server = "http://home:9"\n')
+    assert load_config({}, None, env).server == "http://home:9"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("server = \n", "invalid TOML"), ('sever = "x"\n', "unknown keys"), ('server = "ftp://x"\n', "http"),
+     ('timeout = "soon"\n', "timeout")],
+)
+def test_bad_config(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        load_config({}, _file(tmp_path, text), {})
+
+
+def test_explicit_missing_config_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="not found"):
+        load_config({}, tmp_path / "nope.toml", {})
+
+
+def test_glossary_formats(tmp_path: Path) -> None:
+    expected = [("attention", "注意力"), ("token", "词元")]
+    (tmp_path / "g.csv").write_text("source,target\nattention,注意力\n# comment\ntoken,词元\n", encoding="utf-8")
+    (tmp_path / "g.tsv").write_text("attention\t注意力\ntoken\t词元\n", encoding="utf-8")
+    (tmp_path / "g.json").write_text(json.dumps({"attention": "注意力", "token": "词元"}), encoding="utf-8")
+    (tmp_path / "l.json").write_text(json.dumps([{"source": "attention", "target": "注意力"}, ["token", "词元"]]))
+    (tmp_path / "g.toml").write_text('attention = "注意力"\ntoken = "词元"\n', encoding="utf-8")
+    for name in ("g.csv", "g.tsv", "g.json", "l.json", "g.toml"):
+        assert load_glossary(tmp_path / name) == expected, name
+
+
+@pytest.mark.parametrize(("name", "text"), [("e.csv", "attention\n"), ("e.json", "[1, 2]"), ("e.csv", ""),
+                                            ("e.json", "{")])
+def test_bad_glossary(tmp_path: Path, name: str, text: str) -> None:
+    (tmp_path / name).write_text(text)
+    with pytest.raises(InputError):
+        load_glossary(tmp_path / name)
