@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -249,7 +249,7 @@ class Client(_Base):
             transport=transport or httpx.HTTPTransport(retries=1),
         )
 
-    def __enter__(self) -> Client:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -379,7 +379,7 @@ class Client(_Base):
         idempotency_key: str | None = None,
     ) -> JSON:
         call = self._c_feedback(translation_id, segment_id, rating, correction, comment, idempotency_key)
-        return self._send(call)  # type: ignore[no-any-return]
+        return self._send(call)
 
     def create_comparison(
         self,
@@ -394,7 +394,7 @@ class Client(_Base):
         return self._send(self._c_create_comparison(body, idempotency_key))  # type: ignore[no-any-return]
 
     def choose(self, comparison_id: str, choice: str, idempotency_key: str | None = None) -> JSON:
-        return self._send(self._c_choose(comparison_id, choice, idempotency_key))  # type: ignore[no-any-return]
+        return self._send(self._c_choose(comparison_id, choice, idempotency_key))
 
 
 class AsyncClient(_Base):
@@ -417,7 +417,7 @@ class AsyncClient(_Base):
             transport=transport or httpx.AsyncHTTPTransport(retries=1),
         )
 
-    async def __aenter__(self) -> AsyncClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -441,15 +441,15 @@ class AsyncClient(_Base):
     async def translate(
         self, markdown: str, *, adapter: str | None = None, glossary: GlossaryLike | None = None, output: str = "zh"
     ) -> TranslateResult:
-        return await self._send(self._c_translate(markdown, adapter, glossary, output))  # type: ignore[no-any-return]
+        return await self._send(self._c_translate(markdown, adapter, glossary, output))
 
     async def submit_job(
         self, markdown: str, *, adapter: str | None = None, glossary: GlossaryLike | None = None, output: str = "zh"
     ) -> str:
-        return await self._send(self._c_submit_job(markdown, adapter, glossary, output))  # type: ignore[no-any-return]
+        return await self._send(self._c_submit_job(markdown, adapter, glossary, output))
 
     async def job(self, job_id: str) -> Job:
-        return await self._send(self._c_job(job_id))  # type: ignore[no-any-return]
+        return await self._send(self._c_job(job_id))
 
     async def job_events(self, job_id: str) -> AsyncIterator[JSON]:
         headers = {"Accept": "text/event-stream"}
@@ -540,7 +540,7 @@ class AsyncClient(_Base):
         idempotency_key: str | None = None,
     ) -> JSON:
         call = self._c_feedback(translation_id, segment_id, rating, correction, comment, idempotency_key)
-        return await self._send(call)  # type: ignore[no-any-return]
+        return await self._send(call)
 
     async def create_comparison(
         self,
@@ -552,7 +552,7 @@ class AsyncClient(_Base):
         """Two variants of one stored segment, in random order. ``variants`` names two of ``"current"``,
         ``"base"``, ``"base:sample"``, ``"<adapter>"``, ``"<adapter>@<version>"``; omitted, the server picks."""
         body = _comparison_body(translation_id, segment_id, variants)
-        return await self._send(self._c_create_comparison(body, idempotency_key))  # type: ignore[no-any-return]
+        return await self._send(self._c_create_comparison(body, idempotency_key))
 
     async def choose(self, comparison_id: str, choice: str, idempotency_key: str | None = None) -> JSON:
-        return await self._send(self._c_choose(comparison_id, choice, idempotency_key))  # type: ignore[no-any-return]
+        return await self._send(self._c_choose(comparison_id, choice, idempotency_key))

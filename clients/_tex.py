@@ -67,6 +67,7 @@ THEOREMS = {
 }
 VERBATIM_BLOCKS = frozenset({"algorithm", "algorithm*", "algorithmic", "algorithm2e", "tikzpicture", "picture",
                              "pgfpicture", "forest", "tcolorbox"})
+ACCENTS = frozenset("'\"`^~=.uvHcdbrkt") | {"i", "j", "o", "O", "ss", "ae", "AE", "aa", "AA", "l", "L"}
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".svg", ".gif", ".pdf", ".eps")
 _VERB_MACRO = "PTVERBATIMBLOCK"
 _INLINE = "\x00"
@@ -361,8 +362,8 @@ class _Renderer:
             return self.image(node, alt="")
         if name in ("caption", "captionof"):
             return self.inline(_last_arg(node))
-        if _L2T.latex_context.get_macro_spec(name) is not None and not _args(node) and len(name) <= 2:
-            return _L2T.nodelist_to_text([node])  # accents: \'e -> é
+        if name in ACCENTS:
+            return str(_L2T.nodelist_to_text([node]))  # accents: \'e -> é
         # Unknown macro: keep it (with the groups that follow it directly) byte for byte.
         text = _verbatim(node)
         while not node.macro_post_space and i < len(items) and isinstance(items[i], lw.LatexGroupNode):
@@ -602,7 +603,7 @@ def latex_to_markdown(
     renderer = _Renderer(root, out_dir, root)
     # Verbatim-like environments are lifted out before parsing (pylatexenc only knows \end{verbatim}).
     pattern = re.compile(
-        r"\\begin\{(verbatim\*?|Verbatim|lstlisting|minted|alltt)\}(\[[^\]\n]*\])?(\{[^}\n]*\})?(.*?)\\end\{\1\}", re.S
+        r"\\begin\{(verbatim\*?|Verbatim|lstlisting|minted|alltt)\}(\[[^\]\n]*\])?(\{[^}\n]*\})?(.*?)\\end\{\1\}", re.DOTALL
     )
 
     def lift(match: re.Match[str]) -> str:

@@ -114,7 +114,7 @@ class JobState:
     def get(self, key: str, server: str) -> str | None:
         entry = self._load().get(key)
         if isinstance(entry, dict) and entry.get("server") == server and isinstance(entry.get("job_id"), str):
-            return entry["job_id"]
+            return str(entry["job_id"])
         return None
 
     def put(self, key: str, server: str, job_id: str, output: Path) -> None:

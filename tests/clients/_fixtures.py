@@ -125,3 +125,25 @@ def write_pdf(path: Path, *, image: bool = True, text: bool = True, password: st
         doc.save(path)
     doc.close()
     return path
+
+
+def write_small_latex_project(folder: Path) -> Path:
+    """Three files (\\input without .tex, \\include with .tex), a few sentences and formulas: short on a real model."""
+    (folder / "sec").mkdir(parents=True)
+    (folder / "main.tex").write_text(
+        "\\documentclass{article}\n\\title{Attention}\n\\begin{document}\n\\maketitle\n"
+        "\\input{sec/intro}\n\\include{sec/method.tex}\n\\end{document}\n",
+        encoding="utf-8",
+    )
+    (folder / "sec" / "intro.tex").write_text(
+        "\\section{Introduction}\\label{sec:intro}\n"
+        "The attention mechanism lets the model focus on relevant tokens $x_i$ \\cite{bahdanau2014}. % note\n",
+        encoding="utf-8",
+    )
+    (folder / "sec" / "method.tex").write_text(
+        "\\section{Method}\nThe weights are\n\\begin{equation}\n  \\alpha_{t,i} = \\frac{\\exp(e_{t,i})}"
+        "{\\sum_j \\exp(e_{t,j})}\n  \\label{eq:w}\n\\end{equation}\nand the context is $c_t = \\sum_i "
+        "\\alpha_{t,i} h_i$, see Eq.~\\eqref{eq:w}.\n",
+        encoding="utf-8",
+    )
+    return folder / "main.tex"

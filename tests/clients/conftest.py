@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 import uvicorn
 
-
 ADMIN_KEY = "test-admin-key"
 
 
