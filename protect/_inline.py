@@ -23,7 +23,7 @@ _BASE_TRIGGERS = (
     r"|:[A-Za-z][\w.+-]*:`"  # Sphinx/MyST/d2l role  :cite:`key`
     r"|\{[A-Za-z][\w.:+-]*\}`"  # MyST role  {cite}`key`
     r"|(?<![^\n]):[A-Za-z][\w.+-]*:(?=[ \t]*(?:\n|\Z))"  # a bare d2l directive line  :end_tab:
-    r"|(?<![\w/.@])(?:https?://|ftp://|www\.)"
+    r"|(?:https?|ftp)://|(?<![\w/.@])www\."
 )
 
 _REF_COMMANDS = frozenset(
