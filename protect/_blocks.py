@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ._inline import _balanced, _link_text_end
 
 __all__ = ["RawSegment", "scan_blocks"]
 
 
-@dataclass(frozen=True)
-class _Line:
+class _Line(NamedTuple):
     start: int  # physical line start
     cstart: int  # content start after container prefixes
     end: int  # end of content (line break excluded)
