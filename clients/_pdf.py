@@ -27,8 +27,8 @@ _INSTALL_HINT = (
 class PdfSupportMissing(InputError):
     """pymupdf4llm is not installed."""
 
-    def __init__(self) -> None:
-        super().__init__(_INSTALL_HINT)
+    def __init__(self, cause: str = "") -> None:
+        super().__init__(_INSTALL_HINT + (f" [{cause}]" if cause else ""))
 
 
 @dataclass
@@ -43,7 +43,7 @@ def _import() -> tuple[ModuleType, ModuleType]:
         import pymupdf
         import pymupdf4llm
     except ImportError as exc:
-        raise PdfSupportMissing() from exc
+        raise PdfSupportMissing(str(exc)) from exc
     return pymupdf, pymupdf4llm
 
 
