@@ -16,7 +16,7 @@ from typing import NoReturn
 __all__ = ["build_parser", "main"]
 
 # Modules that contribute subcommands; a part that is not installed simply contributes none.
-_COMMAND_MODULES = ("server.cli", "server.store.cli", "clients.commands", "rl.cli")
+_COMMAND_MODULES = ("server.cli", "server.demo", "server.store.cli", "clients.commands", "rl.cli")
 
 
 class _Parser(argparse.ArgumentParser):
