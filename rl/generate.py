@@ -37,7 +37,7 @@ def default_stops() -> list[str]:
     try:
         from server.prompts import build_prompt
     except ImportError:
-        return ["\n\n"]
+        return ["\n\n", "\nEnglish:"]
     _, stop = build_prompt(_PromptEngine(), "x", context=[], title=None, heading_path=[], glossary_entries=[],
                            strict=False)
     return list(stop)
