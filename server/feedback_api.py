@@ -78,7 +78,7 @@ class ChoiceIn(msgspec.Struct):
 
 @cache
 def _default_settings() -> Settings:
-    return Settings()
+    return Settings()  # type: ignore[call-arg]  # pydantic-settings fills every field from defaults/env
 
 
 def _settings(request: ASGIConnection[Any, Any, Any, Any]) -> Settings:
@@ -256,8 +256,8 @@ async def post_comparison(request: Request[Any, Any, Any], data: JSONBody[Compar
     if data.variants is not None:
         if len(data.variants) != 2 or len(set(data.variants)) != 2:
             raise BadRequest("invalid_variants", "variants must name two different variants")
-        for v in data.variants:
-            _check_sizes({"variant": v})
+        for spec in data.variants:
+            _check_sizes({"variant": spec})
     key = _idempotency_key(request)
     store = _store(request)
     rhash = request_hash(body)
@@ -269,13 +269,12 @@ async def post_comparison(request: Request[Any, Any, Any], data: JSONBody[Compar
     variants = [await _variant(request, spec, tr, seg) for spec in specs]
     random.shuffle(variants)  # readers and judges favour the first position: the order must carry no signal
     values: dict[str, Any] = {"translation_id": tr.id, "segment_id": seg.segment_id, "prompt": seg.prompt}
-    for side, v in zip(("a", "b"), variants, strict=True):
-        values.update({f"{side}_{k}": v[k] for k in ("label", "adapter", "adapter_version", "output", "text")})
+    for side, variant in zip(("a", "b"), variants, strict=True):
+        values.update({f"{side}_{k}": variant[k] for k in ("label", "adapter", "adapter_version", "output", "text")})
     status, out, replayed = await store.add_comparison(
         values, who=_who(request, None), idempotency_key=key, req_hash=rhash
     )
-    out = {**out, "source": restore(seg.source, seg.placeholders)}
-    return _respond(status, out, replayed)
+    return _respond(status, {**out, "source": restore(seg.source, seg.placeholders)}, replayed)
 
 
 @post(
@@ -285,7 +284,7 @@ async def post_comparison(request: Request[Any, Any, Any], data: JSONBody[Compar
     tags=["feedback"],
 )
 async def post_choice(
-    request: Request[Any, Any, Any], comparison_id: FromPath[str], data: ChoiceIn
+    request: Request[Any, Any, Any], comparison_id: FromPath[str], data: JSONBody[ChoiceIn]
 ) -> Response[dict[str, Any]]:
     """Good/Same/Bad: ``a`` or ``b`` is better, or ``same``. Returns which variant was which."""
     body = msgspec.structs.asdict(data)

@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 
 from ._models import Comparison, Feedback, Segment, Translation
 from ._store import Store, adapter_label
@@ -47,7 +47,7 @@ def split_of(doc_hash: str, eval_percent: int = DEFAULT_EVAL_PERCENT) -> str:
     return "eval" if bucket < eval_percent else "train"
 
 
-def _filters(stmt: Select[Any], adapter: str | None) -> Select[Any]:
+def _filters(stmt: Any, adapter: str | None) -> Any:  # Any: SQLAlchemy 2.1's Select is variadic-generic
     if adapter is None:
         return stmt
     if adapter == "base":
@@ -85,18 +85,17 @@ async def _feedback(store: Store, since: datetime | None, adapter: str | None) -
     if since is not None:
         stmt = stmt.where(Feedback.created_at >= since)
     async with store.read_session() as session:
-        return [tuple(r) for r in (await session.execute(_filters(stmt, adapter))).all()]  # type: ignore[misc]
+        return [(r[0], r[1], r[2]) for r in (await session.execute(_filters(stmt, adapter))).all()]
 
 
 def _sft(items: list[tuple[Translation, Segment, Feedback]], split: Any) -> tuple[list[dict[str, Any]], Counter[str]]:
     rows, sources = [], Counter[str]()
     for tr, seg, fb in items:
         if fb.correction_masked:
-            rows.append(_row(tr, seg, split(tr), completion=fb.correction_masked, reference=fb.correction))
-            sources["correction"] += 1
+            rows.append(_row(tr, seg, split(tr), completion=fb.correction_masked, reference=fb.correction,
+                             source="correction"))
         elif fb.rating == "up" and seg.status != "fallback" and seg.output.strip():
-            rows.append(_row(tr, seg, split(tr), completion=seg.output))
-            sources["thumbs_up"] += 1
+            rows.append(_row(tr, seg, split(tr), completion=seg.output, source="thumbs_up"))
     return rows, sources
 
 
@@ -210,6 +209,7 @@ async def export(
         return split_of(tr.doc_hash, eval_percent)
 
     sources: Counter[str] = Counter()
+    dedupe_keys: tuple[str, ...]
     if kind == "prompts":
         rows, dedupe_keys = await _prompts(store, since, adapter, split_for), ("prompt",)
     else:
@@ -226,7 +226,7 @@ async def export(
     before = len(rows)
     rows = _dedupe(rows, dedupe_keys)
     duplicates = before - len(rows)
-    if kind == "dpo":
+    if kind in ("dpo", "sft"):  # counted after dedupe
         sources = Counter(r.pop("source") for r in rows)
     if split != "all":
         rows = [r for r in rows if r["meta"]["split"] == split]

@@ -80,15 +80,15 @@ PLACEHOLDERS = {"⟦M0⟧": "$x$", "⟦C1⟧": ":cite:`Bahdanau.2014`"}
 
 
 def make_record(tid: str | None = None, doc_hash: str = "doc-1", adapter: str | None = None,
-                version: int | None = None, n: int = 2) -> TranslationRecord:
+                version: int | None = None, n: int = 2, tag: str = "") -> TranslationRecord:
     """A translation as the pipeline would record it: masked sources, full prompts, raw outputs."""
     segs = [
         SegmentRecord(
             segment_id=f"s{i}",
-            source=f"Attention ⟦M0⟧ number {i} ⟦C1⟧.",
-            prompt=f"Translate into Chinese.\nEnglish: Attention ⟦M0⟧ number {i} ⟦C1⟧.\nChinese:",
-            output=f"注意力 ⟦M0⟧ 第{i}号 ⟦C1⟧。",
-            translation=f"注意力 $x$ 第{i}号 :cite:`Bahdanau.2014`。",
+            source=f"Attention ⟦M0⟧ number {i}{tag} ⟦C1⟧.",
+            prompt=f"Translate into Chinese.\nEnglish: Attention ⟦M0⟧ number {i}{tag} ⟦C1⟧.\nChinese:",
+            output=f"注意力 ⟦M0⟧ 第{i}号{tag} ⟦C1⟧。",
+            translation=f"注意力 $x$ 第{i}号{tag} :cite:`Bahdanau.2014`。",
             status="ok",
             reasons=[],
             placeholders=dict(PLACEHOLDERS),
@@ -111,9 +111,9 @@ def make_record(tid: str | None = None, doc_hash: str = "doc-1", adapter: str | 
 @pytest.fixture
 async def app_client(settings: Settings) -> AsyncIterator[Any]:
     """The feedback routes in a minimal Litestar app with the fake engine (no dependency on create_app)."""
+    import httpx
     from litestar import Litestar
     from litestar.datastructures import State
-    import httpx
 
     from server._fake_engine import FakeEngine
     from server.errors import exception_handlers
