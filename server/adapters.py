@@ -81,7 +81,7 @@ class AdapterRegistry:
             for v in adapter.versions.values():
                 try:
                     await self._load(v)
-                except Exception as exc:  # a broken version must not keep the server from starting
+                except Exception as exc:  # noqa: BLE001 -- a broken version must not keep the server from starting
                     log.error("could not reload adapter %s: %s", v.served_name, exc)
 
     def _save(self) -> None:
@@ -232,9 +232,8 @@ class AdapterRegistry:
                 "active": a.active,
                 "active_served_name": f"{name}@{a.active}" if a.active is not None else None,
                 "versions": [
-                    {**self.info(v, a), "in_use": self._in_use[v.served_name]} for v in sorted(
-                        a.versions.values(), key=lambda x: x.version
-                    )
+                    {**self.info(v, a), "in_use": self._in_use[v.served_name]}
+                    for v in sorted(a.versions.values(), key=lambda x: x.version)
                 ],
             }
             for name, a in sorted(self._adapters.items())

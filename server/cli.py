@@ -30,8 +30,11 @@ def serve(args: argparse.Namespace) -> int:
     from server.app import create_app
     from server.settings import Settings
 
-    overrides = {k: v for k, v in {"host": args.host, "port": args.port, "model": args.model,
-                                   "data_dir": args.data_dir}.items() if v is not None}
+    overrides = {
+        k: v
+        for k, v in {"host": args.host, "port": args.port, "model": args.model, "data_dir": args.data_dir}.items()
+        if v is not None
+    }
     settings = Settings(**overrides)
     app = create_app(settings)
     # one process, one engine: vLLM spawns its own workers, uvicorn must not fork more servers

@@ -37,9 +37,7 @@ class PapertransError(Exception):
     status_code: int = 400
     default_code: str = "bad_request"
 
-    def __init__(
-        self, code: str | None = None, detail: str = "", status_code: int | None = None, **extra: Any
-    ) -> None:
+    def __init__(self, code: str | None = None, detail: str = "", status_code: int | None = None, **extra: Any) -> None:
         self.code = code or self.default_code
         self.detail = detail or self.code.replace("_", " ")
         if status_code is not None:
@@ -117,17 +115,13 @@ def _papertrans(_: Request[Any, Any, Any], exc: PapertransError) -> Response[dic
     return _json(exc.to_json(), exc.status_code)
 
 
-def _missing_body(exc: ValidationException) -> bool:
-    # An empty body leaves the ``data`` argument unset; msgspec then reports the bare key (not a type mismatch).
-    fields = exc.extra if isinstance(exc.extra, list) else []
-    return any(
-        isinstance(f, dict) and f.get("key") == "data" and "Expected" not in str(f.get("message", "")) for f in fields
-    )
+def _missing_body(request: Request[Any, Any, Any]) -> bool:
+    return request.method in ("POST", "PUT", "PATCH") and request.headers.get("content-length", "") == "0"
 
 
-def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
     # Litestar raises this for bodies, paths and queries that do not match the declared types.
-    if _missing_body(exc):
+    if _missing_body(request):
         return _json({"error": "empty_body", "detail": "the request needs a JSON body"}, 400)
     body: dict[str, Any] = {"error": "invalid_request", "detail": str(exc.detail)}
     if exc.extra:

@@ -169,21 +169,20 @@ class JobManager:
 
                 def on_segment(outcome: SegmentOutcome) -> None:
                     job.done += 1
-                    self._append_event(job, {"type": "segment", "done": job.done, "total": job.total,
-                                             "segment": outcome.public()})
+                    self._append_event(
+                        job, {"type": "segment", "done": job.done, "total": job.total, "segment": outcome.public()}
+                    )
 
                 def on_start(total: int) -> None:
                     job.total = total
                     self._append_event(job, {"type": "started", "total": total})
 
-                result = await self.translator.run(req, on_segment=on_segment, on_start=on_start,
-                                                   translation_id=job.id)
+                result = await self.translator.run(req, on_segment=on_segment, on_start=on_start, translation_id=job.id)
             job.result = result.public()
             job.status = "done"
             job.finished_at = time.time()
             self._save(job)
-            self._append_event(job, {"type": "done", "translation_id": result.translation_id,
-                                     "stats": result.stats})
+            self._append_event(job, {"type": "done", "translation_id": result.translation_id, "stats": result.stats})
         except asyncio.CancelledError:
             job.status, job.error = "failed", {"error": "cancelled", "detail": "the server stopped"}
             job.finished_at = time.time()
@@ -192,8 +191,11 @@ class JobManager:
             raise
         except Exception as exc:
             log.exception("job %s failed", job.id)
-            job.error = exc.to_json() if isinstance(exc, PapertransError) else {
-                "error": "job_failed", "detail": f"{type(exc).__name__}: {exc}"}
+            job.error = (
+                exc.to_json()
+                if isinstance(exc, PapertransError)
+                else {"error": "job_failed", "detail": f"{type(exc).__name__}: {exc}"}
+            )
             job.status = "failed"
             job.finished_at = time.time()
             self._save(job)

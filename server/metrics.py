@@ -22,9 +22,7 @@ class Metrics:
 
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "papertrans_requests", "HTTP requests", ["method", "route", "status"], registry=r
-        )
+        self.requests = Counter("papertrans_requests", "HTTP requests", ["method", "route", "status"], registry=r)
         self.latency = Histogram(
             "papertrans_request_seconds",
             "HTTP request latency",

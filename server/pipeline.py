@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import protect
-
 from server.engine import AdapterRef, Engine, Generation, SamplingOptions
 from server.metrics import Metrics
 from server.settings import TranslateSettings
@@ -29,10 +28,7 @@ __all__ = ["Pipeline", "SegmentOutcome", "TranslateInput", "TranslationResult", 
 log = logging.getLogger(__name__)
 
 Status = Literal["ok", "retried", "fallback"]
-HARD_CODES = frozenset(
-    {"placeholder_missing", "placeholder_duplicated", "placeholder_invented", "placeholder_altered", "empty_output"}
-)
-_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+(?=\S)")
+HARD_CODES = protect.HARD_REASONS
 _LETTERS = re.compile(r"[A-Za-z]{2,}")
 
 
@@ -88,20 +84,27 @@ class _Tally:
     retries: int = 0
 
 
-def unmask(text: str, placeholders: dict[str, str]) -> str:
-    """Put the original bytes back for each placeholder (for display; the document itself uses ``restore``)."""
-    for key, original in placeholders.items():
-        text = text.replace(key, original)
-    return text
+def unmask(seg: protect.Segment, text: str) -> str:
+    """Put the original bytes back for each placeholder (for display; the document itself comes from ``restore``).
+
+    The placeholder style's token pattern also catches the whitespace-padded forms (``⟦ 3 ⟧``) validation accepts.
+    """
+    style = getattr(seg, "style", None)
+    if style is None:
+        for key, original in seg.placeholders.items():
+            text = text.replace(key, original)
+        return text
+    return str(style.token.sub(lambda m: seg.placeholders.get(style.canonical(m), m.group(0)), text))
 
 
-def split_sentences(text: str, placeholders: Sequence[str]) -> list[str]:
-    """Sentence pieces of ``text`` for the last retry; ``[]`` when it cannot be split without cutting a placeholder."""
-    pieces = [p for p in _SENTENCE_END.split(text) if p.strip()]
+def smaller_pieces(seg: protect.Segment, count_tokens: Callable[[str], int]) -> list[str]:
+    """Sentence pieces of a segment for the last retry; ``[]`` when it cannot be split without cutting a placeholder."""
+    budget = max(8, count_tokens(seg.text) // 2)
+    pieces = [p for p in protect.split_sentences(seg.text, budget, count_tokens) if p.strip()]
     if len(pieces) < 2:
         return []
-    for key in placeholders:
-        if sum(p.count(key) for p in pieces) != text.count(key):
+    for key in seg.placeholders:
+        if sum(p.count(key) for p in pieces) != seg.text.count(key):
             return []
     return pieces
 
@@ -130,8 +133,15 @@ class Pipeline:
 
     # -- engine calls -------------------------------------------------------------------------------------------
     async def _generate(
-        self, text: str, ctx: protect.Chunk | None, glossary: protect.Glossary | None, *, strict: bool,
-        adapter: AdapterRef | None, request_id: str, tally: _Tally,
+        self,
+        text: str,
+        ctx: protect.Chunk | None,
+        glossary: protect.Glossary | None,
+        *,
+        strict: bool,
+        adapter: AdapterRef | None,
+        request_id: str,
+        tally: _Tally,
     ) -> tuple[str, str]:
         """One engine request for one item; returns (prompt, cleaned output). Engine errors → empty output."""
         entries = glossary.find(text) if glossary is not None else []
@@ -154,7 +164,7 @@ class Pipeline:
             gen: Generation = await self.engine.generate(prompt, options, adapter=adapter, request_id=request_id)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # one failed request must not fail the document: it becomes a retry/fallback
+        except Exception as exc:  # noqa: BLE001 -- one failed request must not fail the document: it becomes a retry/fallback
             log.warning("engine request %s failed: %s", request_id, exc)
             self.metrics.engine_errors.inc()
             return prompt, ""
@@ -167,13 +177,20 @@ class Pipeline:
         return prompt, str(self.prompts.clean_output(gen.text))
 
     async def _attempt(
-        self, pieces: Sequence[tuple[str, protect.Chunk | None]], glossary: protect.Glossary | None, *,
-        strict: bool, adapter: AdapterRef | None, rid: str, tally: _Tally,
+        self,
+        pieces: Sequence[tuple[str, protect.Chunk | None]],
+        glossary: protect.Glossary | None,
+        *,
+        strict: bool,
+        adapter: AdapterRef | None,
+        rid: str,
+        tally: _Tally,
     ) -> tuple[str, str]:
         results = await asyncio.gather(
             *(
-                self._generate(text, ctx, glossary, strict=strict, adapter=adapter, request_id=f"{rid}-{i}",
-                               tally=tally)
+                self._generate(
+                    text, ctx, glossary, strict=strict, adapter=adapter, request_id=f"{rid}-{i}", tally=tally
+                )
                 for i, (text, ctx) in enumerate(pieces)
             )
         )
@@ -181,12 +198,18 @@ class Pipeline:
         return prompt, "".join(out for _, out in results)
 
     async def _segment(
-        self, seg: protect.Segment, items: list[tuple[str, protect.Chunk]], glossary: protect.Glossary | None, *,
-        adapter: AdapterRef | None, tid: str, tally: _Tally,
+        self,
+        seg: protect.Segment,
+        items: list[tuple[str, protect.Chunk]],
+        glossary: protect.Glossary | None,
+        *,
+        adapter: AdapterRef | None,
+        tid: str,
+        tally: _Tally,
     ) -> SegmentOutcome:
         """Translate one segment with its retry ladder (``outcome.output`` is the masked text for restore)."""
-        source = unmask(seg.text, seg.placeholders)
-        base = dict(masked_source=seg.text, placeholders=dict(seg.placeholders))
+        source = unmask(seg, seg.text)
+        base: dict[str, Any] = {"masked_source": seg.text, "placeholders": dict(seg.placeholders)}
         if not _LETTERS.search(re.sub("|".join(map(re.escape, seg.placeholders)) or "(?!)", " ", seg.text)):
             # nothing to translate (only placeholders, numbers, punctuation): keep it, spare the engine
             return SegmentOutcome(seg.id, source, source, "ok", [], output=seg.text, **base)
@@ -196,7 +219,7 @@ class Pipeline:
             ("first", whole, False),
             ("strict", whole, True),
         ]
-        sentences = split_sentences(seg.text, list(seg.placeholders))
+        sentences = smaller_pieces(seg, self.engine.count_tokens)
         if sentences:
             ladder.append(("pieces", [(s, ctx0) for s in sentences], True))
         ladder = ladder[: 1 + self.settings.max_retries]
@@ -216,9 +239,10 @@ class Pipeline:
             if report.status == "ok" and not hard:
                 status: Status = "ok" if n == 0 else "retried"
                 reasons = sorted(set(failed)) + [r for r in report.reasons if r not in failed]
-                translation = unmask(output, seg.placeholders)
-                return SegmentOutcome(seg.id, source, translation, status, reasons, prompt=prompt, output=output,
-                                      **base)
+                translation = unmask(seg, output)
+                return SegmentOutcome(
+                    seg.id, source, translation, status, reasons, prompt=prompt, output=output, **base
+                )
             failed.extend(r for r in (hard or report.reasons or ["invalid_output"]) if r not in failed)
         return SegmentOutcome(seg.id, source, source, "fallback", failed, prompt=prompt, output=output, **base)
 
@@ -249,9 +273,7 @@ class Pipeline:
             on_start(len(pd.segments))
 
         async def run(seg: protect.Segment) -> SegmentOutcome:
-            outcome = await self._segment(
-                seg, items.get(seg.id, []), glossary, adapter=adapter, tid=tid, tally=tally
-            )
+            outcome = await self._segment(seg, items.get(seg.id, []), glossary, adapter=adapter, tid=tid, tally=tally)
             self.metrics.segments.labels(outcome.status).inc()
             if outcome.status == "fallback":
                 self.metrics.fallbacks.inc()

@@ -1,5 +1,7 @@
 """HTTP route handlers, one module per resource."""
 
+from typing import Any
+
 from server.routes.adapters import AdapterController
 from server.routes.health import health
 from server.routes.jobs import JobController
@@ -8,4 +10,4 @@ from server.routes.translate import translate
 
 __all__ = ["AdapterController", "JobController", "health", "metrics", "route_handlers", "translate"]
 
-route_handlers: list[object] = [translate, JobController, AdapterController, health, metrics]
+route_handlers: list[Any] = [translate, JobController, AdapterController, health, metrics]

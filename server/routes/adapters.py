@@ -7,7 +7,9 @@ from typing import Any
 
 from litestar import Controller, delete, get, post
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
+from litestar.params import FromPath, JSONBody
 
 from server.adapters import AdapterRegistry
 from server.errors import Forbidden, Unauthorized
@@ -30,25 +32,31 @@ def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHand
 
 class AdapterController(Controller):
     path = "/adapters"
-    tags = ["adapters"]
-    guards = [admin_guard]
+    tags = ["adapters"]  # noqa: RUF012 -- Litestar reads these class attributes
+    guards = [admin_guard]  # noqa: RUF012
 
     @get("/", summary="Adapters, their versions and which one is active")
-    async def list_adapters(self, adapters: AdapterRegistry) -> list[dict[str, Any]]:
+    async def list_adapters(self, adapters: NamedDependency[AdapterRegistry]) -> list[dict[str, Any]]:
         return adapters.list()
 
     @post("/{name:str}/versions", status_code=201, summary="Register (and load) a version from the adapter store")
-    async def register(self, name: str, data: RegisterBody, adapters: AdapterRegistry) -> dict[str, Any]:
+    async def register(
+        self, name: FromPath[str], data: JSONBody[RegisterBody], adapters: NamedDependency[AdapterRegistry]
+    ) -> dict[str, Any]:
         return await adapters.register(name, data.folder)
 
     @post("/{name:str}/activate", status_code=200, summary="Make a loaded version the active one")
-    async def activate(self, name: str, data: ActivateBody, adapters: AdapterRegistry) -> dict[str, Any]:
+    async def activate(
+        self, name: FromPath[str], data: JSONBody[ActivateBody], adapters: NamedDependency[AdapterRegistry]
+    ) -> dict[str, Any]:
         return await adapters.activate(name, data.version)
 
     @post("/{name:str}/rollback", status_code=200, summary="Re-activate the previously active version")
-    async def rollback(self, name: str, adapters: AdapterRegistry) -> dict[str, Any]:
+    async def rollback(self, name: FromPath[str], adapters: NamedDependency[AdapterRegistry]) -> dict[str, Any]:
         return await adapters.rollback(name)
 
     @delete("/{name:str}/versions/{version:int}", status_code=200, summary="Delete a version not active or in use")
-    async def delete_version(self, name: str, version: int, adapters: AdapterRegistry) -> dict[str, Any]:
+    async def delete_version(
+        self, name: FromPath[str], version: FromPath[int], adapters: NamedDependency[AdapterRegistry]
+    ) -> dict[str, Any]:
         return await adapters.delete(name, version)

@@ -15,13 +15,13 @@ async def health(state: State) -> dict[str, Any]:
     engine_info: dict[str, Any]
     try:
         engine_info = dict(await state.engine.health())
-    except Exception as exc:  # health must answer even when the engine does not
+    except Exception as exc:  # noqa: BLE001 -- health must answer even when the engine does not
         engine_info = {"state": "error", "error": f"{type(exc).__name__}: {exc}"}
     store_info: dict[str, Any] | None = None
     if state.store is not None:
         try:
             store_info = dict(await state.store.health())
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001
             store_info = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     ok = engine_info.get("state") in ("ready", "ok", "running") and (store_info is None or store_info.get("ok", True))
     return {

@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from server.errors import BadRequest
@@ -20,20 +22,26 @@ __all__ = ["JobController"]
 
 class JobController(Controller):
     path = "/jobs"
-    tags = ["jobs"]
+    tags = ["jobs"]  # noqa: RUF012 -- Litestar reads this class attribute
 
     @post("/", status_code=202, summary="Start translating a (long) document in the background")
-    async def create(self, data: TranslateBody, jobs: JobManager, settings: Settings) -> JobCreated:
+    async def create(
+        self, data: JSONBody[TranslateBody], jobs: NamedDependency[JobManager], settings: NamedDependency[Settings]
+    ) -> JobCreated:
         job = jobs.submit(check_input(data, settings))
         return JobCreated(id=job.id, status=job.status)
 
     @get("/{job_id:str}", summary="Progress, and the result when done")
-    async def status(self, job_id: str, jobs: JobManager) -> dict[str, Any]:
+    async def status(self, job_id: FromPath[str], jobs: NamedDependency[JobManager]) -> dict[str, Any]:
         return jobs.get(job_id).summary()
 
     @get("/{job_id:str}/events", summary="Server-sent events: one per finished segment, then done/error")
     async def events(
-        self, job_id: str, jobs: JobManager, request: Request[Any, Any, Any], after: int | None = None
+        self,
+        job_id: FromPath[str],
+        jobs: NamedDependency[JobManager],
+        request: Request[Any, Any, Any],
+        after: FromQuery[int | None] = None,
     ) -> ServerSentEvent:
         last = request.headers.get("last-event-id")
         if after is None and last is not None:

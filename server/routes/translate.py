@@ -8,6 +8,8 @@ from typing import Any
 
 import msgspec
 from litestar import Request, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 
 from server.errors import BadRequest, PayloadTooLarge
 from server.pipeline import TranslateInput, Translator
@@ -24,7 +26,8 @@ def check_input(body: TranslateBody, settings: Settings) -> TranslateInput:
     size = len(body.markdown.encode())
     if size > settings.translate.max_document_bytes:
         raise PayloadTooLarge(
-            "document_too_large", f"{size} bytes > {settings.translate.max_document_bytes}",
+            "document_too_large",
+            f"{size} bytes > {settings.translate.max_document_bytes}",
             limit=settings.translate.max_document_bytes,
         )
     sources = [g.source.strip().lower() for g in body.glossary or []]
@@ -45,7 +48,10 @@ async def _disconnected(request: Request[Any, Any, Any]) -> None:
 
 @post("/translate", status_code=200, summary="Translate one Markdown document to Chinese")
 async def translate(
-    data: TranslateBody, request: Request[Any, Any, Any], translator: Translator, settings: Settings
+    data: JSONBody[TranslateBody],
+    request: Request[Any, Any, Any],
+    translator: NamedDependency[Translator],
+    settings: NamedDependency[Settings],
 ) -> TranslateResponse:
     req = check_input(data, settings)
     work = asyncio.ensure_future(translator.run(req))

@@ -1,0 +1,91 @@
+"""Fixtures of the server tests: an app on the fake engine in a temporary data folder, and its test client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from litestar import Litestar
+
+from server._fake_engine import FakeEngine
+from server.app import create_app
+from server.settings import Settings
+
+ADMIN_KEY = "test-admin-key"
+ADMIN = {"X-Admin-Key": ADMIN_KEY}
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    base: dict[str, Any] = {"data_dir": tmp_path / "data", "admin_key": ADMIN_KEY}
+    base.update(overrides)
+    return Settings(**base)
+
+
+def make_adapter(root: Path, folder: str, rank: int = 8) -> Path:
+    """A folder that looks like a PEFT adapter to the registry (the fake engine never reads the weights)."""
+    path = root / folder
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "adapter_config.json").write_text(json.dumps({"r": rank, "peft_type": "LORA"}))
+    return path
+
+
+class AppClient(httpx.AsyncClient):
+    """An httpx client bound to one app; ``app`` gives tests access to ``app.state``."""
+
+    app: Litestar
+
+
+@asynccontextmanager
+async def serve(app: Litestar) -> AsyncIterator[AppClient]:
+    """Run the app's lifespan and talk to it in *this* event loop (Litestar's AsyncTestClient runs the app in a
+    portal thread, which serializes requests and cannot share the session's real engine).
+
+    The lifespan runs in a task of its own: it opens anyio cancel scopes, which must be left by the task that
+    entered them, and an async fixture's setup and teardown run in different tasks.
+    """
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def run_lifespan() -> None:
+        async with app.lifespan():
+            started.set()
+            await stop.wait()
+
+    task = asyncio.create_task(run_lifespan())
+    waiter = asyncio.create_task(started.wait())
+    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        waiter.cancel()
+        task.result()  # startup failed: raise its error
+    try:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with AppClient(transport=transport, base_url="http://testserver", timeout=600) as client:
+            client.app = app
+            yield client
+    finally:
+        stop.set()
+        await task
+
+
+@pytest.fixture
+def fake_engine() -> FakeEngine:
+    return FakeEngine()
+
+
+@pytest.fixture
+def app_factory(tmp_path: Path) -> Callable[..., Litestar]:
+    def factory(engine: Any = None, **overrides: Any) -> Litestar:
+        return create_app(make_settings(tmp_path, **overrides), engine=engine or FakeEngine())
+
+    return factory
+
+
+@pytest.fixture
+async def client(app_factory: Callable[..., Litestar], fake_engine: FakeEngine) -> AsyncIterator[AppClient]:
+    async with serve(app_factory(fake_engine)) as c:
+        yield c
