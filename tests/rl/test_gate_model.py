@@ -1,0 +1,54 @@
+"""The gate refuses a harmful adapter (large random LoRA weights) and accepts a harmless one (LoRA B = 0)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rl.metadata import AdapterMetadata, model_fingerprint, write_metadata
+
+
+def _make_adapter(base_dir: Path, out: Path, *, harmful: bool) -> Path:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    if harmful:
+        torch.manual_seed(0)
+        with torch.no_grad():
+            for name, param in peft_model.named_parameters():
+                if "lora_" in name:
+                    param.copy_(torch.randn_like(param) * 0.5)
+    peft_model.save_pretrained(str(out))
+    write_metadata(out, AdapterMetadata(method="test", base_model="embedded:gemma-3-270m",
+                                        base_fingerprint=model_fingerprint(base_dir)))
+    return out
+
+
+@pytest.mark.slow
+def test_gate_refuses_harmful_and_accepts_harmless(tmp_path: Path, dev_data: Path) -> None:
+    import protect
+
+    from rl.datasets import load_rows, write_rows
+    from rl.gate import run_gate
+    from rl.parallel import rows_from_parallel
+    from server.model import resolve_model
+
+    base_dir = Path(resolve_model("embedded:gemma-3-270m"))
+    rows = [r for r in rows_from_parallel(load_rows(dev_data / "d2l_en_zh.jsonl"), glossary=protect.Glossary.from_pairs(
+        [("attention", "注意力")])) if r["placeholders"]][:3]
+    assert rows, "no eval rows with placeholders"
+    eval_file = tmp_path / "eval.jsonl"
+    write_rows(eval_file, rows)
+    harmless = _make_adapter(base_dir, tmp_path / "harmless", harmful=False)
+    harmful = _make_adapter(base_dir, tmp_path / "harmful", harmful=True)
+
+    ok = run_gate(harmless, eval_file, tmp_path / "r1", max_new_tokens=48, backend="hf")
+    assert ok.promote, ok.reasons
+    bad = run_gate(harmful, eval_file, tmp_path / "r2", max_new_tokens=48, backend="hf")
+    assert not bad.promote
+    assert bad.candidate.chrf < bad.baseline.chrf
+    assert (tmp_path / "r2" / "gate.json").is_file()
