@@ -176,8 +176,8 @@ def _gguf_to_safetensors(folder: Path, gguf_name: str, out: Path) -> None:
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_name, dtype=torch.bfloat16)
     # The weights are already de-quantised in memory; without clearing the markers save_pretrained would record a
     # GGUF quantisation config that vLLM and PEFT cannot load.
-    model.hf_quantizer = None
-    model.is_quantized = False
+    setattr(model, "hf_quantizer", None)  # noqa: B010 - typed as a module attribute by torch's stubs
+    setattr(model, "is_quantized", False)  # noqa: B010
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.save_pretrained(out, safe_serialization=True)

@@ -1,0 +1,177 @@
+"""Prompts for one translation item, and cleaning of the model's raw output.
+
+Two styles, chosen by the tokenizer:
+
+* **chat** (instruct models with a chat template): one user turn with the instruction, the paper's title and section,
+  the preceding paragraph(s) as read-only context, the glossary, and the text.
+* **few-shot completion** (base models such as the embedded Gemma 3 270M): a few short ``英文：…/中文：…`` pairs, then
+  the item, cut by stop sequences. Measured on the embedded model (docs/engine.md): Chinese labels gave more Chinese
+  output than English ones; instructions and context paragraphs did not help a 270M base model and cost prompt tokens
+  on CPU, so they are left out; glossary terms work best written inline right after the English term
+  (``attention (注意力)``), where the model copies them, rather than in a list before the text.
+
+The few-shot examples use the same placeholder form as the item (``⟦1⟧``, ``<m1>``, ...), so they teach the model to
+copy whatever form ``protect`` chose.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
+
+__all__ = ["PROMPT_TEMPLATE_VERSION", "GlossaryLike", "build_prompt", "clean_output", "style_of"]
+
+#: Recorded with every translation (training data must know which prompt produced an output).
+PROMPT_TEMPLATE_VERSION = "fewshot-zh-inline-glossary-1/chat-1"
+
+_SRC, _TGT = "英文：", "中文："
+# {n} marks a placeholder in the examples; it is rendered in the item's placeholder form.
+_SHOTS: tuple[tuple[str, str], ...] = (
+    ("The {1} layer maps {2} to outputs.", "{1}层将{2}映射到输出。"),
+    (
+        "In practice, we rarely train such networks from scratch, as shown in {1}.",
+        "如{1}所示，在实践中，我们很少从头开始训练这样的网络。",
+    ),
+    ("We minimize the loss {1} over the parameters {2}.", "我们在参数{2}上最小化损失{1}。"),
+)
+_STRICT_HEAD = "把英文翻译成中文。{1}、{2} 这样的标记必须原样保留，每个只出现一次。\n\n"
+_STOP = ["\n\n", f"\n{_SRC}", f"\n{_TGT}", "\nEnglish:", "\nChinese:"]
+
+_CHAT_INSTRUCTION = (
+    "Translate the English text from an academic paper into fluent Simplified Chinese. "
+    "Markers such as {1} stand for formulas, code, links or citations: copy every marker exactly once and unchanged. "
+    "Keep Markdown emphasis. Output only the translation."
+)
+_CHAT_STRICT = (
+    " Your previous answer lost or changed markers. This time check that each of these markers appears exactly once: "
+)
+
+
+class GlossaryLike(Protocol):
+    """A glossary entry: ``protect.GlossaryEntry`` or anything with ``source`` / ``target``."""
+
+    source: str
+    target: str
+
+
+class _EngineLike(Protocol):
+    def has_chat_template(self) -> bool: ...
+
+    def apply_chat_template(self, messages: list[dict[str, str]]) -> str: ...
+
+
+_FALLBACK_FORMS: tuple[tuple[str, str, str], ...] = (("⟦", "⟧", ""), ("<", ">", "m"), ("[", "]", "M"), ("{{", "}}", ""))
+
+
+def _styles() -> list[tuple[re.Pattern[str], Callable[[int], str]]]:
+    """Known placeholder forms as (recogniser, maker); protect's own list when available."""
+    try:
+        from protect._placeholder import STYLES
+
+        return [(s.token, s.make) for s in STYLES.values()]
+    except ImportError:  # protect not installed yet: the forms it is known to use
+        out: list[tuple[re.Pattern[str], Callable[[int], str]]] = []
+        for o, c, p in _FALLBACK_FORMS:
+            out.append((re.compile(rf"{re.escape(o)}\s*{p}\s*(\d+)\s*{re.escape(c)}"), _maker(o, c, p)))
+        return out
+
+
+def _maker(open_: str, close: str, prefix: str) -> Callable[[int], str]:
+    return lambda n: f"{open_}{prefix}{n}{close}"
+
+
+def style_of(text: str) -> Callable[[int], str]:
+    """The placeholder maker matching the form used in ``text`` (the default ``⟦n⟧`` when it has none)."""
+    for token, make in _styles():
+        if token.search(text):
+            return make
+    return lambda n: f"⟦{n}⟧"
+
+
+def _render(template: str, make: Callable[[int], str]) -> str:
+    return re.sub(r"\{(\d)\}", lambda m: make(int(m.group(1))), template)
+
+
+def _entries(glossary_entries: Iterable[Any]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for e in glossary_entries:
+        src, tgt = e if isinstance(e, tuple) else (e.source, e.target)
+        if src and tgt and (src, tgt) not in out:
+            out.append((str(src), str(tgt)))
+    return out
+
+
+def _annotate(text: str, entries: Sequence[tuple[str, str]]) -> str:
+    """Write each glossary target after the first occurrence of its term: ``attention (注意力)``."""
+    for src, tgt in sorted(entries, key=lambda e: -len(e[0])):
+        pattern = re.compile(rf"(?<![\w(])({re.escape(src)})(?![\w)])", re.IGNORECASE)
+        text = pattern.sub(r"\1 (" + tgt.replace("\\", r"\\") + ")", text, count=1)
+    return text
+
+
+def build_prompt(
+    engine: _EngineLike,
+    item_text: str,
+    *,
+    context: Sequence[str] = (),
+    title: str | None = None,
+    heading_path: Sequence[str] = (),
+    glossary_entries: Iterable[Any] = (),
+    strict: bool = False,
+) -> tuple[str, list[str]]:
+    """The prompt for one item and its stop sequences.
+
+    ``strict`` is the retry after a failed validation: it names the markers that must come back.
+    """
+    entries = _entries(glossary_entries)
+    make = style_of(item_text)
+    if engine.has_chat_template():
+        return _chat_prompt(engine, item_text, context, title, heading_path, entries, strict, make), []
+    parts = [_render(_STRICT_HEAD, make)] if strict else []
+    for src, tgt in _SHOTS:
+        parts.append(f"{_SRC}{_render(src, make)}\n{_TGT}{_render(tgt, make)}\n\n")
+    # The item must not contain the separator the stops rely on; blank lines inside one item become one newline.
+    text = re.sub(r"\n\s*\n", "\n", _annotate(item_text.strip(), entries))
+    parts.append(f"{_SRC}{text}\n{_TGT}")
+    return "".join(parts), list(_STOP)
+
+
+def _chat_prompt(
+    engine: _EngineLike,
+    text: str,
+    context: Sequence[str],
+    title: str | None,
+    heading_path: Sequence[str],
+    entries: Sequence[tuple[str, str]],
+    strict: bool,
+    make: Callable[[int], str],
+) -> str:
+    lines = [_render(_CHAT_INSTRUCTION, make)]
+    if strict:
+        markers = sorted({m.group(0) for tok, _ in _styles() for m in tok.finditer(text)})
+        lines[0] += _CHAT_STRICT + (" ".join(markers) if markers else "(none)") + "."
+    if title:
+        lines.append(f"Paper: {title}")
+    if heading_path:
+        lines.append("Section: " + " > ".join(heading_path))
+    if context:
+        lines.append("Preceding text (context only, do not translate):\n" + "\n".join(context))
+    if entries:
+        lines.append("Glossary (use these translations):\n" + "\n".join(f"{s} → {t}" for s, t in entries))
+    lines.append(f"Text:\n{text}")
+    return engine.apply_chat_template([{"role": "user", "content": "\n\n".join(lines)}])
+
+
+_LABEL = re.compile(rf"^\s*(?:{_TGT}|Chinese:|Translation:|译文：)\s*")
+_TAIL = re.compile(rf"\n\s*(?:{_SRC}|{_TGT}|English:|Chinese:).*\Z", re.DOTALL)
+# "注意力（注意力）" / "注意力 (注意力)": the model echoing an inline glossary hint.
+_ECHO = re.compile(r"(\S{1,24}?)\s*[（(]\s*\1\s*[）)]")
+
+
+def clean_output(text: str) -> str:
+    """The translation inside a raw completion: no label, no next example, no echoed glossary hint."""
+    out = _LABEL.sub("", text)
+    out = _TAIL.sub("", out)
+    out = _ECHO.sub(r"\1", out)
+    return out.strip()
