@@ -65,6 +65,7 @@ _HTML_TAG_LINE = re.compile(
 )
 _DELIM_ROW = re.compile(r" {0,3}\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$")
 _ROLE_ONLY = re.compile(r"(?:\s*(?::[A-Za-z][\w.+-]*:`[^`]*`|\{[A-Za-z][\w.:+-]*\}`[^`]*`))*\s*")
+_MAX_DEPTH = 16  # container nesting beyond this is passed through untouched
 _MARKER = re.compile(r"[-+*]|\d{1,9}[.)]")
 
 
@@ -102,6 +103,18 @@ class _Scanner:
         self.src = src
         self.out: list[RawSegment] = []
         self.nl = "\r\n" if "\r\n" in src else "\n"
+        self.depth = 0
+
+    def nested(self, lines: list[_Line], kind: str, cont: str) -> None:
+        """Scan a container's content; past ``_MAX_DEPTH`` levels it passes through untranslated (no recursion
+        limit, no quadratic prefixes on adversarial input)."""
+        if self.depth >= _MAX_DEPTH:
+            return
+        self.depth += 1
+        try:
+            self.blocks(lines, kind, cont)
+        finally:
+            self.depth -= 1
 
     # -- helpers ---------------------------------------------------------------------------------------------------
     def text(self, line: _Line) -> str:
@@ -192,7 +205,7 @@ class _Scanner:
             i += 1
         first = lines[i - len(inner)]
         prefix = self.src[first.cstart : inner[0].cstart]
-        self.blocks(inner, "quote", cont + prefix.replace("\t", " "))
+        self.nested(inner, "quote", cont + prefix.replace("\t", " "))
         return i
 
     def container(self, lines: list[_Line], i: int, marker: re.Pattern[str], kind: str, cont: str, in_list: bool) -> int:
@@ -235,7 +248,7 @@ class _Scanner:
             inner.pop()
             j -= 1
         prefix = _MARKER.sub(lambda mm: " " * len(mm.group(0)), self.src[line.cstart : content_start], count=1)
-        self.blocks(inner, kind, cont + prefix.replace("\t", " "))
+        self.nested(inner, kind, cont + prefix.replace("\t", " "))
         return j
 
     # -- leaves that pass through ----------------------------------------------------------------------------------

@@ -111,21 +111,61 @@ def _add(out: list[Span], a: int, b: int) -> int:
 
 def _balanced(s: str, i: int, end: int, open_: str, close: str) -> int:
     """Index just past the group opened at ``s[i] == open_`` (backslash escapes skipped), or -1."""
-    depth = 0
-    j = i
-    while j < end:
+    k = _pairs(s, open_, close, False).get(i, -1)
+    return k + 1 if 0 <= k < end else -1
+
+
+@lru_cache(maxsize=32)
+def _pairs(s: str, open_: str, close: str, skip_code: bool) -> dict[int, int]:
+    """Position of the matching closer for every opener of ``s``, in one pass (a table, so that a block full of
+    unmatched openers costs linear time, not quadratic). Backslash escapes are skipped; with ``skip_code``, so are
+    code spans (link text may contain `]` inside code)."""
+    events = re.compile("[\\\\" + re.escape(open_ + close) + ("`" if skip_code else "") + "]")
+    code = _code_spans(s) if skip_code else {}
+    pairs: dict[int, int] = {}
+    stack: list[int] = []
+    i, n = 0, len(s)
+    while i < n:
+        m = events.search(s, i)
+        if m is None:
+            break
+        j = m.start()
         ch = s[j]
         if ch == "\\":
-            j += 2
+            i = j + 2
+            continue
+        if ch == "`":
+            run = _BACKTICKS.match(s, j)
+            assert run is not None
+            i = code.get(j, run.end())
             continue
         if ch == open_:
-            depth += 1
-        elif ch == close:
-            depth -= 1
-            if depth == 0:
-                return j + 1
-        j += 1
-    return -1
+            stack.append(j)
+        elif stack:
+            pairs[stack.pop()] = j
+        i = j + 1
+    return pairs
+
+
+def _code_spans(s: str) -> dict[int, int]:
+    """``{start: end}`` of the code spans of ``s``: a backtick run is closed by the next run of the same length."""
+    runs = [(m.start(), m.end()) for m in _BACKTICKS.finditer(s)]
+    nxt: list[int] = [-1] * len(runs)
+    last: dict[int, int] = {}
+    for k in range(len(runs) - 1, -1, -1):
+        width = runs[k][1] - runs[k][0]
+        nxt[k] = last.get(width, -1)
+        last[width] = k
+    spans: dict[int, int] = {}
+    k = 0
+    while k < len(runs):
+        j = nxt[k]
+        if j < 0:
+            k += 1
+            continue
+        spans[runs[k][0]] = runs[j][1]
+        k = j + 1
+    return spans
 
 
 def _backslash(s: str, i: int, end: int, style: PlaceholderStyle, out: list[Span]) -> int:
@@ -259,28 +299,8 @@ def _bracket(s: str, i: int, end: int, style: PlaceholderStyle, out: list[Span])
 
 def _link_text_end(s: str, b: int, end: int) -> int:
     """Index of the ``]`` closing the link text opened at ``s[b] == '['``; code spans and escapes are skipped."""
-    depth = 0
-    j = b
-    while j < end:
-        ch = s[j]
-        if ch == "\\":
-            j += 2
-            continue
-        if ch == "`":
-            run = _BACKTICKS.match(s, j, end)
-            assert run is not None
-            n = run.end() - j
-            nxt = next((m for m in _BACKTICKS.finditer(s, run.end(), end) if m.end() - m.start() == n), None)
-            j = nxt.end() if nxt is not None else run.end()
-            continue
-        if ch == "[":
-            depth += 1
-        elif ch == "]":
-            depth -= 1
-            if depth == 0:
-                return j
-        j += 1
-    return -1
+    k = _pairs(s, "[", "]", True).get(b, -1)
+    return k if 0 <= k < end else -1
 
 
 def _role(s: str, i: int, tick_end: int, end: int, out: list[Span]) -> int:
