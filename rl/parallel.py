@@ -17,30 +17,6 @@ from .generate import _PromptEngine
 __all__ = ["mask_reference", "rows_from_parallel", "split_units"]
 
 
-_FALLBACK_SHOTS = (
-    "English: The attention mechanism lets the model focus on relevant tokens.\n"
-    "Chinese: 注意力机制让模型专注于相关的词元。\n\n"
-)
-
-
-def _fallback_prompt(engine: Any, text: str, **kw: Any) -> tuple[str, list[str]]:
-    # Used only while server.prompts is unavailable; the serving prompt is the one that must be trained on.
-    terms = "".join(f"{e.source} = {e.target}\n" for e in kw.get("glossary_entries") or [])
-    glossary = f"Glossary:\n{terms}\n" if terms else ""
-    return f"{glossary}{_FALLBACK_SHOTS}English: {text}\nChinese:", ["\n\n", "\nEnglish:"]
-
-
-def _serving_prompt_builder() -> Any:
-    try:
-        from server.prompts import build_prompt
-    except ImportError:
-        import logging
-
-        logging.getLogger(__name__).warning("server.prompts unavailable: using rl's fallback few-shot prompt")
-        return _fallback_prompt
-    return build_prompt
-
-
 def mask_reference(zh: str, placeholders: dict[str, str]) -> str | None:
     """Replace each protected span in the Chinese by its placeholder; None unless every span occurs exactly once."""
     masked = zh
@@ -64,8 +40,8 @@ def rows_from_parallel(units: Iterable[dict[str, Any]], *, glossary: Any = None,
                        max_chars: int = 600) -> list[dict[str, Any]]:
     """One row per single-segment unit: prompt, source, reference (masked), placeholders, glossary, meta."""
     import protect
+    from server.prompts import build_prompt
 
-    build_prompt = _serving_prompt_builder()
     engine = _PromptEngine()
     rows = []
     for unit in units:

@@ -53,6 +53,7 @@ class RefreshOptions:
     online_args: list[str] = field(default_factory=list)  # extra options for the online-DPO step only
     gate_max_rows: int | None = None
     gate_backend: str = "auto"
+    gate_max_new_tokens: int = 256
     chrf_tolerance: float = 1.0
     min_rows: int = 1
 
@@ -201,7 +202,8 @@ def _run(opts: RefreshOptions) -> dict[str, Any]:
         from .gate import run_gate
 
         gate = run_gate(current, eval_file, run_dir / "gate", baseline=parent, base_model=opts.base_model,
-                        chrf_tolerance=opts.chrf_tolerance, max_rows=opts.gate_max_rows, backend=opts.gate_backend)
+                        chrf_tolerance=opts.chrf_tolerance, max_rows=opts.gate_max_rows, backend=opts.gate_backend,
+                        max_new_tokens=opts.gate_max_new_tokens)
         report["gate"] = {"promote": gate.promote, "reasons": gate.reasons, "candidate": vars(gate.candidate),
                           "baseline": vars(gate.baseline), "report": str(run_dir / "gate" / "gate.json")}
         if not gate.promote:

@@ -1,7 +1,8 @@
 """Publish an adapter to a running server while it translates, then roll back: no request fails.
 
 The server runs in-process (uvicorn in a thread) on the fake engine with a per-request delay, so translations are in
-flight while the adapter is registered, activated and rolled back. The subject is the adapter plumbing; the engine
+flight while the adapter is registered, activated and rolled back. Readers translate both through the adapter's name
+(the alias that publish and rollback flip) and on the base model. The subject is the adapter plumbing; the engine
 engineer covers the real engine's hot-swap.
 """
 
@@ -56,27 +57,27 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Settings]]:
 def test_publish_while_translating_then_rollback(server: tuple[str, Settings], tmp_path: Path) -> None:
     url, settings = server
     failures: list[str] = []
-    done = 0
+    done = {"d2l": 0, None: 0}
     stop = threading.Event()
 
-    def reader() -> None:
-        nonlocal done
+    def reader(adapter: str | None) -> None:
         with Client(url, timeout=60) as c:
             while not stop.is_set():
                 try:
                     result = c.translate("The attention mechanism $a_t$ lets the model focus.\n\nSee :cite:`X.2020`.",
-                                         adapter=None)
-                    assert "$a_t$" in result.markdown
-                    done += 1
+                                         adapter=adapter)
+                    assert "$a_t$" in result.markdown and ":cite:`X.2020`" in result.markdown
+                    done[adapter] += 1
                 except Exception as exc:  # any failure is the test's failure
-                    failures.append(repr(exc))
+                    failures.append(f"{adapter}: {exc!r}")
 
-    readers = [threading.Thread(target=reader) for _ in range(3)]
-    for t in readers:
-        t.start()
-    try:
-        with Client(url, admin_key=ADMIN_KEY, timeout=60) as admin:
-            first = publish(admin, _adapter(tmp_path, "v1"), "d2l", settings.adapter_dir)
+    with Client(url, admin_key=ADMIN_KEY, timeout=60) as admin:
+        first = publish(admin, _adapter(tmp_path, "v1"), "d2l", settings.adapter_dir)
+        readers = [threading.Thread(target=reader, args=(a,)) for a in ("d2l", "d2l", None)]
+        for t in readers:
+            t.start()
+        try:
+            time.sleep(0.3)  # requests through the alias are in flight before the swap
             second = publish(admin, _adapter(tmp_path, "v2"), "d2l", settings.adapter_dir)
             assert (first.version, second.version) == (1, 2)
             assert second.previous_active == 1
@@ -84,18 +85,17 @@ def test_publish_while_translating_then_rollback(server: tuple[str, Settings], t
             assert listing["d2l"]["active"] == 2
             # The published copy lives inside the server's store, never at the caller's path.
             assert (settings.adapter_dir / second.folder / "adapter_config.json").is_file()
+            time.sleep(0.3)
             back = rollback(admin, "d2l")
             assert back["version"] == 1
             assert {a["name"]: a for a in admin.adapters()}["d2l"]["active"] == 1
-            # Translations through the adapter alias keep working after the flip.
-            assert "$a_t$" in admin.translate("The model $a_t$.", adapter="d2l").markdown
-    finally:
-        time.sleep(0.3)
-        stop.set()
-        for t in readers:
-            t.join(timeout=60)
+            time.sleep(0.3)
+        finally:
+            stop.set()
+            for t in readers:
+                t.join(timeout=60)
     assert not failures, failures
-    assert done > 0
+    assert done["d2l"] > 0 and done[None] > 0, done
 
 
 def test_publish_refuses_a_folder_that_is_not_an_adapter(server: tuple[str, Settings], tmp_path: Path) -> None:
