@@ -25,6 +25,10 @@ _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^(?:---|\.\.\.)[ \t]*$", re.DO
 _FM_TITLE = re.compile(r"^title[ \t]*:[ \t]*(.+?)[ \t]*$", re.MULTILINE)
 _NEWLINES = re.compile(r"[ \t]*(?:\r\n|\r|\n)\s*")
 _PIPE = re.compile(r"(?<!\\)\|")
+# What would open a new block at the start of a translated line (and so change the document's structure): a heading,
+# list marker, quote, fence, or setext underline. Such a line start gets a backslash, which renders as the same text.
+_BLOCK_START = re.compile(r"(?m)^[ \t]*(?=#{1,6}(?:[ \t]|$)|[-+*][ \t]|\d{1,9}[.)](?:[ \t]|$)|>|`{3}|~{3}|=+[ \t]*$|-+[ \t]*$)")
+_NUMBERED = re.compile(r"(?m)^([ \t]*\d{1,9})(?=[.)](?:[ \t]|$))")
 
 
 @dataclass
@@ -123,6 +127,8 @@ def render(seg: Segment, translation: str, source: str) -> str:
     if translation == seg.text:
         return source[seg.start : seg.end]
     translation = translation.strip()
+    if not seg.single_line:
+        translation = _escape_block_starts(_NEWLINES.sub("\n", translation))
     out: list[str] = []
     pos = 0
     for a, b, ph in tokens(seg, translation):
@@ -131,6 +137,11 @@ def render(seg: Segment, translation: str, source: str) -> str:
         pos = b
     out.append(_layout(seg, translation[pos:]))
     return "".join(out)
+
+
+def _escape_block_starts(text: str) -> str:
+    text = _NUMBERED.sub(lambda m: m.group(1) + "\\", text)
+    return _BLOCK_START.sub(lambda m: m.group(0) + "\\", text)
 
 
 def _layout(seg: Segment, text: str) -> str:

@@ -131,3 +131,11 @@ def test_human_translations_round_trip(dev_data: Path) -> None:
             whole += res.text == unit["zh"]
     assert per_segment > 190
     assert whole >= 110
+
+
+def test_translated_lines_cannot_open_new_blocks() -> None:
+    pd = protect.protect("- item\n\nPara text here.\n")
+    out = pd.restore({"s0": "- 嵌套\n# 标题\n1. 一\n---\n正常", "s1": "> 引用\n==="}).text
+    assert out == "- \\- 嵌套\n  \\# 标题\n  1\\. 一\n  \\---\n  正常\n\n\\> 引用\n\\===\n"
+    again = protect.protect(out)
+    assert [s.kind for s in again.segments] == ["list_item", "paragraph"]
