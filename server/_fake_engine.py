@@ -16,14 +16,14 @@ from dataclasses import dataclass
 
 from server.engine import AdapterRef, Generation, SamplingOptions
 
-__all__ = ["FakeEngine", "FakeRequest"]
+__all__ = ["FakeEngine", "FakeRequest", "item_of"]
 
 DEFAULT_VOCAB: dict[str, str] = {
     "attention": "关注",
     "mechanism": "机制",
     "model": "模型",
     "models": "模型",
-    "the": "",
+    "the": "这",
     "lets": "让",
     "focus": "专注",
     "on": "于",
@@ -37,15 +37,23 @@ DEFAULT_VOCAB: dict[str, str] = {
 _WORD = re.compile(r"[A-Za-z]+")
 # The fake's own chat template: the last user message sits between these markers.
 _USER_OPEN, _USER_CLOSE = "<|user|>\n", "\n<|end|>"
+# server.prompts puts the item last: after "Text:" in a chat turn, after "英文：" in a few-shot completion prompt.
+_CHAT_ITEM, _FEWSHOT_ITEM, _FEWSHOT_ANSWER = "Text:\n", "英文：", "\n中文："
 
 
-def _last_user_message(prompt: str) -> str:
+def item_of(prompt: str) -> str:
+    """The text to translate inside a prompt built by ``server.prompts.build_prompt`` (the whole prompt otherwise)."""
     start = prompt.rfind(_USER_OPEN)
-    if start < 0:
-        return prompt
-    body = prompt[start + len(_USER_OPEN) :]
-    end = body.find(_USER_CLOSE)
-    return body if end < 0 else body[:end]
+    if start >= 0:
+        body = prompt[start + len(_USER_OPEN) :]
+        end = body.find(_USER_CLOSE)
+        body = body if end < 0 else body[:end]
+        at = body.rfind(_CHAT_ITEM)
+        return body[at + len(_CHAT_ITEM) :] if at >= 0 else body
+    at = prompt.rfind(_FEWSHOT_ITEM)
+    if at >= 0:
+        return prompt[at + len(_FEWSHOT_ITEM) :].removesuffix(_FEWSHOT_ANSWER)
+    return prompt
 
 
 @dataclass
@@ -72,7 +80,7 @@ class FakeEngine:
         self.vocab = dict(DEFAULT_VOCAB if vocab is None else vocab)
         self.delay = delay
         self.break_when = break_when
-        self.source_of = source_of or _last_user_message
+        self.source_of = source_of or item_of
         self.chat_template = chat_template
         self.adapters: dict[int, AdapterRef] = {}
         self.requests: list[FakeRequest] = []

@@ -400,7 +400,9 @@ class Translator:
                 model=result.model,
                 adapter=name or None,
                 adapter_version=int(version) if version else None,
-                prompt_template_version=self.settings.prompt_template_version,
+                prompt_template_version=str(
+                    getattr(self.pipeline.prompts, "PROMPT_TEMPLATE_VERSION", self.settings.prompt_template_version)
+                ),
                 glossary_version=result.glossary_version,
                 settings={
                     "output": req.output,

@@ -90,3 +90,14 @@ async def test_translation_is_recorded_in_the_store(app_factory: Any) -> None:
         rec = await store.get_translation(body["translation_id"])
     assert rec is not None
     assert rec["segments"][0]["segment_id"] == body["segments"][0]["id"]
+
+
+async def test_fake_engine_follows_both_prompt_styles(app_factory: Any) -> None:
+    """The fake finds the item in chat prompts and in few-shot completion prompts (the embedded model's style)."""
+    for chat in (True, False):
+        engine = FakeEngine(chat_template=chat)
+        async with serve(app_factory(engine)) as c:
+            body = (await c.post("/translate", json={"markdown": "We train the model with $x$."})).json()
+        assert body["segments"][0]["status"] == "ok", (chat, body)
+        assert body["markdown"] == "译：我们 train 这 模型 with $x$.", chat
+        assert engine.requests[0].source == "We train the model with ⟦1⟧."
