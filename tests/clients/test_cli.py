@@ -224,3 +224,23 @@ def test_feedback_and_compare(live_server: str, tmp_path: Path, capsys: pytest.C
     assert "choice 'b' recorded" in captured.err
     assert main(["compare", tid, seg.id, "--choice", "s"]) == EXIT_OK
     assert "choice 'same' recorded" in capsys.readouterr().err
+
+
+def test_interrupt_keeps_the_job_for_resume(live_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    paper = tmp_path / "paper.md"
+    paper.write_text(PAPER, encoding="utf-8")
+
+    def interrupted(self: Client, job_id: str, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Client, "wait_job", interrupted)
+        assert main(["translate", str(paper), "--server", live_server]) == 130
+    assert "run the same command again to resume" in capsys.readouterr().err
+    assert not (tmp_path / "paper.zh.md").exists()
+    job_id = JobState(tmp_path).get(job_key(PAPER, None, None, "zh"), live_server)
+    assert job_id is not None
+    assert main(["translate", str(paper), "--server", live_server, "-q"]) == EXIT_OK
+    assert f"resuming job {job_id}" in capsys.readouterr().err
+    assert (tmp_path / "paper.zh.md").is_file() and _leftovers(tmp_path) == []
