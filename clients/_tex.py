@@ -50,7 +50,7 @@ DROP = frozenset({
     "footnotesize", "small", "normalsize", "large", "Large", "LARGE", "huge", "Huge", "frontmatter", "mainmatter",
     "backmatter", "protect", "hline", "toprule", "midrule", "bottomrule", "cline", "addlinespace", "thanks",
     "keywords", "date", "title", "author", "affiliation", "email", "institute", "bibliography", "printbibliography",
-    "def", "let", "relax", "null", "onecolumn", "twocolumn", "FloatBarrier", "balance", "and",
+    "let", "relax", "newblock", "null", "onecolumn", "twocolumn", "FloatBarrier", "balance", "and",
 })
 SWITCH_EMPH = frozenset({"em", "it", "itshape", "sl", "slshape"})
 SWITCH_BOLD = frozenset({"bf", "bfseries"})
@@ -85,6 +85,7 @@ def _context_db() -> ms.LatexContextDb:
             ms.MacroSpec("href", "{{"),
             ms.MacroSpec("caption", "*[{"),
             ms.MacroSpec("captionof", "*{[{"),
+            ms.MacroSpec("subcaption", "*[{"),
             ms.MacroSpec("bibitem", "[{"),
             ms.MacroSpec("paragraph", "*[{"),
             ms.MacroSpec("subparagraph", "*[{"),
@@ -356,6 +357,11 @@ class _Renderer:
             return f"[^{len(self.footnotes)}]"
         if name in CHAR_MACROS:
             return CHAR_MACROS[name]
+        if name in ("def", "gdef", "edef"):
+            # \def\name#1{body}: skip the name, any parameter text and the body group.
+            while i < len(items) and not isinstance(items[i], lw.LatexGroupNode):
+                i += 1
+            return "", min(i + 1, len(items))
         if name in DROP or name in SWITCH_EMPH or name in SWITCH_BOLD:
             return ""
         if name == "includegraphics":
@@ -453,13 +459,14 @@ class _Renderer:
         return Path(os.path.relpath(self.image_root / candidates[0], self.out_dir)).as_posix()
 
     def _caption_and_labels(self, body: list[lw.LatexNode]) -> tuple[str, str]:
-        caption, labels = "", []
+        """All captions (sub-figures' first, as in the source) and labels of a float."""
+        captions, labels = [], []
         for node in _descend(body):
-            if isinstance(node, lw.LatexMacroNode) and node.macroname in ("caption", "captionof") and not caption:
-                caption = self.inline(_last_arg(node))
+            if isinstance(node, lw.LatexMacroNode) and node.macroname in ("caption", "captionof", "subcaption"):
+                captions.append(self.inline(_last_arg(node)))
             elif isinstance(node, lw.LatexMacroNode) and node.macroname == "label":
                 labels.append(self.keep(_verbatim(node)))
-        return caption, " ".join(labels)
+        return " ".join(c for c in captions if c), " ".join(labels)
 
     def figure(self, body: list[lw.LatexNode]) -> str:
         caption, labels = self._caption_and_labels(body)

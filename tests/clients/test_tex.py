@@ -112,3 +112,26 @@ def test_display_math_inside_list_item_keeps_bytes() -> None:
     md = latex_to_markdown(src).markdown
     assert "\\begin{align}\na &= b \\\\\n  c &= d\n\\end{align}" in md
     assert md.startswith("- we get")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        r"Unbalanced { brace and $x$ here.",
+        r"\def\foo{bar} \newcommand{\vect}[1]{\mathbf{#1}} Use $\vect{x}$ and \foo.",
+        r"\begin{description}\item[Key $k$] value $v$ \item[] empty\end{description}",
+        (r"\begin{figure}\begin{subfigure}{0.5\textwidth}\includegraphics{a.png}\caption{A $a$ \cite{x}}"
+        r"\end{subfigure}\caption{Both $y$.}\label{f}\end{figure}"),
+        r"\begin{theorem}[Main $m$]Let $x>0$. Then \[x^2>0.\]\end{theorem}\begin{proof}Trivial.\end{proof}",
+        r"Text with \textbf{bold \emph{nested $z$}} and {\bf old $o$} {\em style}.",
+        r"\begin{enumerate}\item one\item two\begin{itemize}\item deep $d$\end{itemize}\end{enumerate}",
+        r"Math at end \begin{align*} a&=b\end{align*}",
+        r"\paragraph{Setup $s$.} We train for $T$ steps~\citep[p.~3]{k}.",
+        r"\begin{quote}Quoted $q$ and \begin{equation}E=mc^2\end{equation}\end{quote}",
+        r"\begin{table}\caption{T $t$}\begin{tabular}{c}\multicolumn{1}{c}{$m$}\\\end{tabular}\end{table}",
+    ],
+)
+def test_formulas_survive_odd_constructs(source: str) -> None:
+    md = latex_to_markdown(source).markdown
+    formulas = math_spans(source)
+    assert formulas and [f for f in formulas if f not in md] == []
