@@ -71,7 +71,7 @@ def _publish(args: argparse.Namespace) -> int:
     if store is None:
         from server.settings import Settings
 
-        store = Settings().adapter_dir
+        store = Settings().adapter_dir  # type: ignore[call-arg]  # pydantic-settings fills every field
     try:
         with _client(args) as client:
             result = publish(client, args.adapter, args.name, store, smoke=not args.no_smoke)

@@ -62,14 +62,10 @@ def config_class(method: str) -> type[Any]:
     """The TRL config dataclass for a method (imports TRL: call only when training)."""
     import trl
 
-    classes: dict[str, type[Any]] = {
-        "sft": trl.SFTConfig,
-        "kto": trl.KTOConfig,
-        "dpo": trl.DPOConfig,
-        "online-dpo": trl.DPOConfig,  # our own sampling feeds DPOTrainer
-        "grpo": trl.GRPOConfig,
-    }
-    return classes[method]
+    names = {"sft": "SFTConfig", "kto": "KTOConfig", "dpo": "DPOConfig", "online-dpo": "DPOConfig", "grpo": "GRPOConfig"}
+    # online DPO: our own sampling feeds DPOTrainer. getattr because TRL's lazy __init__ exports nothing to mypy.
+    cls: type[Any] = getattr(trl, names[method])
+    return cls
 
 
 def method_defaults(method: str, *, cuda: bool) -> dict[str, Any]:
@@ -120,13 +116,16 @@ def parse_train_args(argv: Sequence[str], *, cuda: bool | None = None) -> tuple[
     method = _peek_method(argv)
     if method not in METHODS:
         # Let argparse print a proper "choices" error (or the help of our fields when --method is absent).
-        HfArgumentParser(LoopArguments, prog="papertrans train").parse_args_into_dataclasses(list(argv))
+        parser = HfArgumentParser(LoopArguments, prog="papertrans train")  # type: ignore[arg-type]
+        parser.parse_args_into_dataclasses(list(argv))
         raise SystemExit(2)
     if cuda is None:
         import torch
 
         cuda = torch.cuda.is_available()
-    parser = HfArgumentParser((LoopArguments, config_class(method)), prog=f"papertrans train --method {method}")
+    parser = HfArgumentParser(
+        (LoopArguments, config_class(method)), prog=f"papertrans train --method {method}"  # type: ignore[arg-type]
+    )
     # output_dir is TRL's; we write the adapter to --out, so default it there and keep one flag in the user's hands.
     argv = list(argv)
     defaults = method_defaults(method, cuda=cuda)

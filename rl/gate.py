@@ -49,7 +49,7 @@ class GateResult:
 
 def evaluate_outputs(rows: list[dict[str, Any]], outputs: list[str]) -> SideMetrics:
     """Score one side's outputs (masked text, as generated) against the rows' references and inventories."""
-    from sacrebleu.metrics import BLEU, CHRF
+    from sacrebleu.metrics import BLEU, CHRF  # type: ignore[attr-defined]
 
     cols = [reward_columns(r) for r in rows]
     faults = [placeholder_errors(o, c["placeholders"]) for o, c in zip(outputs, cols, strict=True)]

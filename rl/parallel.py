@@ -29,7 +29,8 @@ def mask_reference(zh: str, placeholders: dict[str, str]) -> str | None:
 
 def split_units(units: Sequence[dict[str, Any]], eval_percent: int = 30) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Stable train/eval split by a hash of the unit id (so reruns agree)."""
-    train, held = [], []
+    train: list[dict[str, Any]] = []
+    held: list[dict[str, Any]] = []
     for unit in units:
         bucket = int(hashlib.sha256(str(unit["id"]).encode()).hexdigest(), 16) % 100
         (held if bucket < eval_percent else train).append(unit)

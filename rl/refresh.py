@@ -90,7 +90,7 @@ async def _export_from_store(opts: RefreshOptions, since: dt.datetime | None, ou
     from server.store import open_store
     from server.store.export import export
 
-    settings = Settings()
+    settings = Settings()  # type: ignore[call-arg]  # pydantic-settings fills every field
     if opts.data_dir is not None:
         settings.data_dir = opts.data_dir
     if opts.store_url:
@@ -240,7 +240,7 @@ def _adapter_store(opts: RefreshOptions) -> Path:
         return opts.adapter_store
     from server.settings import Settings
 
-    settings = Settings()
+    settings = Settings()  # type: ignore[call-arg]  # pydantic-settings fills every field
     if opts.data_dir is not None:
         settings.data_dir = opts.data_dir
     return settings.adapter_dir

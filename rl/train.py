@@ -85,8 +85,8 @@ def _load_policy(prep: Prepared, cuda: bool) -> tuple[Any, Any, Any]:
         prep.base_dir, dtype=torch.bfloat16 if cuda else torch.float32, attn_implementation="eager"
     )
     if loop.init_adapter:
-        model = PeftModel.from_pretrained(model, loop.init_adapter, is_trainable=True)
-        return model, tokenizer, None
+        policy = PeftModel.from_pretrained(model, loop.init_adapter, is_trainable=True)
+        return policy, tokenizer, None
     peft_config = LoraConfig(
         r=loop.lora_r,
         lora_alpha=loop.lora_alpha or 2 * loop.lora_r,
@@ -121,7 +121,7 @@ def _dataset(method: str, rows: list[dict[str, Any]]) -> Any:
 
 
 def _build_trainer(prep: Prepared, config: Any, model: Any, tokenizer: Any, peft_config: Any, rows: list[dict[str, Any]]) -> Any:
-    import trl
+    import trl  # TRL's __init__ is lazy: mypy sees no exports (hence the attr-defined ignores)
 
     method = prep.loop.method
     dataset = _dataset(method, rows)
@@ -133,13 +133,13 @@ def _build_trainer(prep: Prepared, config: Any, model: Any, tokenizer: Any, peft
         "peft_config": peft_config,
     }
     if method == "sft":
-        return trl.SFTTrainer(**common)
+        return trl.SFTTrainer(**common)  # type: ignore[attr-defined]
     if method in ("dpo", "online-dpo"):
-        return trl.DPOTrainer(**common)
+        return trl.DPOTrainer(**common)  # type: ignore[attr-defined]
     if method == "kto":
         if prep.loop.kto_balance_weights:
             config.desirable_weight, config.undesirable_weight = _kto_weights(rows)
-        return trl.KTOTrainer(**common)
+        return trl.KTOTrainer(**common)  # type: ignore[attr-defined]
     if method == "grpo":
         from .generate import clean, default_stops
         from .rewards import translation_reward
@@ -150,7 +150,7 @@ def _build_trainer(prep: Prepared, config: Any, model: Any, tokenizer: Any, peft
             # GRPO's raw samples run past the segment; score what the server would keep.
             return translation_reward(prompts, [clean(str(c), stops) for c in completions], **kw)
 
-        return trl.GRPOTrainer(reward_funcs=[translation], **common)
+        return trl.GRPOTrainer(reward_funcs=[translation], **common)  # type: ignore[attr-defined,list-item]
     raise TrainError("unknown_method", method)
 
 
@@ -171,7 +171,8 @@ def _online_pairs(prep: Prepared, model: Any, tokenizer: Any) -> tuple[list[dict
     margins: list[float] = []
     for row, group in zip(prep.rows, samples, strict=True):
         cols = reward_columns(row)
-        scores = translation_reward([row["prompt"]] * len(group), group, **{k: [v] * len(group) for k, v in cols.items()})
+        columns: dict[str, Any] = {k: [v] * len(group) for k, v in cols.items()}
+        scores = translation_reward([row["prompt"]] * len(group), group, **columns)
         ranked = sorted(zip(scores, group, strict=True), key=lambda t: t[0])
         (low, worst), (high, best) = ranked[0], ranked[-1]
         # A reader's correction beats any sample: use it as "chosen" when the row has one.

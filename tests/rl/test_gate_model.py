@@ -31,7 +31,6 @@ def _make_adapter(base_dir: Path, out: Path, *, harmful: bool) -> Path:
 @pytest.mark.slow
 def test_gate_refuses_harmful_and_accepts_harmless(tmp_path: Path, dev_data: Path) -> None:
     import protect
-
     from rl.datasets import load_rows, write_rows
     from rl.gate import run_gate
     from rl.parallel import rows_from_parallel
