@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -104,3 +105,31 @@ def test_failed_job_raises(server_with: object) -> None:
         job_id = client.submit_job(DOC)
         with pytest.raises(JobFailed, match="tokenizer exploded"):
             client.wait_job(job_id)
+
+
+def test_adapter_admin_roundtrip(server_with: object, tmp_path: Path) -> None:
+    """The calls ``rl publish`` makes: register, activate, translate through it, rollback, delete."""
+    from server._fake_engine import FakeEngine
+
+    for folder in ("demo-v1", "demo-v2"):
+        (tmp_path / "server" / "adapters" / folder).mkdir(parents=True)
+        (tmp_path / "server" / "adapters" / folder / "adapter_config.json").write_text('{"r": 8}')
+    with server_with(FakeEngine(), admin_key=ADMIN_KEY) as url, Client(url, admin_key=ADMIN_KEY) as admin:  # type: ignore[operator]
+        v1 = admin.register_adapter_version("demo", "demo-v1")
+        v2 = admin.register_adapter_version("demo", "demo-v2")
+        assert (v1["version"], v2["version"]) == (1, 2) and v1["served_name"] == "demo@1"
+        admin.activate_adapter("demo", 1)
+        admin.activate_adapter("demo", 2)
+        listing = admin.adapters()
+        assert next(a for a in listing if a["name"] == "demo")["active"] == 2
+        assert admin.translate(DOC, adapter="demo").adapter in ("demo@2", "demo")
+        admin.rollback_adapter("demo")
+        assert next(a for a in admin.adapters() if a["name"] == "demo")["active"] == 1
+        admin.delete_adapter_version("demo", 2)
+        with pytest.raises(ApiError) as err:
+            admin.register_adapter_version("demo", "../../etc")
+        assert err.value.code == "folder_outside_store"
+    with server_with(FakeEngine(), admin_key=ADMIN_KEY) as url, Client(url) as anonymous:  # type: ignore[operator]
+        with pytest.raises(ApiError) as err:
+            anonymous.activate_adapter("demo", 1)
+        assert err.value.status == 401
