@@ -283,7 +283,8 @@ async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--parts", default="b,c,a", help="which parts to run, in order (a, b, c)")
     ap.add_argument("--doc", type=Path, default=DEV / "docs" / "d2l-en__reinforcement-learning__value-iter.md")
-    ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--reps", type=int, default=2, help="repetitions of part b")
+    ap.add_argument("--a-reps", type=int, default=1, help="timed repetitions of part a")
     ap.add_argument("--prompts", type=int, default=32)
     ap.add_argument("--tokens", type=int, default=64)
     ap.add_argument("--rank", type=int, default=8)
@@ -306,21 +307,32 @@ async def main() -> None:
         )
         try:
             for part in args.parts.split(","):
-                if part == "a":
-                    await part_a(engine, settings, args.doc, args.reps)
-                elif part == "b":
-                    targets = args.lora_targets.split(",")
-                    folder = make_lora(model_dir, Path(tmp) / "bench-lora", rank=args.rank, targets=targets, seed=1)
-                    ref = AdapterRef(f"bench-r{args.rank}-{'+'.join(targets)}@1", 10_001, str(folder))
-                    await part_b(engine, ref, dev_texts(args.prompts), args.tokens, args.reps)
-                elif part == "c":
-                    await part_c(engine, settings, model_dir, args.load)
+                try:
+                    await run_part(part, args, engine, settings, model_dir, Path(tmp))
+                except Exception as exc:  # noqa: BLE001 - report and go on with the other parts
+                    row(part, "FAILED", f"{type(exc).__name__}: {exc}")
         finally:
             await engine.close()
     width = max(len(f) for _, f, _ in ROWS)
     print("\n| part | figure | value |\n| --- | --- | --- |")
     for part, figure, value in ROWS:
         print(f"| {part} | {figure:<{width}} | {value} |")
+
+
+async def run_part(
+    part: str, args: argparse.Namespace, engine: VllmEngine, settings: Settings, model_dir: Path, tmp: Path
+) -> None:
+    if part == "a":
+        await part_a(engine, settings, args.doc, args.a_reps)
+    elif part == "b":
+        targets = args.lora_targets.split(",")
+        folder = make_lora(model_dir, tmp / "bench-lora", rank=args.rank, targets=targets, seed=1)
+        ref = AdapterRef(f"bench-r{args.rank}-{'+'.join(targets)}@1", 10_001, str(folder))
+        await part_b(engine, ref, dev_texts(args.prompts), args.tokens, args.reps)
+    elif part == "c":
+        await part_c(engine, settings, model_dir, args.load)
+    else:
+        raise ValueError(f"unknown part {part!r}")
 
 
 if __name__ == "__main__":
