@@ -8,7 +8,6 @@ down so that the server (or a pytest session) exits cleanly.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import math
 import os
@@ -236,17 +235,21 @@ class VllmEngine:
             return
         self._closed = True
         # Stops the output handler task and terminates the engine-core process (otherwise pytest hangs at exit).
-        self.llm.shutdown()
-        # AsyncLLM.__del__ calls shutdown() again; let it run now, while modules are alive, not at interpreter exit
-        # (where it raises "'NoneType' object is not callable").
-        self.llm = _Closed()
-        gc.collect()
+        llm, self.llm = self.llm, _Closed()
+        llm.shutdown()
+        # AsyncLLM.__del__ calls shutdown() again, at interpreter exit if the object lives that long, where it raises
+        # "'NoneType' object is not callable"; the engine is already down, so make that second call a no-op.
+        llm.shutdown = _noop
 
     def _check_open(self) -> None:
         if self._closed:
             raise EngineClosedError("engine is closed")
         if self.llm.errored:
             raise EngineClosedError(f"engine core died: {self.llm.dead_error}")
+
+
+def _noop(*args: Any, **kwargs: Any) -> None:
+    return None
 
 
 class _Closed:
