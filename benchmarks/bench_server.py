@@ -62,7 +62,7 @@ def make_lora(model_dir: Path, out: Path, *, rank: int, targets: list[str], seed
         for name, p in model.named_parameters():
             if "lora_B" in name:
                 p.mul_(0.05)
-    model.save_pretrained(out)
+    model.save_pretrained(str(out))
     return out
 
 
@@ -158,7 +158,7 @@ async def part_a(engine: VllmEngine, settings: Settings, doc: Path, reps: int) -
     rec = Recorder(engine)
     times_http: list[float] = []
     times_raw: list[float] = []
-    async with serve(create_app(settings, engine=rec)) as c:  # type: ignore[arg-type]
+    async with serve(create_app(settings, engine=rec)) as c:
         r = await c.post("/translate", json={"markdown": source})  # warm-up, and the prompts to replay
         r.raise_for_status()
         body = r.json()
