@@ -66,8 +66,9 @@ STYLES: dict[str, PlaceholderStyle] = {
     )
 }
 
-#: The default form, chosen by measurement (docs/placeholders.md).
-DEFAULT_STYLE: PlaceholderStyle = STYLES["brackets"]
+#: The default form, chosen by measurement: {{n}} kept the most placeholders intact with the embedded model
+#: (docs/placeholders.md, benchmarks/measure_placeholders.py).
+DEFAULT_STYLE: PlaceholderStyle = STYLES["braces"]
 
 
 def get_style(style: PlaceholderStyle | str | None) -> PlaceholderStyle:

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
 import protect
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def P(text: str, style: protect.PlaceholderStyle | str | None = None) -> str:
+    """Write ``⟦n⟧`` (also padded, ``⟦ n ⟧``) and lone ``⟦`` / ``⟧`` in ``style`` (default: protect's default form),
+    so that the tests read the same whichever form measured best."""
+    st = style if isinstance(style, protect.PlaceholderStyle) else protect.STYLES[style] if style else protect.DEFAULT_STYLE
+    text = re.sub(r"⟦(\s*)(\d+)(\s*)⟧", lambda m: f"{st.open}{m[1]}{st.prefix}{m[2]}{m[3]}{st.close}", text)
+    return text.replace("⟦", st.open).replace("⟧", st.close)
 
 
 def dev_units(dev_data: Path) -> list[dict[str, object]]:

@@ -9,7 +9,7 @@ import pytest
 
 import protect
 
-from ._helpers import dev_units, identity
+from ._helpers import P, dev_units, identity
 
 # Must-preserve items as the dev data README defines them.
 _MATH = re.compile(r"\$\$.+?\$\$|\$[^$\n]+?\$", re.DOTALL)
@@ -64,7 +64,7 @@ ADVERSARIAL = {
     "math_in_link_text": ("See [the $x^2$ rule](http://x.org/a_(b)) here.", ["$x^2$", "](http://x.org/a_(b))"],
                           ["rule", "here"]),
     "code_span_with_dollar": ("Run `echo $HOME` and then $y$.", ["`echo $HOME`", "$y$"], ["Run"]),
-    "placeholder_like": ("Text ⟦1⟧ and ⟦ 2 ⟧ and ⟧ end.", ["⟦1⟧", "⟦ 2 ⟧", "⟧"], ["Text", "end"]),
+    "placeholder_like": (P("Text ⟦1⟧ and ⟦ 2 ⟧ and ⟧ end."), [P("⟦1⟧"), P("⟦ 2 ⟧"), P("⟧")], ["Text", "end"]),
     "unclosed_environment": ("Prose \\begin{equation} x = 1 more words", ["\\begin{equation} x = 1 more words"],
                              ["Prose"]),
     "role_without_closing_backtick": ("As in :cite:`Smith.2020 and more words.", [":cite:`Smith.2020"],
@@ -127,7 +127,7 @@ def test_kinds_and_heading_path() -> None:
         ("list_item", "item words", ["Paper", "Method"]),
         ("caption", "alt words", ["Paper", "Method"]),
         ("heading", "Detail", ["Paper", "Method"]),
-        ("paragraph", "Deep text⟦1⟧.", ["Paper", "Method", "Detail"]),
+        ("paragraph", P("Deep text⟦1⟧."), ["Paper", "Method", "Detail"]),
         ("heading", "Results", ["Paper"]),
         ("paragraph", "End text.", ["Paper", "Results"]),
         ("footnote", "note words", ["Paper", "Results"]),
@@ -136,11 +136,19 @@ def test_kinds_and_heading_path() -> None:
     assert [s.id for s in pd.segments] == [f"s{i}" for i in range(len(pd.segments))]
 
 
-def test_placeholder_like_source_text_is_masked_whole() -> None:
-    pd = protect.protect("Text ⟦1⟧ and ⟦ 2 ⟧ and ⟧ end.")
+@pytest.mark.parametrize("style", sorted(protect.STYLES))
+def test_placeholder_like_source_text_is_masked_whole(style: str) -> None:
+    prefixed = bool(protect.STYLES[style].prefix)  # for "<m1>" a lone ">" is ordinary text
+    source = P("Text ⟦1⟧ and ⟦ 2 ⟧ and " + ("x" if prefixed else "⟧") + " end.", style)
+    pd = protect.protect(source, style=style)
     (seg,) = pd.segments
-    assert seg.placeholders == {"⟦1⟧": "⟦1⟧", "⟦2⟧": "⟦ 2 ⟧", "⟦3⟧": "⟧"}
+    expected = {P("⟦1⟧", style): P("⟦1⟧", style), P("⟦2⟧", style): P("⟦ 2 ⟧", style)}
+    if not prefixed:
+        expected[P("⟦3⟧", style)] = P("⟧", style)
+    assert seg.placeholders == expected
     # a translation that moves them around restores each to its own source bytes
-    out = pd.restore({seg.id: "文本 ⟦3⟧ 和 ⟦2⟧ 和 ⟦1⟧ 结束。"})
+    order = "⟦2⟧ 和 ⟦1⟧" if prefixed else "⟦3⟧ 和 ⟦2⟧ 和 ⟦1⟧"
+    out = pd.restore({seg.id: P(f"文本 {order} 结束。", style)})
     assert out.reports[seg.id].status == "ok"
-    assert out.text == "文本 ⟧ 和 ⟦ 2 ⟧ 和 ⟦1⟧ 结束。"
+    restored = "⟦ 2 ⟧ 和 ⟦1⟧" if prefixed else "⟧ 和 ⟦ 2 ⟧ 和 ⟦1⟧"
+    assert out.text == P(f"文本 {restored} 结束。", style)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import protect
 
-from ._helpers import dev_units, mask_like
+from ._helpers import P, dev_units, mask_like
 
 DOC = "# Title\n\nThe model $f(x)$ uses `code` and [a link](http://x.org).\n\nSecond paragraph stays.\n"
 
@@ -17,14 +17,14 @@ def _pd() -> protect.ProtectedDocument:
 
 def test_segments_and_placeholders() -> None:
     pd = _pd()
-    assert [s.text for s in pd.segments] == ["Title", "The model ⟦1⟧ uses ⟦2⟧ and ⟦3⟧a link⟦4⟧.",
+    assert [s.text for s in pd.segments] == ["Title", P("The model ⟦1⟧ uses ⟦2⟧ and ⟦3⟧a link⟦4⟧."),
                                              "Second paragraph stays."]
-    assert pd.segments[1].placeholders == {"⟦1⟧": "$f(x)$", "⟦2⟧": "`code`", "⟦3⟧": "[", "⟦4⟧": "](http://x.org)"}
+    assert pd.segments[1].placeholders == {P("⟦1⟧"): "$f(x)$", P("⟦2⟧"): "`code`", P("⟦3⟧"): "[", P("⟦4⟧"): "](http://x.org)"}
 
 
 def test_translation_is_spliced_and_untranslated_text_kept() -> None:
     pd = _pd()
-    res = pd.restore({"s1": "模型 ⟦1⟧ 使用 ⟦2⟧ 和 ⟦3⟧一个链接⟦4⟧。"})
+    res = pd.restore({"s1": P("模型 ⟦1⟧ 使用 ⟦2⟧ 和 ⟦3⟧一个链接⟦4⟧。")})
     assert res.text == "# Title\n\n模型 $f(x)$ 使用 `code` 和 [一个链接](http://x.org)。\n\nSecond paragraph stays.\n"
     assert res.reports["s1"].status == "ok"
     assert res.reports["s0"].reasons == ["no_translation"] and res.reports["s0"].status == "fallback"
@@ -32,7 +32,7 @@ def test_translation_is_spliced_and_untranslated_text_kept() -> None:
 
 def test_whitespace_inside_placeholders_is_tolerated() -> None:
     pd = _pd()
-    res = pd.restore({"s1": "模型 ⟦ 1 ⟧ 使用 ⟦2 ⟧ 和 ⟦ 3⟧一个链接⟦4⟧。"})
+    res = pd.restore({"s1": P("模型 ⟦ 1 ⟧ 使用 ⟦2 ⟧ 和 ⟦ 3⟧一个链接⟦4⟧。")})
     assert res.reports["s1"].status == "ok"
     assert "模型 $f(x)$ 使用 `code` 和 [一个链接](http://x.org)。" in res.text
 
@@ -44,16 +44,16 @@ def _reasons(translation: str) -> tuple[str, list[str]]:
 
 
 def test_hard_reasons_fall_back() -> None:
-    assert _reasons("模型 ⟦1⟧ 使用 和 ⟦3⟧一个链接⟦4⟧。") == ("fallback", ["placeholder_missing"])
-    assert _reasons("模型 ⟦1⟧ ⟦1⟧ 使用 ⟦2⟧ 和 ⟦3⟧一个链接⟦4⟧。") == ("fallback", ["placeholder_duplicated"])
-    assert _reasons("模型 ⟦1⟧ 使用 ⟦2⟧ 和 ⟦3⟧一个链接⟦4⟧⟦9⟧。") == ("fallback", ["placeholder_invented"])
-    assert _reasons("模型 ⟦1⟧ 使用 ⟦2⟧ 和 ⟦3⟧一个链接⟦4。")[1] == ["placeholder_missing", "placeholder_altered"]
-    assert _reasons("   ") == ("fallback", ["empty_output"])
+    assert _reasons(P("模型 ⟦1⟧ 使用 和 ⟦3⟧一个链接⟦4⟧。")) == ("fallback", ["placeholder_missing"])
+    assert _reasons(P("模型 ⟦1⟧ ⟦1⟧ 使用 ⟦2⟧ 和 ⟦3⟧一个链接⟦4⟧。")) == ("fallback", ["placeholder_duplicated"])
+    assert _reasons(P("模型 ⟦1⟧ 使用 ⟦2⟧ 和 ⟦3⟧一个链接⟦4⟧⟦9⟧。")) == ("fallback", ["placeholder_invented"])
+    assert _reasons(P("模型 ⟦1⟧ 使用 ⟦2⟧ 和 ⟦3⟧一个链接⟦4。"))[1] == ["placeholder_missing", "placeholder_altered"]
+    assert _reasons(P("   ")) == ("fallback", ["empty_output"])
 
 
 def test_fallback_keeps_source_bytes() -> None:
     pd = _pd()
-    res = pd.restore({s.id: "坏的 ⟦7⟧" for s in pd.segments})
+    res = pd.restore({s.id: P("坏的 ⟦7⟧") for s in pd.segments})
     assert res.text == DOC
     assert res.fallbacks == ["s0", "s1", "s2"]
 
@@ -99,7 +99,7 @@ def test_crlf_translation_layout() -> None:
 
 def test_bilingual_is_source_then_translation() -> None:
     pd = _pd()
-    res = pd.restore({"s0": "标题", "s1": "模型 ⟦1⟧ 使用 ⟦2⟧ 和 ⟦3⟧一个链接⟦4⟧。"}, bilingual=True)
+    res = pd.restore({"s0": "标题", "s1": P("模型 ⟦1⟧ 使用 ⟦2⟧ 和 ⟦3⟧一个链接⟦4⟧。")}, bilingual=True)
     assert res.text == (
         "# Title\n\n# 标题\n\nThe model $f(x)$ uses `code` and [a link](http://x.org).\n\n"
         "模型 $f(x)$ 使用 `code` 和 [一个链接](http://x.org)。\n\nSecond paragraph stays.\n"

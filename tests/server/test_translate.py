@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import protect
 from server._fake_engine import FakeEngine
 from server.samples import sample_paper
 from tests.server._preserve import assert_document_intact, must_preserve
@@ -100,4 +101,4 @@ async def test_fake_engine_follows_both_prompt_styles(app_factory: Any) -> None:
             body = (await c.post("/translate", json={"markdown": "We train the model with $x$."})).json()
         assert body["segments"][0]["status"] == "ok", (chat, body)
         assert body["markdown"] == "译：我们 train 这 模型 with $x$.", chat
-        assert engine.requests[0].source == "We train the model with ⟦1⟧."
+        assert engine.requests[0].source == f"We train the model with {protect.DEFAULT_STYLE.make(1)}."
