@@ -202,7 +202,14 @@ class JobManager:
             self._append_event(job, {"type": "error", **job.error})
         finally:
             self._tasks.pop(job.id, None)
+            self._forget_old()
             self._update_gauges()
+
+    def _forget_old(self, keep: int = 256) -> None:
+        """Finished jobs leave memory (oldest first) once many have piled up; they stay readable from disk."""
+        finished = [j for j in self._jobs.values() if j.status in TERMINAL]
+        for job in sorted(finished, key=lambda j: j.created_at)[: max(0, len(finished) - keep)]:
+            del self._jobs[job.id]
 
     def _update_gauges(self) -> None:
         counts = {"queued": 0, "running": 0}

@@ -142,8 +142,8 @@ class Pipeline:
         adapter: AdapterRef | None,
         request_id: str,
         tally: _Tally,
-    ) -> tuple[str, str]:
-        """One engine request for one item; returns (prompt, cleaned output). Engine errors → empty output."""
+    ) -> tuple[str, str | None]:
+        """One engine request for one item; returns (prompt, cleaned output), output None when the engine failed."""
         entries = glossary.find(text) if glossary is not None else []
         prompt, stop = self.prompts.build_prompt(
             self.engine,
@@ -167,7 +167,7 @@ class Pipeline:
         except Exception as exc:  # noqa: BLE001 -- one failed request must not fail the document: it becomes a retry/fallback
             log.warning("engine request %s failed: %s", request_id, exc)
             self.metrics.engine_errors.inc()
-            return prompt, ""
+            return prompt, None
         finally:
             self.metrics.queue_depth.dec()
         tally.tokens_in += gen.tokens_in
@@ -185,7 +185,8 @@ class Pipeline:
         adapter: AdapterRef | None,
         rid: str,
         tally: _Tally,
-    ) -> tuple[str, str]:
+    ) -> tuple[str, str, bool]:
+        """All pieces of one attempt at once; returns (prompt, joined output, whether the engine failed on any)."""
         results = await asyncio.gather(
             *(
                 self._generate(
@@ -195,7 +196,8 @@ class Pipeline:
             )
         )
         prompt = results[0][0] if len(results) == 1 else "\n\n".join(p for p, _ in results)
-        return prompt, "".join(out for _, out in results)
+        failed = any(out is None for _, out in results)
+        return prompt, "".join(out or "" for _, out in results), failed
 
     async def _segment(
         self,
@@ -229,7 +231,7 @@ class Pipeline:
             if n:
                 tally.retries += 1
                 self.metrics.retries.labels(kind).inc()
-            prompt, output = await self._attempt(
+            prompt, output, engine_failed = await self._attempt(
                 pieces, glossary, strict=strict, adapter=adapter, rid=f"{tid}-{seg.id}-{n}", tally=tally
             )
             report = protect.validate(seg, output, glossary)
@@ -243,7 +245,8 @@ class Pipeline:
                 return SegmentOutcome(
                     seg.id, source, translation, status, reasons, prompt=prompt, output=output, **base
                 )
-            failed.extend(r for r in (hard or report.reasons or ["invalid_output"]) if r not in failed)
+            codes = (["engine_error"] if engine_failed else []) + (hard or report.reasons or ["invalid_output"])
+            failed.extend(r for r in codes if r not in failed)
         return SegmentOutcome(seg.id, source, source, "fallback", failed, prompt=prompt, output=output, **base)
 
     # -- the document -------------------------------------------------------------------------------------------

@@ -87,3 +87,16 @@ async def test_job_interrupted_by_shutdown_is_reported(app_factory: Any) -> None
     assert body["status"] == "failed" and body["error"]["error"] in ("cancelled", "interrupted")
     assert events[-1]["event"] == "error"
     assert engine.aborted  # shutting down aborted the job's engine requests
+
+
+async def test_finished_jobs_leave_memory_but_stay_readable(app_factory: Any) -> None:
+    async with serve(app_factory()) as c:
+        jobs = c.app.state.jobs
+        ids = [(await c.post("/jobs", json={"markdown": f"Text number {i}."})).json()["id"] for i in range(3)]
+        for job_id in ids:
+            await _wait_done(c, job_id)
+        jobs._forget_old(keep=1)
+        assert len(jobs._jobs) == 1
+        for job_id in ids:
+            body = (await c.get(f"/jobs/{job_id}")).json()
+            assert body["status"] == "done" and body["result"]["markdown"]

@@ -60,7 +60,7 @@ async def test_engine_errors_become_fallbacks_not_500(app_factory: Any) -> None:
         r = await c.post("/translate", json={"markdown": "One paragraph here."})
     assert r.status_code == 200
     seg = r.json()["segments"][0]
-    assert seg["status"] == "fallback" and "empty_output" in seg["reasons"]
+    assert seg["status"] == "fallback" and "engine_error" in seg["reasons"]
 
 
 async def test_max_retries_zero_means_no_retry(app_factory: Any) -> None:
