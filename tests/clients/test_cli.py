@@ -122,11 +122,13 @@ def test_stale_state_starts_a_new_job(live_server: str, tmp_path: Path, capsys: 
 
 
 def test_strict_with_fallbacks_exits_4(server_with: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import protect
     from server._fake_engine import FakeEngine
 
     paper = tmp_path / "paper.md"
     paper.write_text(PAPER, encoding="utf-8")
-    engine = FakeEngine(break_when=lambda source, attempt: "$" in source or "⟦" in source)
+    opener = protect.DEFAULT_STYLE.open  # the placeholder form in use (docs/placeholders.md)
+    engine = FakeEngine(break_when=lambda source, attempt: "$" in source or opener in source)
     with server_with(engine) as url:  # type: ignore[operator]
         rc = main(["translate", str(paper), "--server", url, "--strict", "--json", "--poll"])
     assert rc == EXIT_FALLBACKS
