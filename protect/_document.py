@@ -28,6 +28,8 @@ _PIPE = re.compile(r"(?<!\\)\|")
 # What would open a new block at the start of a translated line (and so change the document's structure): a heading,
 # list marker, quote, fence, or setext underline. Such a line start gets a backslash, which renders as the same text.
 _BLOCK_START = re.compile(r"(?m)^[ \t]*(?=#{1,6}(?:[ \t]|$)|[-+*][ \t]|\d{1,9}[.)](?:[ \t]|$)|>|`{3}|~{3}|=+[ \t]*$|-+[ \t]*$)")
+_LINE_BREAK = re.compile(r"\r\n|\n|\r")
+_LABEL = re.compile(r"\s*(?:\\label\s*\{[^{}]*\}|:(?:label|eqlabel):`[^`]*`)\s*")
 _NUMBERED = re.compile(r"(?m)^([ \t]*\d{1,9})(?=[.)](?:[ \t]|$))")
 
 
@@ -70,6 +72,7 @@ class ProtectedDocument:
         """
         reports: dict[str, SegmentReport] = {}
         rendered: dict[str, str] = {}
+        valid: dict[str, str] = {}
         for seg in self.segments:
             text = translations.get(seg.id)
             if text is None:
@@ -79,14 +82,19 @@ class ProtectedDocument:
                 report = validate(seg, text, self.glossary)
                 if report.status == "ok":
                     rendered[seg.id] = render(seg, text, self.source)
+                    valid[seg.id] = text
             reports[seg.id] = report
         if bilingual:
-            out = self._bilingual(rendered)
+            out = self._bilingual(rendered, valid)
         else:
             out = _splice(self.source, self.segments, rendered, 0, len(self.source))
         return RestoreResult("".join(out), reports)
 
-    def _bilingual(self, rendered: dict[str, str]) -> list[str]:
+    def _bilingual(self, rendered: dict[str, str], valid: dict[str, str]) -> list[str]:
+        """Each translated unit (a block's source lines) is followed by a blank line and its translated copy.
+
+        The copy holds only the lines that carry its segments, and drops labels (``\\label{}``, ``:label:``), so
+        that the document does not define a label or a reference target twice."""
         src, out, pos = self.source, [], 0
         units: dict[tuple[int, int], list[Segment]] = {}
         for seg in self.segments:
@@ -97,10 +105,16 @@ class ProtectedDocument:
             out.append(src[pos:ub])
             nl = "\r\n" if segs[0].cont.startswith("\r\n") else "\n"
             prefix = segs[0].cont[len(nl):].rstrip()
-            if not src[ua:ub].endswith(("\n", "\r")):
+            ends_line = src[ua:ub].endswith(("\n", "\r"))
+            if not ends_line:
                 out.append(nl)
             out.append(prefix + nl)
-            out.extend(_splice(src, segs, rendered, ua, ub))
+            a = max(ua, src.rfind("\n", 0, segs[0].start) + 1, src.rfind("\r", 0, segs[0].start) + 1)
+            brk = _LINE_BREAK.search(src, segs[-1].end, ub)
+            b = brk.start() if brk is not None else ub
+            copies = {s.id: render(s, valid[s.id], src, drop_labels=True).rstrip() for s in segs if s.id in valid}
+            out.extend(_splice(src, segs, copies, a, b))
+            out.append(nl if ends_line else "")
             pos = ub
         out.append(src[pos:])
         return out
@@ -122,9 +136,11 @@ def _splice(src: str, segs: list[Segment], rendered: Mapping[str, str], a: int, 
     return out
 
 
-def render(seg: Segment, translation: str, source: str) -> str:
-    """The source bytes for a validated translation: placeholders back to their spans, line breaks re-prefixed."""
-    if translation == seg.text:
+def render(seg: Segment, translation: str, source: str, drop_labels: bool = False) -> str:
+    """The source bytes for a validated translation: placeholders back to their spans, line breaks re-prefixed.
+
+    ``drop_labels`` leaves out spans that define a label (for the second copy of a block in the bilingual form)."""
+    if translation == seg.text and not drop_labels:
         return source[seg.start : seg.end]
     translation = translation.strip()
     if not seg.single_line:
@@ -133,7 +149,8 @@ def render(seg: Segment, translation: str, source: str) -> str:
     pos = 0
     for a, b, ph in tokens(seg, translation):
         out.append(_layout(seg, translation[pos:a]))
-        out.append(seg.placeholders[ph])
+        original = seg.placeholders[ph]
+        out.append("" if drop_labels and _LABEL.fullmatch(original) else original)
         pos = b
     out.append(_layout(seg, translation[pos:]))
     return "".join(out)

@@ -139,3 +139,25 @@ def test_translated_lines_cannot_open_new_blocks() -> None:
     assert out == "- \\- 嵌套\n  \\# 标题\n  1\\. 一\n  \\---\n  正常\n\n\\> 引用\n\\===\n"
     again = protect.protect(out)
     assert [s.kind for s in again.segments] == ["list_item", "paragraph"]
+
+
+def test_bilingual_copy_does_not_repeat_labels() -> None:
+    doc = "![A cat picture](cat.png)\n:label:`fig_cat`\n\nSee \\label{eq:a} text here.\n\n> quoted text\n"
+    pd = protect.protect(doc)
+    tr = {s.id: "译文 " + " ".join(s.placeholders) for s in pd.segments}
+    out = pd.restore(tr, bilingual=True).text
+    assert out == (
+        "![A cat picture](cat.png)\n:label:`fig_cat`\n\n![译文](cat.png)\n\n"
+        "See \\label{eq:a} text here.\n\n译文\n\n> quoted text\n>\n> 译文\n"
+    )
+    assert out.count(":label:`fig_cat`") == 1 and out.count("\\label{eq:a}") == 1
+
+
+def test_bilingual_table_and_list() -> None:
+    doc = "- one\n- two\n\n| a | b |\n|---|---|\n| c | d |\n"
+    pd = protect.protect(doc)
+    out = pd.restore({s.id: s.text.upper() + "译" for s in pd.segments}, bilingual=True).text
+    assert out == (
+        "- one\n\n- ONE译\n- two\n\n- TWO译\n\n| a | b |\n|---|---|\n| c | d |\n\n"
+        "| A译 | B译 |\n|---|---|\n| C译 | D译 |\n"
+    )
