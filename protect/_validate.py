@@ -80,9 +80,10 @@ def validate(seg: Segment, translation: str, glossary: Glossary | None = None) -
         if ph not in seg.placeholders:
             report.add("placeholder_invented", ph)
     # Debris: an opener/closer (or a placeholder-like fragment) that is not part of a whole placeholder.
-    rest = seg.style.token.sub("", translation)
-    for m in seg.style.loose.finditer(rest):
-        report.add("placeholder_altered", repr(m.group(0)))
+    # (Debris that the masked source itself shows, e.g. a literal "{" next to "{{1}}", is not the model's doing.)
+    debris = seg.style.loose.findall(seg.style.token.sub("", translation))
+    if len(debris) > len(seg.style.loose.findall(seg.style.token.sub("", seg.text))):
+        report.add("placeholder_altered", ", ".join(repr(d) for d in debris))
     _soft(seg, translation, glossary, report)
     return report
 

@@ -161,3 +161,12 @@ def test_bilingual_table_and_list() -> None:
         "- one\n\n- ONE译\n- two\n\n- TWO译\n\n| a | b |\n|---|---|\n| c | d |\n\n"
         "| A译 | B译 |\n|---|---|\n| C译 | D译 |\n"
     )
+
+
+def test_source_braces_next_to_placeholders_are_not_debris() -> None:
+    pd = protect.protect("Set {`a`{ and more words here.", style="braces")
+    (seg,) = pd.segments
+    assert seg.text == "Set {{{1}}{ and more words here."
+    assert protect.validate(seg, seg.text).status == "ok"
+    assert protect.validate(seg, "设置 {{{1}}{ 以及更多的词。").status == "ok"
+    assert protect.validate(seg, "设置 {{{1}}{ 以及 {{ 更多的词。").reasons == ["placeholder_altered"]
