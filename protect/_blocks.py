@@ -150,7 +150,7 @@ class _Scanner:
             if self.blank(line):
                 i += 1
                 continue
-            cols, first = _indent(self.src, line)
+            cols, _ = _indent(self.src, line)
             t = self.text(line)
             if cols >= 4:
                 i = self.indented_code(lines, i)

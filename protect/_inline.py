@@ -27,11 +27,10 @@ _BASE_TRIGGERS = (
 )
 
 _REF_COMMANDS = frozenset(
-    "cite citep citet citeauthor citeyear citealp citealt nocite parencite textcite autocite footcite "
-    "ref eqref autoref cref Cref pageref nameref vref label url hyperref input include includegraphics".split()
+    ["cite", "citep", "citet", "citeauthor", "citeyear", "citealp", "citealt", "nocite", "parencite", "textcite", "autocite", "footcite", "ref", "eqref", "autoref", "cref", "Cref", "pageref", "nameref", "vref", "label", "url", "hyperref", "input", "include", "includegraphics"]
 )
 # Commands whose last brace argument is prose: opener and closer are masked, the argument stays translatable.
-_WRAP_COMMANDS = frozenset("emph textbf textit textsl underline footnote href".split())
+_WRAP_COMMANDS = frozenset(["emph", "textbf", "textit", "textsl", "underline", "footnote", "href"])
 _ASCII_PUNCT = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 
 _AUTOLINK = re.compile(r"<[A-Za-z][A-Za-z0-9.+-]{1,31}:[^\s<>]*>|<[^\s@<>\\]+@[^\s@<>\\]+\.[^\s@<>\\]+>")
@@ -321,9 +320,7 @@ def _url(s: str, i: int, end: int, out: list[Span]) -> int:
     # GFM's extended autolink rule: trailing punctuation is not part of the URL, nor is an unbalanced ")".
     while j > i:
         ch = s[j - 1]
-        if ch in "?!.,:*_~'\"":
-            j -= 1
-        elif ch == ")" and s.count("(", i, j) < s.count(")", i, j):
+        if ch in "?!.,:*_~'\"" or ch == ")" and s.count("(", i, j) < s.count(")", i, j):
             j -= 1
         else:
             break

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["STYLES", "DEFAULT_STYLE", "PlaceholderStyle", "get_style"]
+__all__ = ["DEFAULT_STYLE", "STYLES", "PlaceholderStyle", "get_style"]
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Literal
 from ._glossary import Glossary
 from ._segment import Segment
 
-__all__ = ["HARD_REASONS", "SOFT_REASONS", "SegmentReport", "validate", "LENGTH_RATIO_BAND"]
+__all__ = ["HARD_REASONS", "LENGTH_RATIO_BAND", "SOFT_REASONS", "SegmentReport", "validate"]
 
 HARD_REASONS = frozenset(
     {"placeholder_missing", "placeholder_duplicated", "placeholder_invented", "placeholder_altered", "empty_output"}
