@@ -1,7 +1,7 @@
 """The learning loop, measured: simulated readers on a train split of d2l → ``refresh`` → before/after on held-out data.
 
 1. Split ``d2l_en_zh.jsonl`` by unit id (stable hash; half held out). Build export-format rows with the serving prompt
-   (only single-segment units whose protected spans occur exactly once in the Chinese can carry a masked reference).
+   (segments aligned one to one between the English and the Chinese, same kind and same protected spans).
 2. Simulated readers: the base model translates each train segment (offline, greedy). A reader gives thumbs down and
    a correction (the human translation) when the output breaks a placeholder or reads badly (combined reward below
    ``--bad-below``), thumbs up otherwise. Corrections become DPO pairs, thumbs KTO rows, the prompts the online set.
@@ -58,7 +58,6 @@ def main() -> int:
     import shutil
 
     import protect
-
     from rl.datasets import load_rows, reward_columns, write_rows
     from rl.generate import GenerationRequest, open_generator
     from rl.parallel import rows_from_parallel, split_units
@@ -75,11 +74,14 @@ def main() -> int:
     units = load_rows(_dev_data() / "d2l_en_zh.jsonl")
     train_units, eval_units = split_units(units, eval_percent=args.eval_percent)
     train_rows = rows_from_parallel(train_units, glossary=glossary, split="train",
-                                    max_chars=args.train_max_chars)[: args.train_units]
+                                    max_chars=args.train_max_chars)
     eval_rows = rows_from_parallel(eval_units, glossary=glossary, split="eval",
-                                   max_chars=args.eval_max_chars)[: args.eval_units]
+                                   max_chars=args.eval_max_chars)
+    # Spread the picks over the corpus (rows come in chapter order).
+    train_rows = train_rows[:: max(1, len(train_rows) // args.train_units)][: args.train_units]
+    eval_rows = eval_rows[:: max(1, len(eval_rows) // args.eval_units)][: args.eval_units]
     write_rows(export / "eval.jsonl", eval_rows)
-    print(f"train rows {len(train_rows)}, eval rows {len(eval_rows)} (single-segment units with exact span mapping)")
+    print(f"train rows {len(train_rows)}, eval rows {len(eval_rows)} (aligned segments)")
 
     # Simulated readers on the base model's outputs.
     base_dir = Path(resolve_model("embedded:gemma-3-270m"))

@@ -1,20 +1,23 @@
 """Rows in the export format from a parallel corpus (English/Chinese units such as ``d2l_en_zh.jsonl``).
 
 Used to seed training, to build held-out gate sets, and by the loop benchmark to simulate readers. Prompts come from
-``server.prompts.build_prompt`` (the serving prompt), so what is trained is exactly what is served. The reference is
-the human Chinese with the must-preserve spans replaced by the same placeholders as the English segment; a unit is
-skipped when that mapping is not exact (its span missing on the Chinese side) or when it is not a single segment.
+``server.prompts.build_prompt`` (the serving prompt), so what is trained is exactly what is served. Both sides of a
+unit go through ``protect``; segment i of the English pairs with segment i of the Chinese when both sides have the
+same number of segments, each pair is of the same kind (paragraph, caption, ...) and protects the same spans. The
+reference is the Chinese segment with its placeholders renamed to the English segment's (matched by the protected
+text), so it is exactly what a perfect translation of that segment would look like. Anything else is skipped.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .generate import _PromptEngine
 
-__all__ = ["mask_reference", "rows_from_parallel", "split_units"]
+__all__ = ["aligned_reference", "mask_reference", "rows_from_parallel", "split_units"]
 
 
 def mask_reference(zh: str, placeholders: dict[str, str]) -> str | None:
@@ -25,6 +28,27 @@ def mask_reference(zh: str, placeholders: dict[str, str]) -> str | None:
             return None
         masked = masked.replace(original, placeholder)
     return masked
+
+
+def aligned_reference(en: Any, zh: Any) -> str | None:
+    """The Chinese segment's text with the English segment's placeholders; None when they do not correspond."""
+    if en.kind != zh.kind:
+        return None
+    by_text: dict[str, list[str]] = {}
+    for key, original in en.placeholders.items():
+        by_text.setdefault(original, []).append(key)
+    rename: dict[str, str] = {}
+    for key, original in zh.placeholders.items():  # inventories are in order of appearance on both sides
+        keys = by_text.get(original)
+        if not keys:
+            return None
+        rename[key] = keys.pop(0)
+    if any(by_text.values()):
+        return None
+    if not rename:
+        return str(zh.text)
+    pattern = re.compile("|".join(re.escape(k) for k in sorted(rename, key=len, reverse=True)))
+    return pattern.sub(lambda m: rename[m.group(0)], zh.text)
 
 
 def split_units(units: Sequence[dict[str, Any]], eval_percent: int = 30) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -39,31 +63,30 @@ def split_units(units: Sequence[dict[str, Any]], eval_percent: int = 30) -> tupl
 
 def rows_from_parallel(units: Iterable[dict[str, Any]], *, glossary: Any = None, split: str = "train",
                        max_chars: int = 600) -> list[dict[str, Any]]:
-    """One row per single-segment unit: prompt, source, reference (masked), placeholders, glossary, meta."""
+    """One row per aligned segment: prompt, source, reference (masked), placeholders, glossary, meta."""
     import protect
     from server.prompts import build_prompt
 
     engine = _PromptEngine()
     rows = []
     for unit in units:
-        doc = protect.protect(unit["en"], glossary)
-        if len(doc.segments) != 1:
+        doc, zh_doc = protect.protect(unit["en"], glossary), protect.protect(unit["zh"])
+        if len(doc.segments) != len(zh_doc.segments):
             continue
-        seg = doc.segments[0]
-        if len(seg.text) > max_chars:
-            continue
-        reference = mask_reference(unit["zh"], dict(seg.placeholders))
-        if reference is None:
-            continue
-        prompt, _ = build_prompt(engine, seg.text, context=[], title=None, heading_path=list(seg.heading_path),
-                                 glossary_entries=list(seg.glossary), strict=False)
-        rows.append({
-            "prompt": prompt,
-            "source": seg.text,
-            "reference": reference,
-            "placeholders": list(seg.placeholders),
-            "glossary": [[e.source, e.target] for e in seg.glossary],
-            "meta": {"translation_id": None, "segment_id": seg.id, "doc_hash": unit["id"], "adapter": None,
-                     "split": split},
-        })
+        for seg, zh_seg in zip(doc.segments, zh_doc.segments, strict=True):
+            reference = aligned_reference(seg, zh_seg)
+            # A Chinese segment is roughly 0.3-0.6x the English characters; far outside, the pair is misaligned.
+            if reference is None or len(seg.text) > max_chars or not 0.1 <= len(reference) / len(seg.text) <= 1.2:
+                continue
+            prompt, _ = build_prompt(engine, seg.text, context=[], title=None, heading_path=list(seg.heading_path),
+                                     glossary_entries=list(seg.glossary), strict=False)
+            rows.append({
+                "prompt": prompt,
+                "source": seg.text,
+                "reference": reference,
+                "placeholders": list(seg.placeholders),
+                "glossary": [[e.source, e.target] for e in seg.glossary],
+                "meta": {"translation_id": None, "segment_id": seg.id, "doc_hash": unit["id"], "adapter": None,
+                         "split": split},
+            })
     return rows
