@@ -245,6 +245,7 @@ async def part_c(engine: VllmEngine, settings: Settings, model_dir: Path, load: 
 
         running = [asyncio.create_task(translate()) for _ in range(load)]
         await asyncio.sleep(1.0)  # they are in the engine now
+        in_flight = sum(not t.done() for t in running)
         t0 = time.perf_counter()
         r2 = await c.post("/adapters/swap/versions", json={"folder": "swap-v2"}, headers=admin)
         t1 = time.perf_counter()
@@ -257,7 +258,7 @@ async def part_c(engine: VllmEngine, settings: Settings, model_dir: Path, load: 
     failed = [r for r in results if r[0] != 200] + ([back] if back[0] != 200 else [])
     during = sorted({str(a) for s, a in results[:load]})
     new = sorted({str(a) for s, a in results[load:]})
-    row("c", "requests during/after the swap", f"{len(results) + 1} ({load} in flight at the swap)")
+    row("c", "requests during/after the swap", f"{len(results) + 1} ({in_flight} of {load} still running when the swap began)")
     row("c", "failed requests (target 0)", str(len(failed)) + (f"  {failed[:3]}" if failed else ""))
     row("c", "register v2 (load into engine) latency", f"{(t1 - t0) * 1000:.0f} ms (HTTP {r2.status_code})")
     row("c", "activate v2 latency", f"{(t2 - t1) * 1000:.0f} ms (HTTP {r3.status_code})")
