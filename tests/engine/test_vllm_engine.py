@@ -36,7 +36,8 @@ async def test_generate_counts_tokens_and_honours_stop(real_engine: VllmEngine) 
     prompt, stop = prompts.build_prompt(real_engine, "Deep learning is a field of machine learning.")
     gen = await real_engine.generate(prompt, SamplingOptions(max_tokens=48, stop=stop), request_id=rid())
     assert gen.text.strip()
-    assert gen.tokens_in == real_engine.count_tokens(prompt) + 1  # + BOS, which vLLM adds
+    # the converted Gemma tokenizer adds no BOS of its own; a tokenizer that does adds one token
+    assert gen.tokens_in - real_engine.count_tokens(prompt) in (0, 1)
     assert 0 < gen.tokens_out <= 48
     assert not any(s in gen.text for s in stop)  # vLLM cuts at the stop string
     assert any("\u4e00" <= ch <= "\u9fff" for ch in gen.text)
