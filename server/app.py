@@ -78,7 +78,7 @@ def _feedback_handlers() -> list[Any]:
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Litestar:
     """Build the app; nothing starts until the ASGI lifespan runs."""
-    settings = settings or Settings()
+    settings = settings or Settings()  # type: ignore[call-arg]  # pydantic-settings fills them from the environment
     metrics = Metrics()
 
     @asynccontextmanager
