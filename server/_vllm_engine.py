@@ -61,8 +61,11 @@ class VllmEngine:
         """Start vLLM on ``model_path`` (a folder or a hub id) with LoRA enabled.
 
         ``lora_target_modules`` restricts which layers vLLM wraps for LoRA (fewer wrapped layers = cheaper adapter
-        requests); ``None`` wraps every supported layer.
+        requests; adapter weights for other layers are ignored); ``None`` takes ``settings.lora_target_modules``, and
+        an empty value there wraps every supported layer.
         """
+        if lora_target_modules is None:
+            lora_target_modules = getattr(settings, "lora_target_modules", None) or None
         from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.platforms import current_platform
         from vllm.v1.engine.async_llm import AsyncLLM
