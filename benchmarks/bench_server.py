@@ -290,7 +290,7 @@ async def main() -> None:
     ap.add_argument("--tokens", type=int, default=64)
     ap.add_argument("--rank", type=int, default=8)
     ap.add_argument("--lora-targets", default="q_proj,v_proj", help="modules the benchmark adapter trains")
-    ap.add_argument("--engine-lora-targets", default="", help="restrict vLLM's LoRA wrapping (e.g. qkv_proj)")
+    ap.add_argument("--engine-lora-targets", default="", help="override EngineSettings.lora_target_modules (e.g. qkv_proj)")
     ap.add_argument("--load", type=int, default=8, help="translations in flight during the hot-swap")
     args = ap.parse_args()
 
@@ -304,7 +304,7 @@ async def main() -> None:
             "-",
             "engine",
             f"{engine.device}, started in {time.perf_counter() - t0:.0f} s, max_loras="
-            f"{settings.engine.max_loras}, vLLM LoRA targets={engine_targets or 'all'}",
+            f"{settings.engine.max_loras}, vLLM LoRA targets={engine_targets or settings.engine.lora_target_modules or 'all'}",
         )
         try:
             for part in args.parts.split(","):
