@@ -258,7 +258,11 @@ async def part_c(engine: VllmEngine, settings: Settings, model_dir: Path, load: 
     failed = [r for r in results if r[0] != 200] + ([back] if back[0] != 200 else [])
     during = sorted({str(a) for s, a in results[:load]})
     new = sorted({str(a) for s, a in results[load:]})
-    row("c", "requests during/after the swap", f"{len(results) + 1} ({in_flight} of {load} still running when the swap began)")
+    row(
+        "c",
+        "requests during/after the swap",
+        f"{len(results) + 1} ({in_flight} of {load} still running when the swap began)",
+    )
     row("c", "failed requests (target 0)", str(len(failed)) + (f"  {failed[:3]}" if failed else ""))
     row("c", "register v2 (load into engine) latency", f"{(t1 - t0) * 1000:.0f} ms (HTTP {r2.status_code})")
     row("c", "activate v2 latency", f"{(t2 - t1) * 1000:.0f} ms (HTTP {r3.status_code})")
@@ -290,7 +294,9 @@ async def main() -> None:
     ap.add_argument("--tokens", type=int, default=64)
     ap.add_argument("--rank", type=int, default=8)
     ap.add_argument("--lora-targets", default="q_proj,v_proj", help="modules the benchmark adapter trains")
-    ap.add_argument("--engine-lora-targets", default="", help="override EngineSettings.lora_target_modules (e.g. qkv_proj)")
+    ap.add_argument(
+        "--engine-lora-targets", default="", help="override EngineSettings.lora_target_modules (e.g. qkv_proj)"
+    )
     ap.add_argument("--load", type=int, default=8, help="translations in flight during the hot-swap")
     args = ap.parse_args()
 
