@@ -27,7 +27,7 @@ class EngineSettings(BaseModel):
     dtype: str = Field("bfloat16", description="Weights dtype for the engine.")
     seed: int = Field(0, description="Sampling seed.")
     lora_target_modules: list[str] = Field(
-        default_factory=lambda: ["qkv_proj", "o_proj"],
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"],
         description="Layers vLLM wraps for LoRA (fewer = faster adapter requests on CPU; adapter weights for other "
         "layers are ignored). Empty = every supported layer. Default matches rl's q,k,v,o adapters.",
     )
