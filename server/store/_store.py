@@ -380,7 +380,9 @@ class Store:
                 row.who = who
             return 200, {"id": row.id, "choice": choice, "a": row.a_label, "b": row.b_label}
 
-        return await self.idempotent_write("choice", idempotency_key, f"{comparison_id}:{req_hash}", action)
+        # The body alone does not name the comparison (it is in the path): hash both, keeping the column's 64 chars.
+        scoped = request_hash({"comparison_id": comparison_id, "body": req_hash})
+        return await self.idempotent_write("choice", idempotency_key, scoped, action)
 
     # -- statistics -------------------------------------------------------------------------------------------------
 
