@@ -173,3 +173,13 @@ async def test_review_page_is_served(app_client: Any) -> None:
     r = await app_client.get("/review")
     assert r.status_code == 200 and "<html" in r.text.lower()
     assert (await app_client.get("/review/vendor/katex/katex.min.js")).status_code == 200
+
+
+async def test_choice_with_idempotency_key_replays(app_client: Any) -> None:
+    # Regression: the scoped request hash must fit the idempotency table (PostgreSQL refused a 97-char hash).
+    tid = await _recorded(app_client, adapter="d2l", version=2)
+    cid = (await app_client.post("/comparisons", json={"translation_id": tid, "segment_id": "s0"})).json()["id"]
+    first = await app_client.post(f"/comparisons/{cid}/choice", json={"choice": "same"}, headers={"Idempotency-Key": "ch-1"})
+    again = await app_client.post(f"/comparisons/{cid}/choice", json={"choice": "same"}, headers={"Idempotency-Key": "ch-1"})
+    assert first.status_code == again.status_code == 200, first.text
+    assert first.json() == again.json() and again.headers["idempotent-replayed"] == "true"
