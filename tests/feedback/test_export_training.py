@@ -59,10 +59,10 @@ def _train(kind: str, path: Path, model_dir: Path, out: Path, summary: dict[str,
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
-    common: dict[str, Any] = dict(
-        output_dir=str(out), max_steps=1, per_device_train_batch_size=2, learning_rate=1e-3, max_length=96,
-        use_cpu=True, bf16=False, report_to=[], save_strategy="no", logging_steps=1, seed=0,
-    )
+    common: dict[str, Any] = {
+        "output_dir": str(out), "max_steps": 1, "per_device_train_batch_size": 2, "learning_rate": 1e-3, "max_length": 96,
+        "use_cpu": True, "bf16": False, "report_to": [], "save_strategy": "no", "logging_steps": 1, "seed": 0,
+    }
     if kind == "kto":
         args = KTOConfig(**common, **summary["suggested"])
         trainer = KTOTrainer(model=model, args=args, train_dataset=data, processing_class=tok, peft_config=lora)
