@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ._glossary import Glossary
+from ._placeholder import STYLES
 from ._segment import Segment
 
 __all__ = ["HARD_REASONS", "LENGTH_RATIO_BAND", "SOFT_REASONS", "SegmentReport", "validate"]
@@ -84,6 +85,12 @@ def validate(seg: Segment, translation: str, glossary: Glossary | None = None) -
     debris = seg.style.loose.findall(seg.style.token.sub("", translation))
     if len(debris) > len(seg.style.loose.findall(seg.style.token.sub("", seg.text))):
         report.add("placeholder_altered", ", ".join(repr(d) for d in debris))
+    # Whole placeholders of another form (e.g. "⟦1⟧" copied from a few-shot example) are debris too.
+    for other in STYLES.values():
+        if other.name != seg.style.name:
+            extra = other.token.findall(translation)
+            if len(extra) > len(other.token.findall(seg.text)):
+                report.add("placeholder_invented", f"{other.open}…{other.close} x{len(extra)}")
     _soft(seg, translation, glossary, report)
     return report
 

@@ -82,11 +82,20 @@ def _maker(open_: str, close: str, prefix: str) -> Callable[[int], str]:
 
 
 def style_of(text: str) -> Callable[[int], str]:
-    """The placeholder maker matching the form used in ``text`` (the default ``⟦n⟧`` when it has none)."""
+    """The placeholder maker matching the form used in ``text`` (protect's default form when it has none).
+
+    Examples in any other form would teach the model a placeholder that the item does not use; it then copies it
+    into prose (seen: a heading translated as "如⟦1⟧。").
+    """
     for token, make in _styles():
         if token.search(text):
             return make
-    return lambda n: f"⟦{n}⟧"
+    try:
+        from protect import DEFAULT_STYLE
+
+        return DEFAULT_STYLE.make
+    except ImportError:
+        return lambda n: f"{{{{{n}}}}}"
 
 
 def _render(template: str, make: Callable[[int], str]) -> str:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
+import protect
 from server.prompts import PROMPT_TEMPLATE_VERSION, build_prompt, clean_output, style_of
 
 
@@ -50,7 +51,8 @@ def test_fewshot_prompt_ends_with_the_item_and_stops_before_the_next_example() -
 
 
 @pytest.mark.parametrize(
-    ("text", "form"), [("see ⟦3⟧", "⟦1⟧"), ("see <m3>", "<m1>"), ("see [M3]", "[M1]"), ("plain text", "⟦1⟧")]
+    ("text", "form"),
+    [("see ⟦3⟧", "⟦1⟧"), ("see <m3>", "<m1>"), ("see [M3]", "[M1]"), ("plain text", protect.DEFAULT_STYLE.make(1))],
 )
 def test_examples_use_the_items_placeholder_form(text: str, form: str) -> None:
     assert style_of(text)(1) == form
