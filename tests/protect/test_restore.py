@@ -170,3 +170,16 @@ def test_source_braces_next_to_placeholders_are_not_debris() -> None:
     assert protect.validate(seg, seg.text).status == "ok"
     assert protect.validate(seg, "设置 {{{1}}{ 以及更多的词。").status == "ok"
     assert protect.validate(seg, "设置 {{{1}}{ 以及 {{ 更多的词。").reasons == ["placeholder_altered"]
+
+
+def test_a_placeholder_of_another_form_is_invented_debris() -> None:
+    # Seen on the embedded model: a heading with no placeholders came back as "如⟦1⟧。" (copied from an example).
+    pd = protect.protect("## Summary\n\nThe value $x$ is good.\n")
+    heading, para = pd.segments
+    assert "placeholder_invented" in protect.validate(heading, "如⟦1⟧。").reasons
+    ph = next(iter(para.placeholders))
+    assert protect.validate(para, f"值{ph}很好。").reasons == []
+    assert "placeholder_invented" in protect.validate(para, f"值{ph}很好 [M2]。").reasons
+    result = pd.restore({heading.id: "如⟦1⟧。", para.id: f"值{ph}很好。"})
+    assert result.reports[heading.id].status == "fallback"
+    assert result.text == "## Summary\n\n值$x$很好。\n"
