@@ -11,7 +11,7 @@
    repetition stop as the server); ``--backend hf`` uses transformers instead (much slower on CPU). Run under the
    heavy lock (about 15-20 minutes on 2 cores)::
 
-       flock /tmp/papertrans-heavy.lock .venv/bin/python benchmarks/bench_loop.py
+       .venv/bin/python benchmarks/bench_loop.py
 """
 
 from __future__ import annotations

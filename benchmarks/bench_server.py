@@ -2,7 +2,7 @@
 
 Run (it starts vLLM, so take the heavy lock on the shared machine):
 
-    flock /tmp/papertrans-heavy.lock .venv/bin/python benchmarks/bench_server.py [--parts a,b,c]
+    .venv/bin/python benchmarks/bench_server.py [--parts a,b,c]
 
 (a) the full ``POST /translate`` on a dev document vs raw ``AsyncLLM`` generating exactly the prompts the pipeline sent
     (recorded through a proxy engine, replayed with the same per-segment retry order) -> time ratio, target <= 1.10;

@@ -10,7 +10,7 @@ with the embedded model on vLLM's offline ``LLM``, and counts how often the plac
 
 Run once, under the heavy lock (it starts vLLM on the shared cores)::
 
-    VLLM_CPU_KVCACHE_SPACE=1 flock /tmp/papertrans-heavy.lock .venv/bin/python benchmarks/measure_placeholders.py
+    VLLM_CPU_KVCACHE_SPACE=1 .venv/bin/python benchmarks/measure_placeholders.py
 
 The figures go into ``docs/placeholders.md``.
 """
