@@ -1,6 +1,6 @@
 """Each method trains a step or two on the embedded model and leaves an adapter PEFT (and the engine) can load.
 
-Slow: run under ``flock /tmp/papertrans-heavy.lock``. Tiny data and lengths keep each run short.
+Slow (one model-loading job at a time on a small machine). Tiny data and lengths keep each run short.
 """
 
 from __future__ import annotations
