@@ -57,13 +57,13 @@ def main() -> int:
 
     import shutil
 
-    import protect
-    from rl.datasets import load_rows, reward_columns, write_rows
-    from rl.generate import GenerationRequest, open_generator
-    from rl.parallel import rows_from_parallel, split_units
-    from rl.refresh import RefreshOptions, refresh
-    from rl.rewards import translation_reward
-    from server.model import resolve_model
+    from papertrans import protect
+    from papertrans.rl.datasets import load_rows, reward_columns, write_rows
+    from papertrans.rl.generate import GenerationRequest, open_generator
+    from papertrans.rl.parallel import rows_from_parallel, split_units
+    from papertrans.rl.refresh import RefreshOptions, refresh
+    from papertrans.rl.rewards import translation_reward
+    from papertrans.server.engine.model import resolve_model
 
     t0 = time.monotonic()
     shutil.rmtree(args.work, ignore_errors=True)

@@ -14,7 +14,7 @@ import os
 import time
 from pathlib import Path
 
-import protect
+from papertrans import protect
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -34,10 +34,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from server._vllm_engine import VllmEngine
-from server.engine import AdapterRef, Generation, SamplingOptions
-from server.model import resolve_model
-from server.settings import Settings
+from papertrans.server.engine.inprocess import VllmEngine
+from papertrans.server.engine import AdapterRef, Generation, SamplingOptions
+from papertrans.server.engine.model import resolve_model
+from papertrans.server.settings import Settings
 
 DEV = REPO.parent / "shared" / "data" / "dev"
 ADMIN_KEY = "bench-admin"
@@ -152,7 +152,7 @@ async def serve(app: Any) -> AsyncIterator[Any]:
 
 
 async def part_a(engine: VllmEngine, settings: Settings, doc: Path, reps: int) -> None:
-    from server.app import create_app
+    from papertrans.server.app import create_app
 
     source = doc.read_text(encoding="utf-8")
     rec = Recorder(engine)
@@ -225,7 +225,7 @@ async def part_b(engine: VllmEngine, adapter: AdapterRef, texts: list[str], toke
 
 
 async def part_c(engine: VllmEngine, settings: Settings, model_dir: Path, load: int) -> None:
-    from server.app import create_app
+    from papertrans.server.app import create_app
 
     store = settings.adapter_dir
     store.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import protect
+from papertrans import protect
 
 REPO = Path(__file__).resolve().parents[1]
 HARD_PLACEHOLDER = {"placeholder_missing", "placeholder_duplicated", "placeholder_invented", "placeholder_altered"}
@@ -85,7 +85,7 @@ def main() -> None:
 
     from vllm import LLM, SamplingParams  # heavy: only when measuring
 
-    from server.model import resolve_model
+    from papertrans.server.engine.model import resolve_model
 
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     units = _units(Path(args.dev_data))

@@ -1,15 +1,14 @@
 """papertrans clients: the Python client of the HTTP API, and PDF / LaTeX → Markdown converters.
 
->>> from clients import Client                               # doctest: +SKIP
+>>> from papertrans.clients import Client                               # doctest: +SKIP
 >>> with Client("http://127.0.0.1:8000") as c:              # doctest: +SKIP
 ...     result = c.translate(open("paper.md").read(), glossary={"attention": "注意力"})
 """
 
-from ._client import AsyncClient, Client, ProgressCallback
-from ._errors import ApiError, ClientError, InputError, JobFailed, ServerUnavailable
-from ._pdf import PdfDocument, PdfSupportMissing, pdf_to_markdown
-from ._tex import TexDocument, latex_to_markdown, math_spans, tex_to_markdown
-from ._types import Comparison, Health, Job, SegmentResult, TranslateResult, TranslateStats
+from .client import AsyncClient, Client, ProgressCallback
+from .errors import ApiError, ClientError, InputError, JobFailed, ServerUnavailable
+from .convert import PdfDocument, PdfSupportMissing, TexDocument, latex_to_markdown, math_spans, pdf_to_markdown, tex_to_markdown
+from .client import Comparison, Health, Job, SegmentResult, TranslateResult, TranslateStats
 
 __all__ = [
     "ApiError",

@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from ._errors import InputError
+from .errors import InputError
 
 __all__ = ["load_glossary"]
 

@@ -18,8 +18,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ._errors import InputError
-from ._types import TranslateResult
+from .errors import InputError
+from .client import TranslateResult
 
 __all__ = [
     "JobState",
@@ -53,12 +53,12 @@ def load_source(source: Path, output: Path) -> tuple[str, list[str]]:
         raise InputError(f"{source}: is a folder; give the main .tex, the .pdf or the .md file")
     suffix = source.suffix.lower()
     if suffix == ".pdf":
-        from ._pdf import pdf_to_markdown
+        from .convert import pdf_to_markdown
 
         pdf = pdf_to_markdown(source, image_dir=output.parent / f"{source.stem}_images", out_dir=output.parent)
         return pdf.markdown, []
     if suffix in TEX_SUFFIXES:
-        from ._tex import tex_to_markdown
+        from .convert import tex_to_markdown
 
         doc = tex_to_markdown(source, out_dir=output.parent)
         return doc.markdown, doc.warnings

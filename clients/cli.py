@@ -1,61 +1,387 @@
-"""The ``papertrans`` console entry point.
+"""Client subcommands of ``papertrans``: ``pdf2md``, ``tex2md``, ``translate``, ``feedback``, ``compare``.
 
-Each part registers its own subcommands (``server.cli``, ``rl.cli``, ``clients.commands``) through a
-``register(subparsers)`` function; registration only declares arguments, so ``papertrans --help`` stays fast and
-heavy imports (torch, vLLM) happen inside the command that needs them.
+Exit codes (stable; scripts may rely on them):
+
+====  =========================================================================================
+0     success
+1     usage or input error (missing/unreadable file, not a PDF, encrypted or image-only PDF, bad
+      glossary/config, a request the server rejected with 4xx)
+2     server unavailable (connection refused, timeout, 502/503/504)
+3     the job failed on the server (or the server answered with another 5xx)
+4     ``--strict`` and some segments fell back to the source text
+130   interrupted (Ctrl-C); a ``translate`` job keeps running on the server: run the same command to resume
+====  =========================================================================================
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import json
 import sys
-from collections.abc import Sequence
-from typing import NoReturn
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-__all__ = ["build_parser", "main"]
+from rich.console import Console
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
 
-# Modules that contribute subcommands; a part that is not installed simply contributes none.
-_COMMAND_MODULES = ("server.cli", "server.demo", "server.store.cli", "clients.commands", "rl.cli")
+from .errors import ApiError, ClientError, InputError, JobFailed, ServerUnavailable
+
+__all__ = ["EXIT_FALLBACKS", "EXIT_INPUT", "EXIT_JOB_FAILED", "EXIT_OK", "EXIT_UNAVAILABLE", "register"]
+
+EXIT_OK, EXIT_INPUT, EXIT_UNAVAILABLE, EXIT_JOB_FAILED, EXIT_FALLBACKS, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+EXIT_CODES_HELP = """exit codes:
+  0 ok · 1 usage/input error (or request rejected) · 2 server unavailable · 3 job failed
+  4 completed with fallbacks under --strict · 130 interrupted (rerun to resume)"""
 
 
-class _Parser(argparse.ArgumentParser):
-    """Usage errors exit with 1 (argparse's default 2 would read as "server unavailable" in the client's codes);
-    subcommand parsers inherit this class."""
-
-    def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(1, f"{self.prog}: error: {message}\n")
+def _stderr() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="papertrans",
-        description="Translate English papers (Markdown + LaTeX) into Chinese; serve, collect feedback, train.",
+def _stdout() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _exit_code(exc: BaseException) -> int:
+    if isinstance(exc, ServerUnavailable):
+        return EXIT_UNAVAILABLE
+    if isinstance(exc, JobFailed):
+        return EXIT_JOB_FAILED
+    if isinstance(exc, ApiError):
+        if exc.status in (502, 503, 504):
+            return EXIT_UNAVAILABLE
+        return EXIT_JOB_FAILED if exc.status >= 500 else EXIT_INPUT
+    return EXIT_INPUT
+
+
+def _guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Turn the client's exceptions into one clear line on stderr and a documented exit code."""
+
+    def run(args: argparse.Namespace) -> int:
+        err = _stderr()
+        try:
+            return func(args)
+        except ClientError as exc:
+            err.print(f"[red]error:[/] {escape(str(exc))}")
+            if isinstance(exc, ServerUnavailable):
+                err.print("is the server running? start one with `papertrans serve`, or pass --server URL")
+            return _exit_code(exc)
+        except KeyboardInterrupt:
+            err.print("[yellow]interrupted[/]")
+            return EXIT_INTERRUPTED
+
+    return run
+
+
+# --- shared options ---------------------------------------------------------------------------------------------
+
+
+def _add_client_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("server connection (flags > environment > config file)")
+    group.add_argument("--server", metavar="URL", help="server URL [env PAPERTRANS_SERVER; default http://127.0.0.1:8000]")
+    group.add_argument("--api-key", metavar="KEY", help="X-API-Key for write endpoints [env PAPERTRANS_API_KEY]")
+    group.add_argument("--timeout", type=float, metavar="S", help="HTTP timeout in seconds [env PAPERTRANS_TIMEOUT]")
+    group.add_argument("--config", metavar="FILE",
+                       help="TOML config file [env PAPERTRANS_CONFIG; default ~/.config/papertrans/config.toml]")
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from .client.config import load_config
+
+    flags = {k: getattr(args, k, None) for k in ("server", "api_key", "timeout", "adapter", "glossary")}
+    return load_config(flags, getattr(args, "config", None))
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from .client import Client
+
+    cfg = _config(args)
+    return Client(cfg.server, api_key=cfg.api_key, admin_key=cfg.admin_key, timeout=cfg.timeout), cfg
+
+
+def _parser(sub: Any, name: str, help_: str, description: str, examples: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=help_,
+        description=description,
+        epilog=f"examples:\n{examples}\n\n{EXIT_CODES_HELP}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.register(sub)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    handler = getattr(args, "handler", None)
-    if handler is None:
-        parser.print_help()
-        return 1
-    code = handler(args)
-    return int(code or 0)
+# --- pdf2md / tex2md --------------------------------------------------------------------------------------------
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+@_guarded
+def _cmd_pdf2md(args: argparse.Namespace) -> int:
+    from .convert import pdf_to_markdown
+    from ._translate import atomic_write
+
+    source = Path(args.input)
+    output = Path(args.output) if args.output else source.with_suffix(".md")
+    if output.resolve() == source.resolve():
+        raise InputError("the output would overwrite the input; pass -o")
+    image_dir = Path(args.image_dir) if args.image_dir else output.parent / f"{output.stem}_images"
+    doc = pdf_to_markdown(source, image_dir=image_dir, out_dir=output.parent, password=args.password)
+    if args.output == "-":
+        sys.stdout.write(doc.markdown)
+        return EXIT_OK
+    atomic_write(output, doc.markdown)
+    images = f", {len(doc.images)} image(s) in {image_dir}" if doc.images else ""
+    _stderr().print(f"wrote {output} ({doc.pages} page(s){images})")
+    return EXIT_OK
+
+
+@_guarded
+def _cmd_tex2md(args: argparse.Namespace) -> int:
+    from .convert import tex_to_markdown
+    from ._translate import atomic_write
+
+    source = Path(args.input)
+    to_stdout = args.output in (None, "-")
+    output = None if to_stdout else Path(args.output)
+    doc = tex_to_markdown(source, out_dir=Path.cwd() if output is None else output.parent)
+    err = _stderr()
+    for warning in doc.warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}")
+    if output is None:
+        sys.stdout.write(doc.markdown)
+    else:
+        atomic_write(output, doc.markdown)
+        err.print(f"wrote {output} (from {len(doc.files)} file(s))")
+    return EXIT_OK
+
+
+# --- translate ---------------------------------------------------------------------------------------------------
+
+
+@_guarded
+def _cmd_translate(args: argparse.Namespace) -> int:
+    from ._glossary import load_glossary
+    from ._translate import (
+        JobState,
+        ProgressView,
+        atomic_write,
+        default_output,
+        job_key,
+        load_source,
+        render_summary,
+        summary_dict,
+    )
+
+    started = time.monotonic()
+    err = _stderr()
+    source = Path(args.input)
+    output = Path(args.output) if args.output else default_output(source)
+    if source.exists() and output.resolve() == source.resolve():
+        raise InputError("the output would overwrite the input; pass -o")
+    cfg = _config(args)
+    glossary = load_glossary(Path(cfg.glossary)) if cfg.glossary else None
+    markdown, warnings = load_source(source, output)
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}")
+    if args.save_source:
+        atomic_write(Path(args.save_source), markdown)
+    mode = "bilingual" if args.bilingual else "zh"
+
+    from .client import Client
+
+    state = JobState(output.parent)
+    key = job_key(markdown, cfg.adapter, glossary, mode)
+    with Client(cfg.server, api_key=cfg.api_key, admin_key=cfg.admin_key, timeout=cfg.timeout) as client:
+        job_id = None if args.restart else state.get(key, cfg.server)
+        if job_id is not None:
+            try:
+                job = client.job(job_id)
+            except ApiError as exc:
+                if exc.status != 404:
+                    raise
+                job = None
+            if job is None or job.failed:
+                why = "is unknown to the server" if job is None else f"had failed ({job.error or job.status})"
+                err.print(f"previous job {job_id} {why}; starting a new one")
+                state.remove(key)
+                job_id = None
+            else:
+                err.print(f"resuming job {job_id} ({job.done}/{job.total or '?'} segments done)")
+        if job_id is None:
+            job_id = client.submit_job(markdown, adapter=cfg.adapter, glossary=glossary, output=mode)
+            state.put(key, cfg.server, job_id, output)
+            err.print(f"job {job_id} submitted to {cfg.server}")
+        view = ProgressView(err, enabled=not args.quiet)
+        try:
+            with view.running():
+                result = client.wait_job(job_id, on_progress=view, use_events=not args.poll)
+        except JobFailed:
+            state.remove(key)  # a failed job cannot be resumed; the next run starts afresh
+            raise
+        except KeyboardInterrupt:
+            err.print(f"[yellow]interrupted[/]: job {job_id} keeps running on the server; "
+                      "run the same command again to resume it")
+            return EXIT_INTERRUPTED
+    atomic_write(output, result.markdown)
+    state.remove(key)
+    summary = summary_dict(result, output, time.monotonic() - started, job_id)
+    if args.json:
+        sys.stdout.write(json.dumps(summary, ensure_ascii=False, indent=1) + "\n")
+    else:
+        render_summary(_stdout(), summary)
+    if args.strict and summary["segments"]["fallback"]:
+        err.print(f"[red]--strict:[/] {summary['segments']['fallback']} segment(s) fell back to the source text")
+        return EXIT_FALLBACKS
+    return EXIT_OK
+
+
+# --- feedback / compare ------------------------------------------------------------------------------------------
+
+
+@_guarded
+def _cmd_feedback(args: argparse.Namespace) -> int:
+    correction = args.correction
+    if args.correction_file:
+        try:
+            correction = Path(args.correction_file).read_text(encoding="utf-8").rstrip("\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{args.correction_file}: cannot read ({exc})") from exc
+    client, _ = _client(args)
+    with client:
+        out = client.feedback(args.translation_id, args.segment_id, rating=args.rating, correction=correction,
+                              comment=args.comment)
+    what = [args.rating] + (["correction"] if correction else []) + (["comment"] if args.comment else [])
+    _stderr().print(f"feedback recorded ({', '.join(what)}) on {args.translation_id}/{args.segment_id}"
+                    + (f" — id {out['id']}" if isinstance(out, dict) and "id" in out else ""))
+    return EXIT_OK
+
+
+def _read_choice(console: Console) -> str:
+    answers = {"a": "a", "b": "b", "s": "same", "same": "same"}
+    while True:
+        try:
+            raw = console.input("Which is better? [bold]a[/], [bold]b[/] or [bold]s[/] (same): ").strip().lower()
+        except EOFError as exc:
+            raise InputError("no choice given (stdin closed); pass --choice a|b|same") from exc
+        if raw in answers:
+            return answers[raw]
+        console.print("please answer a, b or s")
+
+
+@_guarded
+def _cmd_compare(args: argparse.Namespace) -> int:
+    client, _ = _client(args)
+    out = _stdout()
+    with client:
+        variants = [args.a, args.b] if args.a or args.b else None
+        if variants is not None and None in variants:
+            raise InputError("give both --a and --b, or neither")
+        comparison = client.create_comparison(args.translation_id, args.segment_id, variants=variants)
+        if comparison.source:
+            out.print(Panel(escape(comparison.source), title="source", title_align="left"))
+        table = Table(show_lines=True, expand=True)
+        table.add_column("a", ratio=1)
+        table.add_column("b", ratio=1)
+        table.add_row(escape(comparison.a), escape(comparison.b))
+        out.print(table)
+        choice = {"s": "same"}.get(args.choice or "", args.choice) or _read_choice(out)
+        answer = client.choose(comparison.id, choice)
+    labels = f" (a = {answer.get('a')}, b = {answer.get('b')})" if isinstance(answer, dict) and "a" in answer else ""
+    _stderr().print(f"choice '{choice}' recorded for comparison {comparison.id}{labels}")
+    return EXIT_OK
+
+
+# --- registration ------------------------------------------------------------------------------------------------
+
+
+def register(sub: Any) -> None:
+    """Declare the client subcommands (no heavy imports here: ``papertrans --help`` stays fast)."""
+    p = _parser(
+        sub, "pdf2md", "convert a PDF to Markdown (needs the 'pdf' extra)",
+        "Convert a PDF to Markdown with pymupdf4llm (headings, lists, tables; images saved next to the output).\n"
+        "PDF math comes out as plain glyphs: when you have the LaTeX source, use tex2md instead.\n"
+        "pymupdf4llm is AGPL-3.0 and installed as the optional extra: pip install 'papertrans[pdf]'.",
+        "  papertrans pdf2md paper.pdf                 # -> paper.md and paper_images/\n"
+        "  papertrans pdf2md paper.pdf -o out/paper.md\n"
+        "  papertrans pdf2md locked.pdf --password secret -o - | less",
+    )
+    p.add_argument("input", metavar="PDF")
+    p.add_argument("-o", "--output", metavar="FILE", help="output Markdown ('-' = stdout; default: PDF name with .md)")
+    p.add_argument("--image-dir", metavar="DIR", help="where images go (default: <output stem>_images/ beside it)")
+    p.add_argument("--password", help="password of an encrypted PDF")
+    p.set_defaults(handler=_cmd_pdf2md)
+
+    p = _parser(
+        sub, "tex2md", "convert a LaTeX project to Markdown (formulas kept byte for byte)",
+        "Convert a LaTeX project to Markdown that the translator understands: follows \\input/\\include, strips\n"
+        "comments, turns sections, lists, emphasis, figures and simple tables into Markdown, and keeps every formula,\n"
+        "math environment, \\cite, \\ref, \\eqref, \\label, \\url and \\href exactly as written.",
+        "  papertrans tex2md main.tex                  # Markdown on stdout\n"
+        "  papertrans tex2md arxiv-src/main.tex -o paper.md",
+    )
+    p.add_argument("input", metavar="MAIN.tex")
+    p.add_argument("-o", "--output", metavar="FILE", help="output Markdown (default: stdout)")
+    p.set_defaults(handler=_cmd_tex2md)
+
+    p = _parser(
+        sub, "translate", "translate a .md, .tex or .pdf paper to Chinese Markdown",
+        "Translate a paper into Chinese through a papertrans server: converts .tex/.pdf first, runs a job with a\n"
+        "progress bar, resumes an interrupted job (state in .papertrans-jobs.json beside the output), writes the\n"
+        "output atomically and prints a summary (ok / retried / fallback segments and why, glossary adherence,\n"
+        "time, tokens).",
+        "  papertrans translate paper.pdf                       # -> paper.zh.md\n"
+        "  papertrans translate main.tex -o paper.zh.md --bilingual\n"
+        "  papertrans translate paper.md --glossary terms.csv --adapter d2l --server http://gpu-box:8000\n"
+        "  papertrans translate paper.md --strict --json > summary.json",
+    )
+    p.add_argument("input", metavar="INPUT", help=".md, .tex (main file) or .pdf")
+    p.add_argument("-o", "--output", metavar="FILE", help="output Markdown (default: <input stem>.zh.md beside it)")
+    p.add_argument("--bilingual", action="store_true", help="source and translation side by side, block by block")
+    p.add_argument("--glossary", metavar="FILE",
+                   help="term list (.csv/.tsv 'source,target', .json, .toml) [env PAPERTRANS_GLOSSARY]")
+    p.add_argument("--adapter", metavar="NAME", help="LoRA adapter: NAME (its active version) or NAME@VERSION "
+                                                     "[env PAPERTRANS_ADAPTER]")
+    p.add_argument("--strict", action="store_true", help="exit 4 when any segment fell back to the source text")
+    p.add_argument("--restart", action="store_true", help="start a new job even if an unfinished one exists")
+    p.add_argument("--poll", action="store_true", help="poll the job instead of following its event stream")
+    p.add_argument("--save-source", metavar="FILE", help="also write the English Markdown converted from .tex/.pdf")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_client_options(p)
+    p.set_defaults(handler=_cmd_translate)
+
+    p = _parser(
+        sub, "feedback", "rate a translated segment (thumbs up/down, correction, comment)",
+        "Send feedback on one segment of a stored translation (ids are in the translate summary and in\n"
+        "GET /translations/ID). A correction must keep the segment's formulas, code and references.",
+        "  papertrans feedback 3f2a... s12 up\n"
+        "  papertrans feedback 3f2a... s12 down --correction '注意力机制让模型关注相关的词元。'\n"
+        "  papertrans feedback 3f2a... s12 down --correction-file fixed.md --comment 'term 令牌 is wrong'",
+    )
+    p.add_argument("translation_id")
+    p.add_argument("segment_id")
+    p.add_argument("rating", choices=("up", "down"))
+    p.add_argument("--correction", metavar="TEXT", help="your corrected translation of the segment")
+    p.add_argument("--correction-file", metavar="FILE", help="read the correction from a file")
+    p.add_argument("--comment", metavar="TEXT", help="a free-text comment")
+    _add_client_options(p)
+    p.set_defaults(handler=_cmd_feedback)
+
+    p = _parser(
+        sub, "compare", "A/B: judge two translations of a segment in the terminal",
+        "Ask the server for two variants of a stored segment (shown in random order as a and b), then answer\n"
+        "a, b or s (same). By default the server compares the stored output with the previous adapter version or\n"
+        "the base model; --a/--b name the variants: current, base, base:sample, ADAPTER, ADAPTER@VERSION.",
+        "  papertrans compare 3f2a... s12\n"
+        "  papertrans compare 3f2a... s12 --a d2l@2 --b base\n"
+        "  papertrans compare 3f2a... s12 --choice same          # non-interactive",
+    )
+    p.add_argument("translation_id")
+    p.add_argument("segment_id")
+    p.add_argument("--a", metavar="VARIANT", help="first variant to produce")
+    p.add_argument("--b", metavar="VARIANT", help="second variant to produce")
+    p.add_argument("--choice", choices=("a", "b", "s", "same"), help="answer without prompting")
+    _add_client_options(p)
+    p.set_defaults(handler=_cmd_compare)

@@ -58,7 +58,7 @@ def _gate(args: argparse.Namespace) -> int:
 
 
 def _client(args: argparse.Namespace) -> Any:
-    from clients import Client
+    from papertrans.clients import Client
 
     return Client(args.server, admin_key=args.admin_key, timeout=300)
 
@@ -69,7 +69,7 @@ def _publish(args: argparse.Namespace) -> int:
 
     store = args.adapter_store
     if store is None:
-        from server.settings import Settings
+        from papertrans.server.settings import Settings
 
         store = Settings().adapter_dir  # type: ignore[call-arg]  # pydantic-settings fills every field
     try:
@@ -82,7 +82,7 @@ def _publish(args: argparse.Namespace) -> int:
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    from clients import ApiError
+    from papertrans.clients import ApiError
 
     from .publish import rollback
 

@@ -125,7 +125,7 @@ def run_gate(
     backend: str = "auto",
 ) -> GateResult:
     """Generate with baseline (an adapter folder, or the base model when None) and candidate; decide; write the report."""
-    from server.model import resolve_model
+    from papertrans.server.engine.model import resolve_model
 
     from .generate import GenerationRequest, open_generator
 

@@ -41,7 +41,7 @@ class GenerationRequest:
 
 def default_stops() -> list[str]:
     """The stop sequences of the serving prompt (asked from ``server.prompts`` so training and serving agree)."""
-    from server.prompts import build_prompt
+    from papertrans.server.engine.prompts import build_prompt
 
     _, stop = build_prompt(_PromptEngine(), "x", context=[], title=None, heading_path=[], glossary_entries=[],
                            strict=False)
@@ -71,7 +71,7 @@ def clean(text: str, stops: Sequence[str]) -> str:
             at = text.find(stop)
             if at >= 0:
                 cut = min(cut, at)
-    from server.prompts import clean_output
+    from papertrans.server.engine.prompts import clean_output
 
     return clean_output(text[:cut])
 

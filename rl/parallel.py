@@ -64,8 +64,8 @@ def split_units(units: Sequence[dict[str, Any]], eval_percent: int = 30) -> tupl
 def rows_from_parallel(units: Iterable[dict[str, Any]], *, glossary: Any = None, split: str = "train",
                        max_chars: int = 600) -> list[dict[str, Any]]:
     """One row per aligned segment: prompt, source, reference (masked), placeholders, glossary, meta."""
-    import protect
-    from server.prompts import build_prompt
+    from papertrans import protect
+    from papertrans.server.engine.prompts import build_prompt
 
     engine = _PromptEngine()
     rows = []

@@ -74,7 +74,7 @@ def _smoke(client: Any, adapter: str) -> None:
 
 def publish(client: Any, adapter: Path, name: str, adapter_store: Path, *, smoke: bool = True) -> PublishResult:
     """Copy, register, smoke-test, activate; on failure leave the previous version active."""
-    from clients import ApiError
+    from papertrans.clients import ApiError
 
     rel = _copy_into_store(Path(adapter), Path(adapter_store), name)
     previous = _active_version(client, name)

@@ -86,9 +86,9 @@ def _lock(work_dir: Path) -> Iterator[None]:
 
 
 async def _export_from_store(opts: RefreshOptions, since: dt.datetime | None, out: Path) -> dict[str, Any]:
-    from server.settings import Settings
-    from server.store import open_store
-    from server.store.export import export
+    from papertrans.server.settings import Settings
+    from papertrans.server.store import open_store
+    from papertrans.server.store.export import export
 
     settings = Settings()  # type: ignore[call-arg]  # pydantic-settings fills every field
     if opts.data_dir is not None:
@@ -214,7 +214,7 @@ def _run(opts: RefreshOptions) -> dict[str, Any]:
         shutil.copytree(current, promoted)
         state["promoted"] = str(promoted)
         if opts.server:
-            from clients import Client
+            from papertrans.clients import Client
 
             from .publish import publish
 
@@ -238,7 +238,7 @@ def _run(opts: RefreshOptions) -> dict[str, Any]:
 def _adapter_store(opts: RefreshOptions) -> Path:
     if opts.adapter_store is not None:
         return opts.adapter_store
-    from server.settings import Settings
+    from papertrans.server.settings import Settings
 
     settings = Settings()  # type: ignore[call-arg]  # pydantic-settings fills every field
     if opts.data_dir is not None:

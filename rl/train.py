@@ -46,7 +46,7 @@ class Prepared:
 
 def prepare(loop: LoopArguments) -> Prepared:
     """All input checks, no model loading: raises DataError / AdapterError / TrainError with a clear code."""
-    from server.model import ModelError, resolve_model
+    from papertrans.server.engine.model import ModelError, resolve_model
 
     data = Path(loop.data)
     rows = load_rows(data)

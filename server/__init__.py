@@ -1,18 +1,8 @@
 """papertrans server: Litestar app over an inference engine (vLLM), adapters, jobs, metrics, feedback store.
 
-``create_app`` is imported lazily so that ``import server.settings`` (used by rl and clients) stays light.
+Kept import-free so that ``papertrans --help`` and a client-only install can register the server's commands; the
+public pieces live in their modules: ``papertrans.server.app.create_app``, ``papertrans.server.settings.Settings``,
+``papertrans.server.engine`` (the engine seam) and ``papertrans.server.store`` (the feedback store).
 """
 
-from __future__ import annotations
-
-from typing import Any
-
-__all__ = ["create_app"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "create_app":
-        from server.app import create_app
-
-        return create_app
-    raise AttributeError(name)
+__all__: list[str] = []

@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from server.engine import AdapterRef, Engine
-from server.errors import BadRequest, Conflict, NotFound, Unprocessable
+from papertrans.server.engine import AdapterRef, Engine
+from papertrans.server.errors import BadRequest, Conflict, NotFound, Unprocessable
 
 __all__ = ["AdapterRegistry", "AdapterVersion"]
 

@@ -22,13 +22,13 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
-from server.adapters import AdapterRegistry
-from server.engine import Engine
-from server.errors import exception_handlers
-from server.jobs import JobManager
-from server.metrics import Metrics
-from server.pipeline import Pipeline, Translator
-from server.settings import Settings
+from papertrans.server.adapters import AdapterRegistry
+from papertrans.server.engine import Engine
+from papertrans.server.errors import exception_handlers
+from papertrans.server.jobs import JobManager
+from papertrans.server.metrics import Metrics
+from papertrans.server.pipeline import Pipeline, Translator
+from papertrans.server.settings import Settings
 
 __all__ = ["create_app", "start_engine"]
 
@@ -38,11 +38,11 @@ log = logging.getLogger(__name__)
 async def start_engine(settings: Settings) -> Engine:
     """The engine ``settings.model`` names: ``fake`` (tests, UI plumbing) or a real vLLM engine."""
     if settings.model == "fake":
-        from server._fake_engine import FakeEngine
+        from papertrans.server.engine.fake import FakeEngine
 
         return FakeEngine()
-    from server._vllm_engine import VllmEngine
-    from server.model import resolve_model
+    from papertrans.server.engine.inprocess import VllmEngine
+    from papertrans.server.engine.model import resolve_model
 
     # the first run converts the embedded GGUF (minutes): keep the event loop free meanwhile
     model_path = await asyncio.to_thread(resolve_model, settings.model, settings.cache_dir)
@@ -52,9 +52,9 @@ async def start_engine(settings: Settings) -> Engine:
 
 async def _open_store(settings: Settings, metrics: Metrics) -> Any | None:
     try:
-        store_module = importlib.import_module("server.store")
+        store_module = importlib.import_module("papertrans.server.store")
     except ModuleNotFoundError as exc:
-        if exc.name not in ("server.store",):
+        if exc.name not in ("papertrans.server.store",):
             raise
         log.warning("server.store is not installed: translations are not recorded")
         return None
@@ -68,9 +68,9 @@ async def _open_store(settings: Settings, metrics: Metrics) -> Any | None:
 
 def _feedback_handlers() -> list[Any]:
     try:
-        module = importlib.import_module("server.feedback_api")
+        module = importlib.import_module("papertrans.server.routes.feedback")
     except ModuleNotFoundError as exc:
-        if exc.name != "server.feedback_api":
+        if exc.name != "papertrans.server.routes.feedback":
             raise
         return []
     return list(module.route_handlers)
@@ -115,7 +115,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
         return Provide(provide, sync_to_thread=False)
 
-    from server.routes import route_handlers
+    from papertrans.server.routes import route_handlers
 
     return Litestar(
         route_handlers=[*route_handlers, *_feedback_handlers()],

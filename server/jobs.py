@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from server.errors import NotFound, PapertransError
-from server.metrics import Metrics
-from server.pipeline import SegmentOutcome, TranslateInput, Translator
+from papertrans.server.errors import NotFound, PapertransError
+from papertrans.server.metrics import Metrics
+from papertrans.server.pipeline import SegmentOutcome, TranslateInput, Translator
 
 __all__ = ["Job", "JobManager"]
 

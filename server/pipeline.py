@@ -18,10 +18,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import protect
-from server.engine import AdapterRef, Engine, Generation, SamplingOptions
-from server.metrics import Metrics
-from server.settings import TranslateSettings
+from papertrans import protect
+from papertrans.server.engine import AdapterRef, Engine, Generation, SamplingOptions
+from papertrans.server.metrics import Metrics
+from papertrans.server.settings import TranslateSettings
 
 __all__ = ["Pipeline", "SegmentOutcome", "TranslateInput", "TranslationResult", "Translator"]
 
@@ -126,7 +126,7 @@ class Pipeline:
         self.settings = settings
         self.metrics = metrics or Metrics()
         if prompts is None:
-            from server import prompts as prompts_module
+            from papertrans.server.engine import prompts as prompts_module
 
             prompts = prompts_module
         self.prompts = prompts
@@ -358,7 +358,7 @@ class Translator:
         self.settings = settings
 
     def glossary(self, pairs: Sequence[tuple[str, str]]) -> protect.Glossary | None:
-        from server.errors import BadRequest
+        from papertrans.server.errors import BadRequest
 
         if not pairs:
             return None
@@ -394,7 +394,7 @@ class Translator:
         if self.store is None:
             return
         try:
-            from server.store import SegmentRecord, TranslationRecord
+            from papertrans.server.store import SegmentRecord, TranslationRecord
 
             name, _, version = (result.adapter or "").partition("@")
             rec = TranslationRecord(

@@ -36,9 +36,9 @@ def dev_docs(dev_data: Path) -> list[Path]:
 @pytest.fixture(scope="session")
 async def real_engine() -> AsyncIterator[object]:
     """One vLLM engine on the embedded model for the whole session (the contract: ``VllmEngine.start``)."""
-    from server._vllm_engine import VllmEngine
-    from server.model import resolve_model
-    from server.settings import Settings
+    from papertrans.server.engine.inprocess import VllmEngine
+    from papertrans.server.engine.model import resolve_model
+    from papertrans.server.settings import Settings
 
     settings = Settings()
     model_path = resolve_model(settings.model, settings.cache_dir)

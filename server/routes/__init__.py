@@ -2,11 +2,11 @@
 
 from typing import Any
 
-from server.routes.adapters import AdapterController
-from server.routes.health import health
-from server.routes.jobs import JobController
-from server.routes.metrics import metrics
-from server.routes.translate import translate
+from papertrans.server.routes.adapters import AdapterController
+from papertrans.server.routes.health import health
+from papertrans.server.routes.jobs import JobController
+from papertrans.server.routes.metrics import metrics
+from papertrans.server.routes.translate import translate
 
 __all__ = ["AdapterController", "JobController", "health", "metrics", "route_handlers", "translate"]
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from server.pipeline import TranslateInput
+from papertrans.server.pipeline import TranslateInput
 
 __all__ = [
     "ActivateBody",

@@ -11,9 +11,9 @@ from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, JSONBody
 
-from server.adapters import AdapterRegistry
-from server.errors import Forbidden, Unauthorized
-from server.routes._schemas import ActivateBody, RegisterBody
+from papertrans.server.adapters import AdapterRegistry
+from papertrans.server.errors import Forbidden, Unauthorized
+from papertrans.server.routes._schemas import ActivateBody, RegisterBody
 
 __all__ = ["AdapterController", "admin_guard"]
 

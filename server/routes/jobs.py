@@ -11,11 +11,11 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from server.errors import BadRequest
-from server.jobs import JobManager
-from server.routes._schemas import JobCreated, TranslateBody
-from server.routes.translate import check_input
-from server.settings import Settings
+from papertrans.server.errors import BadRequest
+from papertrans.server.jobs import JobManager
+from papertrans.server.routes._schemas import JobCreated, TranslateBody
+from papertrans.server.routes.translate import check_input
+from papertrans.server.settings import Settings
 
 __all__ = ["JobController"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Response, get
 from litestar.datastructures import State
 
-from server.metrics import CONTENT_TYPE_LATEST
+from papertrans.server.metrics import CONTENT_TYPE_LATEST
 
 __all__ = ["metrics"]
 

@@ -11,10 +11,10 @@ from litestar import Request, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
-from server.errors import BadRequest, PayloadTooLarge
-from server.pipeline import TranslateInput, Translator
-from server.routes._schemas import TranslateBody, TranslateResponse
-from server.settings import Settings
+from papertrans.server.errors import BadRequest, PayloadTooLarge
+from papertrans.server.pipeline import TranslateInput, Translator
+from papertrans.server.routes._schemas import TranslateBody, TranslateResponse
+from papertrans.server.settings import Settings
 
 __all__ = ["check_input", "translate"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from server.errors import Unprocessable
+from papertrans.server.errors import Unprocessable
 
 __all__ = ["mask_correction", "restore"]
 

@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from server.errors import Conflict, NotFound
+from papertrans.server.errors import Conflict, NotFound
 
 from . import _migrate
 from ._models import Comparison, Feedback, IdempotencyEntry, Segment, Translation

@@ -37,8 +37,8 @@ def serve(app: Any) -> Iterator[str]:
 
 
 def make_app(data_dir: Path, engine: Any, **settings: Any) -> Any:
-    from server.app import create_app
-    from server.settings import Settings
+    from papertrans.server.app import create_app
+    from papertrans.server.settings import Settings
 
     return create_app(Settings(data_dir=data_dir, **settings), engine=engine)
 
@@ -46,7 +46,7 @@ def make_app(data_dir: Path, engine: Any, **settings: Any) -> Any:
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A server on the deterministic fake engine (the subject of these tests is the client, not the model)."""
-    from server._fake_engine import FakeEngine
+    from papertrans.server.engine.fake import FakeEngine
 
     app = make_app(tmp_path_factory.mktemp("server"), FakeEngine(), admin_key=ADMIN_KEY)
     with serve(app) as url:

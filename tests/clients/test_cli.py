@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from clients import Client, math_spans
-from clients._translate import STATE_FILE, JobState, job_key
-from clients.cli import main
-from clients.commands import EXIT_FALLBACKS, EXIT_INPUT, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNAVAILABLE
+from papertrans.clients import Client, math_spans
+from papertrans.clients._translate import STATE_FILE, JobState, job_key
+from papertrans.cli import main
+from papertrans.clients.cli import EXIT_FALLBACKS, EXIT_INPUT, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNAVAILABLE
 
 from ._fixtures import PDF_LINES, project_sources, write_latex_project, write_pdf
 
@@ -122,8 +122,8 @@ def test_stale_state_starts_a_new_job(live_server: str, tmp_path: Path, capsys: 
 
 
 def test_strict_with_fallbacks_exits_4(server_with: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import protect
-    from server._fake_engine import FakeEngine
+    from papertrans import protect
+    from papertrans.server.engine.fake import FakeEngine
 
     paper = tmp_path / "paper.md"
     paper.write_text(PAPER, encoding="utf-8")
@@ -140,7 +140,7 @@ def test_strict_with_fallbacks_exits_4(server_with: object, tmp_path: Path, caps
 
 
 def test_job_failed(server_with: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from server._fake_engine import FakeEngine
+    from papertrans.server.engine.fake import FakeEngine
 
     class Broken(FakeEngine):
         def count_tokens(self, text: str) -> int:

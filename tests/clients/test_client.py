@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from clients import ApiError, AsyncClient, Client, JobFailed, ServerUnavailable
+from papertrans.clients import ApiError, AsyncClient, Client, JobFailed, ServerUnavailable
 
 from .conftest import ADMIN_KEY
 
@@ -95,7 +95,7 @@ def test_async_client(live_server: str) -> None:
 
 
 def test_failed_job_raises(server_with: object) -> None:
-    from server._fake_engine import FakeEngine
+    from papertrans.server.engine.fake import FakeEngine
 
     class Broken(FakeEngine):
         def count_tokens(self, text: str) -> int:
@@ -109,7 +109,7 @@ def test_failed_job_raises(server_with: object) -> None:
 
 def test_adapter_admin_roundtrip(server_with: object, tmp_path: Path) -> None:
     """The calls ``rl publish`` makes: register, activate, translate through it, rollback, delete."""
-    from server._fake_engine import FakeEngine
+    from papertrans.server.engine.fake import FakeEngine
 
     for folder in ("demo-v1", "demo-v2"):
         (tmp_path / "server" / "adapters" / folder).mkdir(parents=True)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from clients import InputError
-from clients._config import DEFAULT_SERVER, load_config
-from clients._glossary import load_glossary
+from papertrans.clients import InputError
+from papertrans.clients.client.config import DEFAULT_SERVER, load_config
+from papertrans.clients._glossary import load_glossary
 
 
 def _file(tmp_path: Path, text: str) -> Path:

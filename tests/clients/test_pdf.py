@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from clients import InputError, pdf_to_markdown
-from clients.cli import main
+from papertrans.clients import InputError, pdf_to_markdown
+from papertrans.cli import main
 
 from ._fixtures import PDF_LINES, PDF_TITLE, write_pdf
 

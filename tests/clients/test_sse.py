@@ -1,4 +1,4 @@
-from clients._sse import SseParser
+from papertrans.clients.client._sse import SseParser
 
 
 def test_sse_parser() -> None:

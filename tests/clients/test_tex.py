@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from clients import InputError, latex_to_markdown, math_spans, tex_to_markdown
-from clients._texsource import read_project, strip_comments
+from papertrans.clients import InputError, latex_to_markdown, math_spans, tex_to_markdown
+from papertrans.clients.convert._texsource import read_project, strip_comments
 
 from ._fixtures import project_sources, write_latex_project
 

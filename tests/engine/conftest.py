@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from server.model import resolve_model
-from server.settings import Settings
+from papertrans.server.engine.model import resolve_model
+from papertrans.server.settings import Settings
 from tests.engine._peft_lora import make_peft_loras
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from server import _lora_cpu as fast
+from papertrans.server.engine import lora_cpu as fast
 
 torch_ops = pytest.importorskip("vllm.lora.ops.torch_ops")
 

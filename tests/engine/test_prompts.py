@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pytest
 
-import protect
-from server.prompts import PROMPT_TEMPLATE_VERSION, build_prompt, clean_output, style_of
+from papertrans import protect
+from papertrans.server.engine.prompts import PROMPT_TEMPLATE_VERSION, build_prompt, clean_output, style_of
 
 
 class BaseTok:

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from server import prompts
-from server._vllm_engine import AdapterLoadError, VllmEngine
-from server.engine import AdapterRef, Engine, SamplingOptions
+from papertrans.server.engine import prompts
+from papertrans.server.engine.inprocess import AdapterLoadError, VllmEngine
+from papertrans.server.engine import AdapterRef, Engine, SamplingOptions
 
 pytestmark = pytest.mark.engine
 

@@ -13,7 +13,7 @@ from typing import Self
 
 import httpx
 
-from server.settings import Settings
+from papertrans.server.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -44,7 +44,7 @@ class ServerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 90.0) -> ServerProcess:
-        cmd = [sys.executable, "-m", "uvicorn", "--factory", "server.app:create_app",
+        cmd = [sys.executable, "-m", "uvicorn", "--factory", "papertrans.server.app:create_app",
                "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(cmd, cwd=REPO, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import make_url
 
-from server.settings import Settings
-from server.store import SegmentRecord, Store, TranslationRecord, open_store
+from papertrans.server.settings import Settings
+from papertrans.server.store import SegmentRecord, Store, TranslationRecord, open_store
 
 PG_URL = os.environ.get("PAPERTRANS_TEST_PG_URL")
 
@@ -115,9 +115,9 @@ async def app_client(settings: Settings) -> AsyncIterator[Any]:
     from litestar import Litestar
     from litestar.datastructures import State
 
-    from server._fake_engine import FakeEngine
-    from server.errors import exception_handlers
-    from server.feedback_api import route_handlers
+    from papertrans.server.engine.fake import FakeEngine
+    from papertrans.server.errors import exception_handlers
+    from papertrans.server.routes.feedback import route_handlers
 
     st = await open_store(settings)
     app = Litestar(

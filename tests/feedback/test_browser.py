@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from server.settings import Settings
-from server.store import open_store
-from server.store._models import Comparison, Feedback
+from papertrans.server.settings import Settings
+from papertrans.server.store import open_store
+from papertrans.server.store._models import Comparison, Feedback
 
 from ._server import ServerProcess
 

@@ -10,9 +10,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from server.settings import Settings
-from server.store import open_store
-from server.store._models import Feedback
+from papertrans.server.settings import Settings
+from papertrans.server.store import open_store
+from papertrans.server.store._models import Feedback
 
 from ._server import ServerProcess
 from .conftest import make_record

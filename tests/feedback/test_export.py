@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from server.settings import Settings
-from server.store import Store
-from server.store._placeholders import mask_correction
-from server.store.export import export, split_of
+from papertrans.server.settings import Settings
+from papertrans.server.store import Store
+from papertrans.server.store._placeholders import mask_correction
+from papertrans.server.store.export import export, split_of
 
 from .conftest import PLACEHOLDERS, make_record
 
@@ -91,7 +91,7 @@ async def test_filters(store: Store) -> None:
 
 async def test_cli_writes_jsonl(store: Store, settings: Settings, tmp_path: Path, capsys: Any) -> None:
     await populate(store, docs=3)
-    from clients.cli import main
+    from papertrans.cli import main
 
     out = tmp_path / "kto.jsonl"
     args = ["export", "--kind", "kto", "-o", str(out), "--data-dir", str(settings.data_dir)]

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from server.settings import Settings
-from server.store import open_store
-from server.store.export import export, write_jsonl
+from papertrans.server.settings import Settings
+from papertrans.server.store import open_store
+from papertrans.server.store.export import export, write_jsonl
 
 from .test_export import populate
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def model_dir() -> Path:
-    from server.model import resolve_model
+    from papertrans.server.engine.model import resolve_model
 
     return Path(resolve_model("embedded:gemma-3-270m", None))
 

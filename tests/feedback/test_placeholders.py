@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from server.errors import Unprocessable
-from server.store._placeholders import mask_correction, restore
+from papertrans.server.errors import Unprocessable
+from papertrans.server.store._placeholders import mask_correction, restore
 
 P = {"⟦M0⟧": "$x$", "⟦M1⟧": "$y$", "⟦C2⟧": "\\cite{a}", "⟦M3⟧": "$x$"}
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from server.errors import NotFound
-from server.settings import Settings
-from server.store import Store, open_store
-from server.store._migrate import HEAD
+from papertrans.server.errors import NotFound
+from papertrans.server.settings import Settings
+from papertrans.server.store import Store, open_store
+from papertrans.server.store._migrate import HEAD
 
 from .conftest import make_record
 

@@ -7,7 +7,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-import protect
+from papertrans import protect
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import protect
+from papertrans import protect
 
 
 def words(text: str) -> int:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-import protect
-from protect import Glossary, GlossaryEntry
+from papertrans import protect
+from papertrans.protect import Glossary, GlossaryEntry
 
 
 def _sources(g: Glossary, text: str) -> list[str]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import protect
+from papertrans import protect
 
 from ._helpers import CORPUS, dev_units, identity, with_crlf
 

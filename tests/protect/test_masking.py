@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import protect
+from papertrans import protect
 
 from ._helpers import P, dev_units, identity
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import mistune
 
-import protect
+from papertrans import protect
 
 
 def _walk(tokens: list[dict[str, Any]], out: dict[str, list[str]]) -> None:

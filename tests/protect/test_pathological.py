@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-import protect
+from papertrans import protect
 
 from ._helpers import identity
 

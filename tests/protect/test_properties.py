@@ -7,7 +7,7 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import protect
+from papertrans import protect
 
 from ._helpers import identity
 

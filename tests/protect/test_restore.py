@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import protect
+from papertrans import protect
 
 from ._helpers import P, dev_units, mask_like
 

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from rl.config import parse_train_args
-from rl.datasets import write_rows
-from rl.train import prepare, train
+from papertrans.rl.config import parse_train_args
+from papertrans.rl.datasets import write_rows
+from papertrans.rl.train import prepare, train
 
 
 @pytest.mark.engine
 @pytest.mark.slow
 async def test_trained_adapter_serves(real_engine: object, tmp_path: Path) -> None:
-    from server.engine import AdapterRef, SamplingOptions
+    from papertrans.server.engine import AdapterRef, SamplingOptions
 
     data = tmp_path / "dpo.jsonl"
     write_rows(data, [{"prompt": "English: Hi.\nChinese:", "chosen": " 你好。", "rejected": " Hi."}])

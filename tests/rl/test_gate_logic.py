@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rl.gate import compare, evaluate_outputs, plot_curves
+from papertrans.rl.gate import compare, evaluate_outputs, plot_curves
 
 ROWS = [
     {"prompt": "p1", "reference": "注意力机制 ⟦1⟧ 让模型专注。", "placeholders": ["⟦1⟧"], "glossary": [["attention", "注意力"]]},

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rl.metadata import AdapterMetadata, model_fingerprint, write_metadata
+from papertrans.rl.metadata import AdapterMetadata, model_fingerprint, write_metadata
 
 
 def _make_adapter(base_dir: Path, out: Path, *, harmful: bool) -> Path:
@@ -30,11 +30,11 @@ def _make_adapter(base_dir: Path, out: Path, *, harmful: bool) -> Path:
 
 @pytest.mark.slow
 def test_gate_refuses_harmful_and_accepts_harmless(tmp_path: Path, dev_data: Path) -> None:
-    import protect
-    from rl.datasets import load_rows, write_rows
-    from rl.gate import run_gate
-    from rl.parallel import rows_from_parallel
-    from server.model import resolve_model
+    from papertrans import protect
+    from papertrans.rl.datasets import load_rows, write_rows
+    from papertrans.rl.gate import run_gate
+    from papertrans.rl.parallel import rows_from_parallel
+    from papertrans.server.engine.model import resolve_model
 
     base_dir = Path(resolve_model("embedded:gemma-3-270m"))
     rows = [r for r in rows_from_parallel(load_rows(dev_data / "d2l_en_zh.jsonl"), glossary=protect.Glossary.from_pairs(

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from rl.config import parse_train_args
-from rl.datasets import DataError, validate_rows, write_rows
-from rl.metadata import AdapterError, AdapterMetadata, check_adapter_dir, model_fingerprint, write_metadata
-from rl.train import TrainError, prepare
+from papertrans.rl.config import parse_train_args
+from papertrans.rl.datasets import DataError, validate_rows, write_rows
+from papertrans.rl.metadata import AdapterError, AdapterMetadata, check_adapter_dir, model_fingerprint, write_metadata
+from papertrans.rl.train import TrainError, prepare
 
 DPO = {"prompt": "English: Hi.\nChinese:", "chosen": "你好。", "rejected": "Hi."}
 

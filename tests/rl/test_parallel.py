@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import protect
-from rl.datasets import load_rows, reward_columns
-from rl.parallel import rows_from_parallel, split_units
-from rl.rewards import placeholder_errors
+from papertrans import protect
+from papertrans.rl.datasets import load_rows, reward_columns
+from papertrans.rl.parallel import rows_from_parallel, split_units
+from papertrans.rl.rewards import placeholder_errors
 
 UNIT = {
     "id": "t-1",

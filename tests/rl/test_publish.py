@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from clients import Client
-from rl.publish import PublishError, publish, rollback
-from server._fake_engine import FakeEngine
-from server.app import create_app
-from server.settings import Settings
+from papertrans.clients import Client
+from papertrans.rl.publish import PublishError, publish, rollback
+from papertrans.server.engine.fake import FakeEngine
+from papertrans.server.app import create_app
+from papertrans.server.settings import Settings
 
 ADMIN_KEY = "rl-admin"
 
@@ -116,7 +116,7 @@ def test_failed_smoke_leaves_previous_version_active(server: tuple[str, Settings
         def broken(client: object, adapter: str) -> None:
             raise PublishError("smoke_failed", f"simulated failure through {adapter}")
 
-        monkeypatch.setattr("rl.publish._smoke", broken)
+        monkeypatch.setattr("papertrans.rl.publish._smoke", broken)
         with pytest.raises(PublishError, match="activation_failed"):
             publish(admin, _adapter(tmp_path, "bad"), "d2l", settings.adapter_dir)
         entry = {a["name"]: a for a in admin.adapters()}["d2l"]

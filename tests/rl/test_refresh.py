@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from rl import refresh as refresh_mod
-from rl.datasets import write_rows
-from rl.refresh import RefreshBusy, RefreshOptions, plan, read_state, refresh
+from papertrans.rl import refresh as refresh_mod
+from papertrans.rl.datasets import write_rows
+from papertrans.rl.refresh import RefreshBusy, RefreshOptions, plan, read_state, refresh
 
 
 def _opts(tmp_path: Path, export: Path) -> RefreshOptions:

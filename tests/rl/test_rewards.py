@@ -7,7 +7,7 @@ import math
 
 import httpx
 
-from rl import rewards
+from papertrans.rl import rewards
 
 P = ["⟦M1⟧", "⟦C2⟧"]
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from rl.config import parse_train_args
-from rl.datasets import write_rows
-from rl.metadata import read_metadata
-from rl.train import prepare, train
+from papertrans.rl.config import parse_train_args
+from papertrans.rl.datasets import write_rows
+from papertrans.rl.metadata import read_metadata
+from papertrans.rl.train import prepare, train
 
 P = "English: We train the model.\nChinese:"
 ROWS = {

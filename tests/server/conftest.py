@@ -13,9 +13,9 @@ import httpx
 import pytest
 from litestar import Litestar
 
-from server._fake_engine import FakeEngine
-from server.app import create_app
-from server.settings import Settings
+from papertrans.server.engine.fake import FakeEngine
+from papertrans.server.app import create_app
+from papertrans.server.settings import Settings
 
 ADMIN_KEY = "test-admin-key"
 ADMIN = {"X-Admin-Key": ADMIN_KEY}

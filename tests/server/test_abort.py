@@ -6,7 +6,7 @@ import asyncio
 import json
 from typing import Any
 
-from server._fake_engine import FakeEngine
+from papertrans.server.engine.fake import FakeEngine
 
 
 async def test_disconnect_cancels_engine_requests(app_factory: Any) -> None:

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from server._fake_engine import FakeEngine
+from papertrans.server.engine.fake import FakeEngine
 from tests.server.conftest import ADMIN, make_adapter, serve
 
 

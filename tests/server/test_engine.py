@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from server.app import create_app
+from papertrans.server.app import create_app
 from tests.server._lora import make_random_lora
 from tests.server._preserve import assert_document_intact, must_preserve
 from tests.server.conftest import ADMIN, make_settings, serve
@@ -56,8 +56,8 @@ async def test_glossary_example(real_engine: Any, tmp_path: Path) -> None:
 
 
 async def test_hot_swap_on_the_real_engine(real_engine: Any, tmp_path: Path) -> None:
-    from server.model import resolve_model
-    from server.settings import Settings
+    from papertrans.server.engine.model import resolve_model
+    from papertrans.server.settings import Settings
 
     base = Settings()
     model_dir = Path(resolve_model(base.model, base.cache_dir))

@@ -6,7 +6,7 @@ import asyncio
 import json
 from typing import Any
 
-from server._fake_engine import FakeEngine
+from papertrans.server.engine.fake import FakeEngine
 from tests.server.conftest import AppClient, serve
 
 DOC = "# A title\n\nFirst paragraph of the paper.\n\nSecond paragraph with $x$.\n\nThird one."

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from server._fake_engine import FakeEngine
-from server.settings import Settings
+from papertrans.server.engine.fake import FakeEngine
+from papertrans.server.settings import Settings
 from tests.server.conftest import AppClient, serve
 
 
@@ -75,7 +75,7 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 def test_serve_command_builds_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import uvicorn
 
-    from clients.cli import main
+    from papertrans.cli import main
 
     seen: dict[str, Any] = {}
 
@@ -91,7 +91,7 @@ def test_serve_command_builds_settings(monkeypatch: pytest.MonkeyPatch, tmp_path
 
 
 async def test_fake_model_setting_starts_the_fake_engine(tmp_path: Path) -> None:
-    from server.app import create_app
+    from papertrans.server.app import create_app
 
     app = create_app(Settings(data_dir=tmp_path, model="fake"))
     async with serve(app) as c:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from server._fake_engine import FakeEngine
+from papertrans.server.engine.fake import FakeEngine
 from tests.server._preserve import assert_document_intact
 from tests.server.conftest import serve
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import protect
-from server._fake_engine import FakeEngine
-from server.samples import sample_paper
+from papertrans import protect
+from papertrans.server.engine.fake import FakeEngine
+from papertrans.server.samples import sample_paper
 from tests.server._preserve import assert_document_intact, must_preserve
 from tests.server.conftest import AppClient, serve
 

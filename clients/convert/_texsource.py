@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._errors import InputError
+from ..errors import InputError
 
 __all__ = ["TexSource", "read_project", "strip_comments"]
 

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
-from ._errors import ApiError, ClientError, JobFailed, ServerUnavailable
+from ..errors import ApiError, ClientError, JobFailed, ServerUnavailable
 from ._sse import SseParser
 from ._types import Comparison, GlossaryLike, Health, Job, TranslateResult, glossary_payload
 

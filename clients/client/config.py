@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._errors import InputError
+from ..errors import InputError
 
 __all__ = ["DEFAULT_SERVER", "ClientConfig", "default_config_path", "load_config"]
 

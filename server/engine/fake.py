@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from server.engine import AdapterRef, Generation, SamplingOptions
+from .protocol import AdapterRef, Generation, SamplingOptions
 
 __all__ = ["FakeEngine", "FakeRequest", "item_of"]
 

@@ -16,8 +16,8 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from server.engine import AdapterRef, Generation, SamplingOptions
-from server.settings import EngineSettings
+from .protocol import AdapterRef, Generation, SamplingOptions
+from papertrans.server.settings import EngineSettings
 
 __all__ = ["AdapterLoadError", "EngineClosedError", "VllmEngine"]
 

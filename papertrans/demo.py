@@ -48,9 +48,9 @@ async def _demo(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from clients import AsyncClient
-    from server.app import create_app
-    from server.settings import Settings
+    from papertrans.clients import AsyncClient
+    from papertrans.server.app import create_app
+    from papertrans.server.settings import Settings
 
     console = Console()
     overrides: dict[str, Any] = {"host": "127.0.0.1", "port": _free_port()}
@@ -62,7 +62,7 @@ async def _demo(args: argparse.Namespace) -> int:
     source = (
         args.input.read_text(encoding="utf-8")
         if args.input
-        else resources.files("server.samples").joinpath("attention.md").read_text(encoding="utf-8")
+        else resources.files("papertrans.server.samples").joinpath("attention.md").read_text(encoding="utf-8")
     )
     console.print(f"starting the server on {settings.model} (first run converts the model: a few minutes) ...")
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,

@@ -24,16 +24,16 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, JSONBody
 from litestar.static_files import create_static_files_router
 
-from server.engine import AdapterRef, SamplingOptions
-from server.errors import BadRequest, PayloadTooLarge, ServiceUnavailable, Unauthorized
-from server.settings import Settings
-from server.store import Store
-from server.store._placeholders import mask_correction, restore
-from server.store._store import adapter_label, request_hash
+from papertrans.server.engine import AdapterRef, SamplingOptions
+from papertrans.server.errors import BadRequest, PayloadTooLarge, ServiceUnavailable, Unauthorized
+from papertrans.server.settings import Settings
+from papertrans.server.store import Store
+from papertrans.server.store._placeholders import mask_correction, restore
+from papertrans.server.store._store import adapter_label, request_hash
 
 __all__ = ["LIMITS", "REVIEW_DIR", "route_handlers"]
 
-REVIEW_DIR = Path(__file__).resolve().parent / "static" / "review"
+REVIEW_DIR = Path(__file__).resolve().parent.parent / "static" / "review"
 
 # Size limits (characters); a larger field is a 413 naming the field.
 LIMITS = {
@@ -193,7 +193,7 @@ def _default_variants(request: Request[Any, Any, Any], adapter: str | None, vers
 async def _stop_sequences(engine: Any, source: str) -> list[str]:
     # The prompt is reused as stored; its stop sequences depend only on the prompt style, so build_prompt on the same
     # text gives them.
-    from server import prompts
+    from papertrans.server.engine import prompts
 
     _, stop = prompts.build_prompt(
         engine, source, context=[], title=None, heading_path=[], glossary_entries=[], strict=False
@@ -216,7 +216,7 @@ async def _variant(
     engine = getattr(request.app.state, "engine", None)
     if engine is None:
         raise ServiceUnavailable("engine_unavailable", "no engine to produce a comparison variant")
-    from server import prompts
+    from papertrans.server.engine import prompts
 
     settings = _settings(request)
     options = SamplingOptions(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
-from ._errors import InputError
+from ..errors import InputError
 
 __all__ = ["PdfDocument", "PdfSupportMissing", "pdf_to_markdown"]
 

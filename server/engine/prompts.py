@@ -67,7 +67,7 @@ _FALLBACK_FORMS: tuple[tuple[str, str, str], ...] = (("⟦", "⟧", ""), ("<", "
 def _styles() -> list[tuple[re.Pattern[str], Callable[[int], str]]]:
     """Known placeholder forms as (recogniser, maker); protect's own list when available."""
     try:
-        from protect._placeholder import STYLES
+        from papertrans.protect._placeholder import STYLES
 
         return [(s.token, s.make) for s in STYLES.values()]
     except ImportError:  # protect not installed yet: the forms it is known to use
@@ -91,7 +91,7 @@ def style_of(text: str) -> Callable[[int], str]:
         if token.search(text):
             return make
     try:
-        from protect import DEFAULT_STYLE
+        from papertrans.protect import DEFAULT_STYLE
 
         return DEFAULT_STYLE.make
     except ImportError:

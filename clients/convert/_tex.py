@@ -19,7 +19,7 @@ from pylatexenc import latexwalker as lw
 from pylatexenc import macrospec as ms
 from pylatexenc.latex2text import LatexNodes2Text
 
-from ._errors import InputError
+from ..errors import InputError
 from ._texsource import VERBATIM_ENVS, read_project
 
 __all__ = ["TexDocument", "latex_to_markdown", "math_spans", "tex_to_markdown"]

@@ -1,0 +1,17 @@
+"""The Python client of the papertrans HTTP API (``Client``, ``AsyncClient``) and its typed results."""
+
+from ._client import AsyncClient, Client, ProgressCallback
+from ._types import Comparison, GlossaryLike, Health, Job, SegmentResult, TranslateResult, TranslateStats
+
+__all__ = [
+    "AsyncClient",
+    "Client",
+    "Comparison",
+    "GlossaryLike",
+    "Health",
+    "Job",
+    "ProgressCallback",
+    "SegmentResult",
+    "TranslateResult",
+    "TranslateStats",
+]
