@@ -3,6 +3,9 @@
 Pure library (standard library only at run time; no I/O except :meth:`Glossary.load`, no model)::
 
     pd = protect.protect(markdown, glossary)          # segments with placeholders
+    protect.unmask(text, seg.placeholders)            # any text: placeholders -> original spans
+    protect.mask(correction, seg.placeholders)        # any text: original spans -> placeholders (or InventoryMismatch)
+    protect.check_inventory(text, seg.placeholders)   # missing / duplicated / invented placeholders
     result = pd.restore({s.id: translated for s in pd.segments}, bilingual=False)
     chunks = protect.chunk(pd, budget_tokens, count_tokens, overlap=1)
 """
@@ -10,7 +13,8 @@ Pure library (standard library only at run time; no I/O except :meth:`Glossary.l
 from ._chunk import Chunk, ChunkItem, chunk, split_sentences
 from ._document import ProtectedDocument, RestoreResult, protect
 from ._glossary import Glossary, GlossaryEntry
-from ._placeholder import DEFAULT_STYLE, STYLES, PlaceholderStyle
+from ._inventory import InventoryCheck, InventoryMismatch, check_inventory, mask, unmask
+from ._placeholder import DEFAULT_STYLE, STYLES, PlaceholderStyle, find_style
 from ._segment import Segment
 from ._validate import HARD_REASONS, SOFT_REASONS, SegmentReport, validate
 
@@ -23,15 +27,21 @@ __all__ = [
     "ChunkItem",
     "Glossary",
     "GlossaryEntry",
+    "InventoryCheck",
+    "InventoryMismatch",
     "PlaceholderStyle",
     "ProtectedDocument",
     "RestoreResult",
     "Segment",
     "SegmentReport",
+    "check_inventory",
     "chunk",
+    "find_style",
+    "mask",
     "protect",
     "restore",
     "split_sentences",
+    "unmask",
     "validate",
 ]
 

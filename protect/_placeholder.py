@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["DEFAULT_STYLE", "STYLES", "PlaceholderStyle", "get_style"]
+__all__ = ["DEFAULT_STYLE", "STYLES", "PlaceholderStyle", "find_style", "get_style"]
 
 
 @dataclass(frozen=True)
@@ -81,3 +81,11 @@ def get_style(style: PlaceholderStyle | str | None) -> PlaceholderStyle:
         return STYLES[style]
     except KeyError:
         raise ValueError(f"unknown placeholder style {style!r}; known: {sorted(STYLES)}") from None
+
+
+def find_style(text: str) -> PlaceholderStyle:
+    """The first known form whose placeholders occur in ``text``; the default form when none does."""
+    for style in STYLES.values():
+        if style.token.search(text):
+            return style
+    return DEFAULT_STYLE

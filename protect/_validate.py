@@ -7,11 +7,11 @@ the translation is kept.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 
 from ._glossary import Glossary
+from ._inventory import check_inventory
 from ._placeholder import STYLES
 from ._segment import Segment
 
@@ -69,17 +69,15 @@ def validate(seg: Segment, translation: str, glossary: Glossary | None = None) -
     if not translation.strip():
         report.add("empty_output", "the translation is empty")
         return report
-    found = tokens(seg, translation)
-    counts = Counter(ph for _, _, ph in found)
+    check = check_inventory(translation, seg.placeholders, seg.style)
+    duplicated = dict(check.duplicated)
     for ph in seg.placeholders:
-        n = counts.get(ph, 0)
-        if n == 0:
+        if ph in check.missing:
             report.add("placeholder_missing", ph)
-        elif n > 1:
-            report.add("placeholder_duplicated", f"{ph} x{n}")
-    for ph in counts:
-        if ph not in seg.placeholders:
-            report.add("placeholder_invented", ph)
+        elif ph in duplicated:
+            report.add("placeholder_duplicated", f"{ph} x{duplicated[ph]}")
+    for ph in dict.fromkeys(check.invented):
+        report.add("placeholder_invented", ph)
     # Debris: an opener/closer (or a placeholder-like fragment) that is not part of a whole placeholder.
     # (Debris that the masked source itself shows, e.g. a literal "{" next to "{{1}}", is not the model's doing.)
     debris = seg.style.loose.findall(seg.style.token.sub("", translation))

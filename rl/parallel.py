@@ -11,23 +11,14 @@ text), so it is exactly what a perfect translation of that segment would look li
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from papertrans import protect
+
 from .generate import _PromptEngine
 
-__all__ = ["aligned_reference", "mask_reference", "rows_from_parallel", "split_units"]
-
-
-def mask_reference(zh: str, placeholders: dict[str, str]) -> str | None:
-    """Replace each protected span in the Chinese by its placeholder; None unless every span occurs exactly once."""
-    masked = zh
-    for placeholder, original in sorted(placeholders.items(), key=lambda kv: len(kv[1]), reverse=True):
-        if masked.count(original) != 1:
-            return None
-        masked = masked.replace(original, placeholder)
-    return masked
+__all__ = ["aligned_reference", "rows_from_parallel", "split_units"]
 
 
 def aligned_reference(en: Any, zh: Any) -> str | None:
@@ -45,10 +36,7 @@ def aligned_reference(en: Any, zh: Any) -> str | None:
         rename[key] = keys.pop(0)
     if any(by_text.values()):
         return None
-    if not rename:
-        return str(zh.text)
-    pattern = re.compile("|".join(re.escape(k) for k in sorted(rename, key=len, reverse=True)))
-    return pattern.sub(lambda m: rename[m.group(0)], zh.text)
+    return protect.unmask(str(zh.text), rename)
 
 
 def split_units(units: Sequence[dict[str, Any]], eval_percent: int = 30) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -64,7 +52,6 @@ def split_units(units: Sequence[dict[str, Any]], eval_percent: int = 30) -> tupl
 def rows_from_parallel(units: Iterable[dict[str, Any]], *, glossary: Any = None, split: str = "train",
                        max_chars: int = 600) -> list[dict[str, Any]]:
     """One row per aligned segment: prompt, source, reference (masked), placeholders, glossary, meta."""
-    from papertrans import protect
     from papertrans.server.engine.prompts import build_prompt
 
     engine = _PromptEngine()

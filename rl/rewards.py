@@ -20,6 +20,8 @@ from typing import Any
 
 import sacrebleu
 
+from papertrans import protect
+
 __all__ = [
     "DEFAULT_WEIGHTS",
     "RewardFunc",
@@ -62,22 +64,9 @@ def _text(completion: Any) -> str:
     return str(completion)
 
 
-def _shape(placeholder: str) -> str:
-    # "⟦M12⟧" -> r"⟦M\d+⟧": the family an expected placeholder belongs to, used to spot invented ones.
-    return re.sub(r"\\?\d+", r"\\d+", re.escape(placeholder))
-
-
 def placeholder_errors(completion: str, expected: Sequence[str]) -> int:
     """Number of placeholder faults: each expected one missing or repeated, plus each invented one of the same shape."""
-    errors = 0
-    for placeholder in expected:
-        count = completion.count(placeholder)
-        errors += 1 if count != 1 else 0
-    if expected:
-        pattern = re.compile("|".join(sorted({_shape(p) for p in expected}, key=len, reverse=True)))
-        known = set(expected)
-        errors += sum(1 for match in pattern.finditer(completion) if match.group(0) not in known)
-    return errors
+    return protect.check_inventory(completion, expected).faults
 
 
 def placeholder_integrity(prompts: Sequence[Any], completions: Sequence[Any], **kw: Any) -> list[float]:

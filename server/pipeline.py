@@ -84,19 +84,6 @@ class _Tally:
     retries: int = 0
 
 
-def unmask(seg: protect.Segment, text: str) -> str:
-    """Put the original bytes back for each placeholder (for display; the document itself comes from ``restore``).
-
-    The placeholder style's token pattern also catches the whitespace-padded forms (``⟦ 3 ⟧``) validation accepts.
-    """
-    style = getattr(seg, "style", None)
-    if style is None:
-        for key, original in seg.placeholders.items():
-            text = text.replace(key, original)
-        return text
-    return str(style.token.sub(lambda m: seg.placeholders.get(style.canonical(m), m.group(0)), text))
-
-
 def smaller_pieces(seg: protect.Segment, count_tokens: Callable[[str], int]) -> list[str]:
     """Sentence pieces of a segment for the last retry; ``[]`` when it cannot be split without cutting a placeholder."""
     budget = max(8, count_tokens(seg.text) // 2)
@@ -210,7 +197,7 @@ class Pipeline:
         tally: _Tally,
     ) -> SegmentOutcome:
         """Translate one segment with its retry ladder (``outcome.output`` is the masked text for restore)."""
-        source = unmask(seg, seg.text)
+        source = protect.unmask(seg.text, seg.placeholders, seg.style)
         base: dict[str, Any] = {"masked_source": seg.text, "placeholders": dict(seg.placeholders)}
         if not _LETTERS.search(re.sub("|".join(map(re.escape, seg.placeholders)) or "(?!)", " ", seg.text)):
             # nothing to translate (only placeholders, numbers, punctuation): keep it, spare the engine
@@ -241,7 +228,7 @@ class Pipeline:
             if report.status == "ok" and not hard:
                 status: Status = "ok" if n == 0 else "retried"
                 reasons = sorted(set(failed)) + [r for r in report.reasons if r not in failed]
-                translation = unmask(seg, output)
+                translation = protect.unmask(output, seg.placeholders, seg.style)
                 return SegmentOutcome(
                     seg.id, source, translation, status, reasons, prompt=prompt, output=output, **base
                 )

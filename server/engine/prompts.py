@@ -20,6 +20,8 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
+from papertrans import protect
+
 __all__ = ["PROMPT_TEMPLATE_VERSION", "GlossaryLike", "build_prompt", "clean_output", "style_of"]
 
 #: Recorded with every translation (training data must know which prompt produced an output).
@@ -61,41 +63,13 @@ class _EngineLike(Protocol):
     def apply_chat_template(self, messages: list[dict[str, str]]) -> str: ...
 
 
-_FALLBACK_FORMS: tuple[tuple[str, str, str], ...] = (("⟦", "⟧", ""), ("<", ">", "m"), ("[", "]", "M"), ("{{", "}}", ""))
-
-
-def _styles() -> list[tuple[re.Pattern[str], Callable[[int], str]]]:
-    """Known placeholder forms as (recogniser, maker); protect's own list when available."""
-    try:
-        from papertrans.protect._placeholder import STYLES
-
-        return [(s.token, s.make) for s in STYLES.values()]
-    except ImportError:  # protect not installed yet: the forms it is known to use
-        out: list[tuple[re.Pattern[str], Callable[[int], str]]] = []
-        for o, c, p in _FALLBACK_FORMS:
-            out.append((re.compile(rf"{re.escape(o)}\s*{p}\s*(\d+)\s*{re.escape(c)}"), _maker(o, c, p)))
-        return out
-
-
-def _maker(open_: str, close: str, prefix: str) -> Callable[[int], str]:
-    return lambda n: f"{open_}{prefix}{n}{close}"
-
-
 def style_of(text: str) -> Callable[[int], str]:
     """The placeholder maker matching the form used in ``text`` (protect's default form when it has none).
 
     Examples in any other form would teach the model a placeholder that the item does not use; it then copies it
     into prose (seen: a heading translated as "如⟦1⟧。").
     """
-    for token, make in _styles():
-        if token.search(text):
-            return make
-    try:
-        from papertrans.protect import DEFAULT_STYLE
-
-        return DEFAULT_STYLE.make
-    except ImportError:
-        return lambda n: f"{{{{{n}}}}}"
+    return protect.find_style(text).make
 
 
 def _render(template: str, make: Callable[[int], str]) -> str:

@@ -4,7 +4,7 @@ Handlers reach the store (``app.state.store``), the engine (``app.state.engine``
 (``app.state.adapters``) and the settings (``app.state.settings``) through the application state. Write endpoints
 take ``X-API-Key`` when ``settings.api_keys`` is non-empty and honour an ``Idempotency-Key`` header: a retry with the
 same key and body gets the first response back (header ``Idempotent-Replayed: true``) and writes nothing.
-Corrections are sent in restored form (see :mod:`server.store._placeholders`).
+Corrections are sent in restored form and masked with the segment's inventory (:func:`protect.mask`).
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, JSONBody
 from litestar.static_files import create_static_files_router
 
+from papertrans import protect
 from papertrans.server.engine import AdapterRef, SamplingOptions
-from papertrans.server.errors import BadRequest, PayloadTooLarge, ServiceUnavailable, Unauthorized
+from papertrans.server.errors import BadRequest, PayloadTooLarge, ServiceUnavailable, Unauthorized, Unprocessable
 from papertrans.server.settings import Settings
 from papertrans.server.store import Store
-from papertrans.server.store._placeholders import mask_correction, restore
 from papertrans.server.store._store import adapter_label, request_hash
 
 __all__ = ["LIMITS", "REVIEW_DIR", "route_handlers"]
@@ -129,6 +129,20 @@ def _check_sizes(fields: dict[str, Any]) -> None:
             raise PayloadTooLarge("field_too_large", f"{name} is longer than {limit} characters", field=name, limit=limit)
 
 
+def _mask_correction(correction: str, placeholders: dict[str, str]) -> str:
+    """The correction in masked form (what training pairs with the masked prompt), or 422 naming what differs."""
+    try:
+        return protect.mask(correction, placeholders)
+    except protect.InventoryMismatch as exc:
+        raise Unprocessable(
+            "placeholder_mismatch",
+            f"the correction must keep every protected span exactly once ({exc})",
+            missing=exc.missing,
+            extra=exc.extra,
+            form=exc.form,
+        ) from exc
+
+
 def _respond(status: int, body: dict[str, Any], replayed: bool) -> Response[dict[str, Any]]:
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
     return Response(content=body, status_code=status, headers=headers)
@@ -151,7 +165,7 @@ async def post_feedback(request: Request[Any, Any, Any], data: JSONBody[Feedback
         raise BadRequest("empty_feedback", "give a rating, a correction or a comment")
     store = _store(request)
     _, seg = await store.get_segment(data.translation_id, data.segment_id)
-    masked = mask_correction(correction, seg.placeholders) if correction is not None else None
+    masked = _mask_correction(correction, seg.placeholders) if correction is not None else None
     status, out, replayed = await store.add_feedback(
         translation_id=data.translation_id,
         segment_id=data.segment_id,
@@ -244,7 +258,7 @@ async def _variant(
         "adapter": adapter,
         "adapter_version": version,
         "output": output,
-        "text": restore(output, seg.placeholders),
+        "text": protect.unmask(output, seg.placeholders),
     }
 
 
@@ -274,7 +288,7 @@ async def post_comparison(request: Request[Any, Any, Any], data: JSONBody[Compar
     status, out, replayed = await store.add_comparison(
         values, who=_who(request, None), idempotency_key=key, req_hash=rhash
     )
-    return _respond(status, {**out, "source": restore(seg.source, seg.placeholders)}, replayed)
+    return _respond(status, {**out, "source": protect.unmask(seg.source, seg.placeholders)}, replayed)
 
 
 @post(

@@ -17,11 +17,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from papertrans import protect
 from papertrans.server.errors import Conflict, NotFound
 
 from . import _migrate
 from ._models import Comparison, Feedback, IdempotencyEntry, Segment, Translation
-from ._placeholders import restore
 from ._records import TranslationRecord
 
 __all__ = ["Store", "open_store", "resolve_url"]
@@ -247,7 +247,7 @@ class Store:
                 {
                     "segment_id": s.segment_id,
                     "source": s.source,
-                    "source_restored": restore(s.source, s.placeholders),
+                    "source_restored": protect.unmask(s.source, s.placeholders),
                     "translation": s.translation,
                     "output": s.output,
                     "status": s.status,

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from papertrans import protect
 from papertrans.server.settings import Settings
 from papertrans.server.store import Store
-from papertrans.server.store._placeholders import mask_correction
 from papertrans.server.store.export import export, split_of
 
 from .conftest import PLACEHOLDERS, make_record
@@ -30,7 +30,7 @@ async def populate(store: Store, docs: int = 12) -> list[str]:
         await store.add_feedback(**{**fb, "segment_id": "s1", "rating": "down"})
         corr = f"更好的 $x$ 译文{d} :cite:`Bahdanau.2014`。"
         await store.add_feedback(**{**fb, "segment_id": "s1", "correction": corr,
-                                    "correction_masked": mask_correction(corr, PLACEHOLDERS)})
+                                    "correction_masked": protect.mask(corr, PLACEHOLDERS)})
         seg = rec.segments[0]
         _, cmp, _ = await store.add_comparison(
             {"translation_id": rec.id, "segment_id": "s0", "prompt": seg.prompt,
