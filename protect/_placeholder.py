@@ -66,9 +66,10 @@ STYLES: dict[str, PlaceholderStyle] = {
     )
 }
 
-#: The default form, chosen by measurement: {{n}} kept the most placeholders intact with the embedded model
-#: (docs/placeholders.md, benchmarks/measure_placeholders.py).
-DEFAULT_STYLE: PlaceholderStyle = STYLES["braces"]
+#: The default form: ⟦n⟧. In the Gemma 3 vocabulary ``⟦`` and ``⟧`` are single tokens that never merge with a
+#: neighbour (``{{``/``}}`` do: ``}}{{``, ``({{``), so constrained decoding (server/engine/constrain.py) can allow and
+#: force a placeholder token by token; measured in docs/placeholders.md (benchmarks/measure_placeholders.py).
+DEFAULT_STYLE: PlaceholderStyle = STYLES["brackets"]
 
 
 def get_style(style: PlaceholderStyle | str | None) -> PlaceholderStyle:
