@@ -12,6 +12,7 @@ import asyncio
 import importlib
 import inspect
 import logging
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,21 +27,27 @@ from papertrans.server.adapters import AdapterRegistry
 from papertrans.server.engine import Engine
 from papertrans.server.errors import exception_handlers
 from papertrans.server.jobs import JobManager
+from papertrans.server.limits import Admission
 from papertrans.server.metrics import Metrics
 from papertrans.server.pipeline import Pipeline, Translator
 from papertrans.server.settings import Settings
 
-__all__ = ["create_app", "start_engine"]
+__all__ = ["ENGINE_DEAD_EXIT_CODE", "create_app", "start_engine"]
 
 log = logging.getLogger(__name__)
+
+# `papertrans serve` exits with this code when the engine died, so that a supervisor restarts the server.
+ENGINE_DEAD_EXIT_CODE = 3
 
 
 async def start_engine(settings: Settings) -> Engine:
     """The engine ``settings.model`` names: ``fake`` (tests, UI plumbing) or a real vLLM engine."""
-    if settings.model == "fake":
+    if settings.model == "fake" or settings.model.startswith("fake:"):
         from papertrans.server.engine.fake import FakeEngine
 
-        return FakeEngine()
+        # "fake:0.5" = every request takes 0.5 s (drain, backpressure and load tests on a real server process)
+        delay = float(settings.model.partition(":")[2] or 0)
+        return FakeEngine(delay=delay)
     from papertrans.server.engine.inprocess import VllmEngine
     from papertrans.server.engine.model import resolve_model
 
@@ -76,10 +83,31 @@ def _feedback_handlers() -> list[Any]:
     return list(module.route_handlers)
 
 
+async def _watch_engine(app: Litestar, eng: Engine, settings: Settings) -> None:
+    """Poll the engine's health; when it is dead, record it (``/health`` answers 503, requests fail fast with 503)
+    and, if ``exit_on_engine_death``, stop the server with SIGTERM so that in-flight requests drain and the process
+    exits for its supervisor to restart (the engine cannot be restarted inside a process that vLLM spawned from)."""
+    while True:
+        await asyncio.sleep(settings.engine_check_s)
+        try:
+            state = (await eng.health()).get("state")
+        except Exception as exc:  # noqa: BLE001 - a health call that raises means the engine is gone
+            state = f"error: {exc}"
+        if state in ("ready", "ok", "running"):
+            continue
+        log.critical("engine is %s: the server stops (exit code %d)", state, ENGINE_DEAD_EXIT_CODE)
+        app.state.engine_dead = str(state)
+        # only a server that handles SIGTERM (uvicorn: graceful drain) is asked to stop; a bare test process is not
+        if settings.exit_on_engine_death and signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN):
+            signal.raise_signal(signal.SIGTERM)
+        return
+
+
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Litestar:
     """Build the app; nothing starts until the ASGI lifespan runs."""
     settings = settings or Settings()  # type: ignore[call-arg]  # pydantic-settings fills them from the environment
     metrics = Metrics()
+    admission = Admission(settings.limits, metrics)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -89,19 +117,23 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         eng = engine if engine is not None else await start_engine(settings)
         store = None
         jobs = None
+        watch: asyncio.Task[None] | None = None
         try:
             registry = AdapterRegistry(
                 eng, settings.adapter_dir, settings.data_dir / "adapters.json", max_rank=settings.engine.max_lora_rank
             )
             await registry.start()
             store = await _open_store(settings, metrics)
-            pipeline = Pipeline(eng, settings.translate, metrics)
+            pipeline = Pipeline(eng, settings.translate, metrics, max_segments=settings.limits.max_segments)
             translator = Translator(pipeline, registry, store, metrics, settings.translate)
             jobs = JobManager(translator, settings.data_dir / "jobs", metrics, settings.max_concurrent_jobs)
             jobs.start()
-            state.update(engine=eng, adapters=registry, store=store, translator=translator, jobs=jobs)
+            state.update(engine=eng, adapters=registry, store=store, translator=translator, jobs=jobs, engine_dead=None)
+            watch = asyncio.create_task(_watch_engine(app, eng, settings)) if settings.engine_check_s > 0 else None
             yield
         finally:
+            if watch is not None:
+                watch.cancel()
             if jobs is not None:
                 await jobs.close()
             if store is not None:
@@ -120,9 +152,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     return Litestar(
         route_handlers=[*route_handlers, *_feedback_handlers()],
         lifespan=[lifespan],
-        state=State({"settings": settings, "metrics": metrics}),
+        state=State({"settings": settings, "metrics": metrics, "admission": admission}),
         dependencies={
-            name: dep(name) for name in ("engine", "adapters", "store", "jobs", "translator", "metrics", "settings")
+            name: dep(name)
+            for name in ("engine", "adapters", "store", "jobs", "translator", "metrics", "settings", "admission")
         },
         exception_handlers=exception_handlers(),  # type: ignore[arg-type]
         middleware=[metrics.middleware],

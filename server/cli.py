@@ -44,7 +44,21 @@ def serve(args: argparse.Namespace) -> int:
     settings = Settings(**overrides)
     app = create_app(settings)
     # one process, one engine: vLLM spawns its own workers, uvicorn must not fork more servers
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, workers=1)
+    # SIGTERM: stop accepting, let in-flight requests finish (drain_timeout_s), then close jobs (left queued on disk,
+    # resumed at the next start), the store and the engine.
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=args.log_level,
+        workers=1,
+        timeout_graceful_shutdown=int(settings.drain_timeout_s),
+    )
+    if app.state.get("engine_dead"):
+        from papertrans.server.app import ENGINE_DEAD_EXIT_CODE
+
+        print(f"serve: the engine died ({app.state.engine_dead}); exiting for a restart", file=sys.stderr)
+        return int(ENGINE_DEAD_EXIT_CODE)
     return 0
 
 

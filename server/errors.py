@@ -23,6 +23,7 @@ __all__ = [
     "PapertransError",
     "PayloadTooLarge",
     "ServiceUnavailable",
+    "TooManyRequests",
     "Unauthorized",
     "Unprocessable",
     "exception_handlers",
@@ -47,6 +48,11 @@ class PapertransError(Exception):
 
     def to_json(self) -> dict[str, Any]:
         return {"error": self.code, "detail": self.detail, **self.extra}
+
+    def headers(self) -> dict[str, str]:
+        """Response headers (``Retry-After`` when the error carries ``retry_after``)."""
+        retry = self.extra.get("retry_after")
+        return {"Retry-After": str(int(retry))} if retry is not None else {}
 
 
 class BadRequest(PapertransError):
@@ -84,6 +90,13 @@ class Unprocessable(PapertransError):
     default_code = "unprocessable"
 
 
+class TooManyRequests(PapertransError):
+    """This client is over one of its limits; ``retry_after`` (seconds) becomes a ``Retry-After`` header."""
+
+    status_code = 429
+    default_code = "too_many_requests"
+
+
 class ServiceUnavailable(PapertransError):
     """The engine is not (yet) able to serve; clients may retry later."""
 
@@ -112,7 +125,7 @@ def _json(body: dict[str, Any], status: int) -> Response[dict[str, Any]]:
 
 
 def _papertrans(_: Request[Any, Any, Any], exc: PapertransError) -> Response[dict[str, Any]]:
-    return _json(exc.to_json(), exc.status_code)
+    return Response(content=exc.to_json(), status_code=exc.status_code, media_type=MediaType.JSON, headers=exc.headers())
 
 
 def _missing_body(request: Request[Any, Any, Any]) -> bool:
@@ -139,6 +152,22 @@ def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, A
     return _json({"error": code, "detail": str(exc.detail)}, status)
 
 
+def _engine_down(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    # The engine is closed or its core process died: fail fast; /health says so and the server exits for its
+    # supervisor (see server.app's watchdog).
+    log.error("engine unavailable: %s", exc)
+    err = ServiceUnavailable("engine_unavailable", f"the translation engine is not running: {exc}", retry_after=10)
+    return _papertrans(_, err)
+
+
+def _store_down(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    # The database does not answer (connection refused/lost, file unavailable, pool exhausted): nothing was
+    # acknowledged, so the client may retry the same request (with its Idempotency-Key) later.
+    log.error("store unavailable: %s: %s", type(exc).__name__, exc)
+    err = ServiceUnavailable("store_unavailable", "the feedback store is not reachable; retry later", retry_after=5)
+    return _papertrans(_, err)
+
+
 def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.exception("unhandled error", exc_info=exc)
     return _json({"error": "internal_error", "detail": "unexpected server error"}, HTTP_500_INTERNAL_SERVER_ERROR)
@@ -146,8 +175,18 @@ def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str,
 
 def exception_handlers() -> dict[type[Exception], Callable[..., Response[Any]]]:
     """The one mapping from exceptions to HTTP responses, installed by ``create_app``."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    from papertrans.server.engine.protocol import EngineUnavailableError
+
     return {
         PapertransError: _papertrans,
+        EngineUnavailableError: _engine_down,
+        OperationalError: _store_down,
+        InterfaceError: _store_down,
+        PoolTimeout: _store_down,
+        ConnectionError: _store_down,
         ValidationException: _validation,
         HTTPException: _http,
         Exception: _unexpected,

@@ -3,8 +3,12 @@
 A job runs the same :class:`server.pipeline.Translator` as ``POST /translate`` in a background task. Every finished
 segment appends one event (sequential ``id``) and a final ``done``/``error`` event closes the stream. Events go to
 ``<data_dir>/jobs/<id>.events.jsonl`` as they happen and the job (with its result) to ``<id>.json``, so a client can
-reconnect with ``Last-Event-ID`` or fetch the result later, also after a server restart (jobs interrupted by a
-restart are reported as failed with ``interrupted``).
+reconnect with ``Last-Event-ID`` or fetch the result later, also after a server restart.
+
+Jobs survive a restart: the request is kept in ``<id>.request.json`` until the job finishes, and a job that was queued
+or running when the server stopped (SIGTERM, or a crash) is queued again when the server starts (it restarts from its
+first segment; its event stream gets a ``requeued`` event). Only a job whose request file is missing is reported as
+failed with ``interrupted``.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ class Job:
     error: dict[str, Any] | None = None
     result: dict[str, Any] | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
+    owner: str | None = None  # the client it counts against (an API-key fingerprint or an address)
     changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     def summary(self) -> dict[str, Any]:
@@ -67,6 +72,7 @@ class JobManager:
         self._jobs: dict[str, Job] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._slots = asyncio.Semaphore(max_concurrent)
+        self._closing = False
 
     # -- persistence --------------------------------------------------------------------------------------------
     def _meta_path(self, job_id: str) -> Path:
@@ -75,8 +81,25 @@ class JobManager:
     def _events_path(self, job_id: str) -> Path:
         return self.folder / f"{job_id}.events.jsonl"
 
+    def _request_path(self, job_id: str) -> Path:
+        return self.folder / f"{job_id}.request.json"
+
+    def _save_request(self, job_id: str, req: TranslateInput) -> None:
+        tmp = self._request_path(job_id).with_suffix(".tmp")
+        data = {"markdown": req.markdown, "adapter": req.adapter, "glossary": req.glossary, "output": req.output}
+        tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, self._request_path(job_id))
+
+    def _read_request(self, job_id: str) -> TranslateInput | None:
+        try:
+            data = json.loads(self._request_path(job_id).read_text(encoding="utf-8"))
+            glossary = [(str(a), str(b)) for a, b in data.get("glossary") or []]
+            return TranslateInput(data["markdown"], data.get("adapter"), glossary, data.get("output", "zh"))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     def _save(self, job: Job) -> None:
-        data = {k: v for k, v in job.summary().items()}
+        data = {**job.summary(), "owner": job.owner}
         tmp = self._meta_path(job.id).with_suffix(".tmp")
         tmp.write_text(json.dumps(data, ensure_ascii=False))
         os.replace(tmp, self._meta_path(job.id))
@@ -90,16 +113,31 @@ class JobManager:
         job.changed = asyncio.Event()  # waiters of the next change wait on a fresh event
 
     def start(self) -> None:
+        """Queue again every job a previous process left unfinished (call inside the running event loop)."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        for meta in self.folder.glob("*.json"):  # a job left running by a previous process will never finish
+        for meta in sorted(self.folder.glob("*.json"), key=lambda p: p.stat().st_mtime):
+            if meta.name.endswith(".request.json") or not _JOB_ID.match(meta.stem):
+                continue
             try:
                 data = json.loads(meta.read_text())
             except ValueError:
                 continue
-            if data.get("status") not in TERMINAL:
+            if data.get("status") in TERMINAL:
+                continue
+            req = self._read_request(meta.stem)
+            if req is None:  # nothing to resume from: report it as failed
                 data["status"] = "failed"
                 data["error"] = {"error": "interrupted", "detail": "the server stopped while the job ran"}
                 meta.write_text(json.dumps(data, ensure_ascii=False))
+                continue
+            job = self._load(meta.stem)
+            job.status, job.done, job.total, job.owner = "queued", 0, None, data.get("owner")
+            self._jobs[job.id] = job
+            self._save(job)
+            self._append_event(job, {"type": "requeued", "detail": "the server restarted; the job starts again"})
+            self._tasks[job.id] = asyncio.create_task(self._run(job, req), name=f"job-{job.id}")
+            log.info("job %s queued again after a restart", job.id)
+        self._update_gauges()
 
     def _load(self, job_id: str) -> Job:
         if not _JOB_ID.match(job_id):
@@ -129,11 +167,12 @@ class JobManager:
         return job
 
     # -- API ----------------------------------------------------------------------------------------------------
-    def submit(self, req: TranslateInput) -> Job:
+    def submit(self, req: TranslateInput, owner: str | None = None) -> Job:
         self.translator.glossary(req.glossary)  # bad input fails the POST, not the job
         if req.adapter is not None:
             self.translator.adapters.lookup(req.adapter)
-        job = Job(id=uuid.uuid4().hex)
+        job = Job(id=uuid.uuid4().hex, owner=owner)
+        self._save_request(job.id, req)  # before the job exists on disk: a listed job can always be resumed
         self._jobs[job.id] = job
         self._save(job)
         self._tasks[job.id] = asyncio.create_task(self._run(job, req), name=f"job-{job.id}")
@@ -184,7 +223,11 @@ class JobManager:
             self._save(job)
             self._append_event(job, {"type": "done", "translation_id": result.translation_id, "stats": result.stats})
         except asyncio.CancelledError:
-            job.status, job.error = "failed", {"error": "cancelled", "detail": "the server stopped"}
+            if self._closing:  # shutting down: leave it queued (its request file stays) for the next start
+                job.status, job.done, job.total = "queued", 0, None
+                self._save(job)
+                raise
+            job.status, job.error = "failed", {"error": "cancelled", "detail": "the job was cancelled"}
             job.finished_at = time.time()
             self._save(job)
             self._append_event(job, {"type": "error", **job.error})
@@ -202,6 +245,8 @@ class JobManager:
             self._append_event(job, {"type": "error", **job.error})
         finally:
             self._tasks.pop(job.id, None)
+            if job.status in TERMINAL:
+                self._request_path(job.id).unlink(missing_ok=True)
             self._forget_old()
             self._update_gauges()
 
@@ -222,7 +267,15 @@ class JobManager:
     def queued(self) -> int:
         return sum(j.status == "queued" for j in self._jobs.values())
 
+    def unfinished(self, owner: str | None = None) -> int:
+        """Queued or running jobs (of ``owner`` when given)."""
+        return sum(
+            j.status not in TERMINAL and (owner is None or j.owner == owner) for j in self._jobs.values()
+        )
+
     async def close(self) -> None:
+        """Stop: unfinished jobs stay queued on disk and run again at the next start."""
+        self._closing = True
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()

@@ -47,6 +47,9 @@ class Metrics:
         )
         self.store_failures = Counter("papertrans_store_failures", "Failed writes to the store", registry=r)
         self.engine_errors = Counter("papertrans_engine_errors", "Engine requests that raised", registry=r)
+        self.rejections = Counter(
+            "papertrans_rejections", "Requests refused by a limit (429/503 with Retry-After)", ["reason"], registry=r
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

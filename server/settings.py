@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["EngineSettings", "Settings", "StoreSettings", "TranslateSettings"]
+__all__ = ["EngineSettings", "LimitsSettings", "Settings", "StoreSettings", "TranslateSettings"]
 
 
 class EngineSettings(BaseModel):
@@ -45,6 +45,23 @@ class TranslateSettings(BaseModel):
     prompt_template_version: str = Field("v1", description="Recorded with every translation.")
 
 
+class LimitsSettings(BaseModel):
+    """Backpressure and size limits: a request over a limit gets a 4xx (429/413), never an unbounded wait.
+
+    A "client" is its ``X-API-Key`` (when keys are configured), else its address.
+    """
+
+    translate_per_client: int = Field(16, description="Concurrent /translate requests of one client (429 above).")
+    translate_running: int = Field(32, description="/translate requests translating at once, all clients together.")
+    translate_waiting: int = Field(128, description="/translate requests waiting for a running slot (503 above).")
+    wait_timeout_s: float = Field(30.0, description="Longest wait for a running slot before a 503.")
+    jobs_per_client: int = Field(16, description="Unfinished (queued or running) jobs of one client (429 above).")
+    jobs_queued: int = Field(256, description="Unfinished jobs, all clients together (503 above).")
+    max_segments: int = Field(5000, description="Segments of one document (413 above).")
+    max_glossary_entries: int = Field(2000, description="Entries of one request's glossary (413 above).")
+    retry_after_s: int = Field(5, description="Retry-After (seconds) sent with 429/503 answers.")
+
+
 class StoreSettings(BaseModel):
     """The feedback store."""
 
@@ -62,12 +79,20 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("data"), description="Database, adapter store, jobs and model cache live here.")
     cache_dir: Path | None = Field(None, description="Converted-model cache (default: ~/.cache/papertrans).")
     admin_key: str | None = Field(None, description="Key for the admin endpoints (X-Admin-Key); unset = admin off.")
-    api_keys: list[str] = Field(default_factory=list, description="Keys accepted on write endpoints (X-API-Key).")
+    api_keys: list[str] = Field(
+        default_factory=list, description="Keys required (X-API-Key) on /translate, /jobs and feedback writes; empty = open.",
+    )
     max_body_bytes: int = Field(4_000_000, description="Largest request body (413 above).")
     max_concurrent_jobs: int = Field(2, description="Background jobs translating at once (the rest wait queued).")
     engine: EngineSettings = Field(default_factory=EngineSettings)
     translate: TranslateSettings = Field(default_factory=TranslateSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    drain_timeout_s: float = Field(30.0, description="On SIGTERM: how long in-flight requests may finish.")
+    engine_check_s: float = Field(5.0, description="How often the engine's health is checked (0 = never).")
+    exit_on_engine_death: bool = Field(
+        True, description="A dead engine stops the server (exit code 3 under `papertrans serve`) for its supervisor."
+    )
 
     @property
     def adapter_dir(self) -> Path:

@@ -8,6 +8,6 @@
 - ``fake``: a deterministic fake engine, the public test seam.
 """
 
-from .protocol import AdapterRef, Engine, Generation, SamplingOptions
+from .protocol import AdapterRef, Engine, EngineUnavailableError, Generation, SamplingOptions
 
-__all__ = ["AdapterRef", "Engine", "Generation", "SamplingOptions"]
+__all__ = ["AdapterRef", "Engine", "EngineUnavailableError", "Generation", "SamplingOptions"]

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .protocol import AdapterRef, Generation, SamplingOptions
+from .protocol import AdapterRef, EngineUnavailableError, Generation, SamplingOptions
 from papertrans.server.settings import EngineSettings
 
 __all__ = ["AdapterLoadError", "EngineClosedError", "VllmEngine"]
@@ -33,7 +33,7 @@ class AdapterLoadError(RuntimeError):
     """vLLM refused to load an adapter (missing folder, rank above ``max_lora_rank``, wrong base model...)."""
 
 
-class EngineClosedError(RuntimeError):
+class EngineClosedError(EngineUnavailableError):
     """The engine was closed or its core process died."""
 
 
@@ -138,6 +138,10 @@ class VllmEngine:
         except asyncio.CancelledError:
             # The caller went away (client disconnect, timeout): free the engine slot at once.
             await asyncio.shield(self.llm.abort(request_id))
+            raise
+        except Exception as exc:
+            if type(exc).__name__ == "EngineDeadError" or self.llm.errored:  # the core died: fail fast, no retry
+                raise EngineClosedError(f"engine core died: {self.llm.dead_error}") from exc
             raise
         if final is None:  # pragma: no cover - vLLM always yields a finished output
             raise EngineClosedError(f"request {request_id} produced no output")

@@ -11,7 +11,12 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-__all__ = ["AdapterRef", "Engine", "Generation", "SamplingOptions"]
+__all__ = ["AdapterRef", "Engine", "EngineUnavailableError", "Generation", "SamplingOptions"]
+
+
+class EngineUnavailableError(RuntimeError):
+    """The engine cannot serve at all (closed, or its core process died): a request fails fast with a 503 instead
+    of falling back segment by segment. Distinct from a failure of one request, which the pipeline retries."""
 
 
 @dataclass(frozen=True)
@@ -21,6 +26,8 @@ class AdapterRef:
     name: str  # versioned name, unique forever, e.g. "d2l@3"
     int_id: int  # fresh positive integer per version
     path: str  # folder with adapter_config.json + weights
+    # The prompt style the adapter was trained with (its papertrans-adapter.json); None = the base model's prompt.
+    prompt_style: str | None = None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ Corrections are sent in restored form and masked with the segment's inventory (:
 from __future__ import annotations
 
 import hashlib
-import hmac
 import random
 import uuid
 from functools import cache
@@ -20,13 +19,13 @@ from typing import Any, Literal
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.connection import ASGIConnection
-from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, JSONBody
 from litestar.static_files import create_static_files_router
 
 from papertrans import protect
+from papertrans.server.access import require_api_key
 from papertrans.server.engine import AdapterRef, SamplingOptions
-from papertrans.server.errors import BadRequest, PayloadTooLarge, ServiceUnavailable, Unauthorized, Unprocessable
+from papertrans.server.errors import BadRequest, PayloadTooLarge, ServiceUnavailable, Unprocessable
 from papertrans.server.settings import Settings
 from papertrans.server.store import Store
 from papertrans.server.store._store import adapter_label, request_hash
@@ -91,18 +90,6 @@ def _store(request: Request[Any, Any, Any]) -> Store:
     if store is None:
         raise ServiceUnavailable("store_unavailable", "the feedback store is not open")
     return store  # type: ignore[no-any-return]
-
-
-def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Guard of the write endpoints: with keys configured, ``X-API-Key`` must be one of them."""
-    keys = _settings(connection).api_keys
-    if not keys:
-        return
-    given = connection.headers.get("x-api-key")
-    if not given:
-        raise Unauthorized("missing_api_key", "this endpoint needs an X-API-Key header")
-    if not any(hmac.compare_digest(given.encode(), k.encode()) for k in keys):
-        raise Unauthorized("invalid_api_key", "the X-API-Key is not valid")
 
 
 def _who(request: Request[Any, Any, Any], who: str | None) -> str | None:

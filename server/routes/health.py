@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import get
+from litestar import Response, get
 from litestar.datastructures import State
 
 __all__ = ["health"]
 
 
-@get("/health", summary="Engine state, model and active adapters", tags=["ops"])
-async def health(state: State) -> dict[str, Any]:
+@get("/health", summary="Engine state, model and active adapters (503 when the engine is dead)", tags=["ops"])
+async def health(state: State) -> Response[dict[str, Any]]:
     engine_info: dict[str, Any]
     try:
         engine_info = dict(await state.engine.health())
@@ -23,12 +23,17 @@ async def health(state: State) -> dict[str, Any]:
             store_info = dict(await state.store.health())
         except Exception as exc:  # noqa: BLE001
             store_info = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-    ok = engine_info.get("state") in ("ready", "ok", "running") and (store_info is None or store_info.get("ok", True))
-    return {
-        "status": "ok" if ok else "degraded",
+    engine_ok = engine_info.get("state") in ("ready", "ok", "running") and not state.get("engine_dead")
+    ok = engine_ok and (store_info is None or store_info.get("ok", True))
+    # a dead engine is a 503 (nothing can be translated: a load balancer or supervisor must act); a store that is
+    # down is a 200 "degraded" (translations are still served, their records wait in a backlog)
+    body = {
+        "status": "ok" if ok else ("degraded" if engine_ok else "engine_dead"),
         "model": state.engine.model_name,
         "engine": engine_info,
         "adapters": state.adapters.active(),
         "store": store_info,
         "jobs": {"queued": state.jobs.queued()},
+        "translations": state.admission.snapshot(),
     }
+    return Response(body, status_code=200 if engine_ok else 503)

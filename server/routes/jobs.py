@@ -11,8 +11,10 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from papertrans.server.access import client_id, require_api_key
 from papertrans.server.errors import BadRequest
 from papertrans.server.jobs import JobManager
+from papertrans.server.limits import Admission, check_segments
 from papertrans.server.routes._schemas import JobCreated, TranslateBody
 from papertrans.server.routes.translate import check_input
 from papertrans.server.settings import Settings
@@ -22,13 +24,23 @@ __all__ = ["JobController"]
 
 class JobController(Controller):
     path = "/jobs"
-    tags = ["jobs"]  # noqa: RUF012 -- Litestar reads this class attribute
+    tags = ["jobs"]  # noqa: RUF012 -- Litestar reads these class attributes
+    guards = [require_api_key]  # noqa: RUF012 -- with API keys configured, reading a job needs one too
 
     @post("/", status_code=202, summary="Start translating a (long) document in the background")
     async def create(
-        self, data: JSONBody[TranslateBody], jobs: NamedDependency[JobManager], settings: NamedDependency[Settings]
+        self,
+        data: JSONBody[TranslateBody],
+        request: Request[Any, Any, Any],
+        jobs: NamedDependency[JobManager],
+        settings: NamedDependency[Settings],
+        admission: NamedDependency[Admission],
     ) -> JobCreated:
-        job = jobs.submit(check_input(data, settings))
+        req = check_input(data, settings)
+        client = client_id(request)
+        admission.check_job(client, jobs.unfinished(client), jobs.unfinished())
+        await check_segments(req.markdown, settings.limits.max_segments)  # a job too large fails the POST
+        job = jobs.submit(req, owner=client)
         return JobCreated(id=job.id, status=job.status)
 
     @get("/{job_id:str}", summary="Progress, and the result when done")

@@ -11,7 +11,9 @@ from litestar import Request, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
+from papertrans.server.access import client_id, require_api_key
 from papertrans.server.errors import BadRequest, PayloadTooLarge
+from papertrans.server.limits import Admission
 from papertrans.server.pipeline import TranslateInput, Translator
 from papertrans.server.routes._schemas import TranslateBody, TranslateResponse
 from papertrans.server.settings import Settings
@@ -30,6 +32,13 @@ def check_input(body: TranslateBody, settings: Settings) -> TranslateInput:
             f"{size} bytes > {settings.translate.max_document_bytes}",
             limit=settings.translate.max_document_bytes,
         )
+    entries = len(body.glossary or [])
+    if entries > settings.limits.max_glossary_entries:
+        raise PayloadTooLarge(
+            "glossary_too_large",
+            f"{entries} glossary entries > {settings.limits.max_glossary_entries}",
+            limit=settings.limits.max_glossary_entries,
+        )
     sources = [g.source.strip().lower() for g in body.glossary or []]
     if any(not s for s in sources) or any(not g.target.strip() for g in body.glossary or []):
         raise BadRequest("invalid_glossary", "glossary entries need a non-blank source and target")
@@ -46,14 +55,20 @@ async def _disconnected(request: Request[Any, Any, Any]) -> None:
             return
 
 
-@post("/translate", status_code=200, summary="Translate one Markdown document to Chinese")
+@post("/translate", status_code=200, guards=[require_api_key], summary="Translate one Markdown document to Chinese")
 async def translate(
     data: JSONBody[TranslateBody],
     request: Request[Any, Any, Any],
     translator: NamedDependency[Translator],
     settings: NamedDependency[Settings],
+    admission: NamedDependency[Admission],
 ) -> TranslateResponse:
     req = check_input(data, settings)
+    async with admission.translating(client_id(request)):  # 429/503 + Retry-After when over a limit
+        return await _run(req, request, translator)
+
+
+async def _run(req: TranslateInput, request: Request[Any, Any, Any], translator: Translator) -> TranslateResponse:
     work = asyncio.ensure_future(translator.run(req))
     gone = asyncio.ensure_future(_disconnected(request))
     try:

@@ -73,7 +73,7 @@ async def test_job_results_survive_a_restart(app_factory: Any) -> None:
     assert events[-1]["event"] == "done"
 
 
-async def test_job_interrupted_by_shutdown_is_reported(app_factory: Any) -> None:
+async def test_job_interrupted_by_shutdown_resumes_after_restart(app_factory: Any, tmp_path: Any) -> None:
     engine = FakeEngine(delay=30.0)
     async with serve(app_factory(engine)) as c:
         job_id = (await c.post("/jobs", json={"markdown": DOC})).json()["id"]
@@ -81,12 +81,27 @@ async def test_job_interrupted_by_shutdown_is_reported(app_factory: Any) -> None
             if engine.in_flight:
                 break
             await asyncio.sleep(0.02)
+    assert engine.aborted  # shutting down aborted the job's engine requests
+    stored = json.loads((tmp_path / "data" / "jobs" / f"{job_id}.json").read_text())
+    assert stored["status"] == "queued"  # left resumable, not failed
+    async with serve(app_factory()) as c:  # the next start queues it again and it finishes
+        body = await _wait_done(c, job_id)
+        events = _events((await c.get(f"/jobs/{job_id}/events")).text)
+    assert body["status"] == "done" and "$x$" in body["result"]["markdown"]
+    assert "requeued" in [e["event"] for e in events] and events[-1]["event"] == "done"
+    assert not (tmp_path / "data" / "jobs" / f"{job_id}.request.json").exists()  # finished: request dropped
+
+
+async def test_job_without_its_request_file_is_reported_interrupted(app_factory: Any, tmp_path: Any) -> None:
+    engine = FakeEngine(delay=30.0)
+    async with serve(app_factory(engine)) as c:
+        job_id = (await c.post("/jobs", json={"markdown": DOC})).json()["id"]
+    (tmp_path / "data" / "jobs" / f"{job_id}.request.json").unlink()
     async with serve(app_factory()) as c:
         body = (await c.get(f"/jobs/{job_id}")).json()
         events = _events((await c.get(f"/jobs/{job_id}/events")).text)
-    assert body["status"] == "failed" and body["error"]["error"] in ("cancelled", "interrupted")
+    assert body["status"] == "failed" and body["error"]["error"] == "interrupted"
     assert events[-1]["event"] == "error"
-    assert engine.aborted  # shutting down aborted the job's engine requests
 
 
 async def test_finished_jobs_leave_memory_but_stay_readable(app_factory: Any) -> None:

@@ -25,7 +25,8 @@ async def test_health_degraded_when_engine_fails(app_factory: Any) -> None:
 
     async with serve(app_factory(Sick())) as c:
         r = await c.get("/health")
-    assert r.status_code == 200 and r.json()["status"] == "degraded"
+    # nothing can be translated: 503, so that a load balancer or supervisor acts
+    assert r.status_code == 503 and r.json()["status"] == "engine_dead"
     assert "engine core died" in r.json()["engine"]["error"]
 
 
