@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from papertrans import protect
-from papertrans.server.engine import AdapterRef, Engine, Generation, SamplingOptions
+from papertrans.server.engine import AdapterRef, Engine, EngineUnavailableError, Generation, SamplingOptions
+from papertrans.server.limits import segment_limit
 from papertrans.server.metrics import Metrics
 from papertrans.server.settings import TranslateSettings
 
@@ -108,9 +109,11 @@ class Pipeline:
         settings: TranslateSettings,
         metrics: Metrics | None = None,
         prompts: Any = None,
+        max_segments: int | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
+        self.max_segments = max_segments
         self.metrics = metrics or Metrics()
         if prompts is None:
             from papertrans.server.engine import prompts as prompts_module
@@ -149,8 +152,8 @@ class Pipeline:
         self.metrics.queue_depth.inc()
         try:
             gen: Generation = await self.engine.generate(prompt, options, adapter=adapter, request_id=request_id)
-        except asyncio.CancelledError:
-            raise
+        except (asyncio.CancelledError, EngineUnavailableError):
+            raise  # a dead engine fails the document at once (503), it is not a segment to retry
         except Exception as exc:  # noqa: BLE001 -- one failed request must not fail the document: it becomes a retry/fallback
             log.warning("engine request %s failed: %s", request_id, exc)
             self.metrics.engine_errors.inc()
@@ -250,7 +253,10 @@ class Pipeline:
     ) -> TranslationResult:
         started = time.perf_counter()
         tid = translation_id or uuid.uuid4().hex
-        pd = protect.protect(markdown, glossary)
+        # in a thread: a large document takes a moment to scan and the event loop must keep serving others
+        pd = await asyncio.to_thread(protect.protect, markdown, glossary)
+        if self.max_segments is not None:
+            segment_limit(len(pd.segments), self.max_segments)
         chunks = protect.chunk(
             pd, self.settings.chunk_budget_tokens, self.engine.count_tokens, overlap=self.settings.overlap
         )
