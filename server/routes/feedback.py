@@ -30,7 +30,7 @@ from papertrans.server.settings import Settings
 from papertrans.server.store import Store
 from papertrans.server.store._store import adapter_label, request_hash
 
-__all__ = ["LIMITS", "REVIEW_DIR", "route_handlers"]
+__all__ = ["LIMITS", "REVIEW_CSP", "REVIEW_DIR", "route_handlers"]
 
 REVIEW_DIR = Path(__file__).resolve().parent.parent / "static" / "review"
 
@@ -316,7 +316,25 @@ async def get_feedback_stats(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return await _store(request).feedback_stats()
 
 
-review_router = create_static_files_router(path="/review", directories=[REVIEW_DIR], html_mode=True, name="review")
+# The page shows untrusted text (model output, sources, corrections): it only ever sets textContent, KaTeX runs without
+# `trust` (no \href/\url links, no \htmlData), and this policy forbids inline scripts, event handlers and any
+# third-party origin, so that a missed escape still cannot run script.
+REVIEW_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; font-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; object-src 'none'"
+)
+
+
+def _review_headers(response: Response[Any]) -> Response[Any]:
+    response.headers["Content-Security-Policy"] = REVIEW_CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+review_router = create_static_files_router(
+    path="/review", directories=[REVIEW_DIR], html_mode=True, name="review", after_request=_review_headers
+)
 
 route_handlers: list[Any] = [
     post_feedback,

@@ -61,6 +61,8 @@ function renderMath(el, text) {
         { left: "\\(", right: "\\)", display: false },
       ],
       throwOnError: false,
+      trust: false,  // untrusted text: no \href/\url links, no \htmlClass/\htmlData (the CSP is the second wall)
+      maxExpand: 1000,  // macro bombs stop early
     });
   }
 }
