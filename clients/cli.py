@@ -1,16 +1,6 @@
 """Client subcommands of ``papertrans``: ``pdf2md``, ``tex2md``, ``translate``, ``feedback``, ``compare``.
 
-Exit codes (stable; scripts may rely on them):
-
-====  =========================================================================================
-0     success
-1     usage or input error (missing/unreadable file, not a PDF, encrypted or image-only PDF, bad
-      glossary/config, a request the server rejected with 4xx)
-2     server unavailable (connection refused, timeout, 502/503/504)
-3     the job failed on the server (or the server answered with another 5xx)
-4     ``--strict`` and some segments fell back to the source text
-130   interrupted (Ctrl-C); a ``translate`` job keeps running on the server: run the same command to resume
-====  =========================================================================================
+Exit codes: the one table of every ``papertrans`` command, :mod:`papertrans.exitcodes` (docs/clients.md).
 """
 
 from __future__ import annotations
@@ -28,14 +18,11 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
+from papertrans import exitcodes
+
 from .errors import ApiError, ClientError, InputError, JobFailed, ServerUnavailable
 
-__all__ = ["EXIT_FALLBACKS", "EXIT_INPUT", "EXIT_JOB_FAILED", "EXIT_OK", "EXIT_UNAVAILABLE", "register"]
-
-EXIT_OK, EXIT_INPUT, EXIT_UNAVAILABLE, EXIT_JOB_FAILED, EXIT_FALLBACKS, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
-EXIT_CODES_HELP = """exit codes:
-  0 ok · 1 usage/input error (or request rejected) · 2 server unavailable · 3 job failed
-  4 completed with fallbacks under --strict · 130 interrupted (rerun to resume)"""
+__all__ = ["register"]
 
 
 def _stderr() -> Console:
@@ -44,18 +31,6 @@ def _stderr() -> Console:
 
 def _stdout() -> Console:
     return Console(highlight=False, soft_wrap=True)
-
-
-def _exit_code(exc: BaseException) -> int:
-    if isinstance(exc, ServerUnavailable):
-        return EXIT_UNAVAILABLE
-    if isinstance(exc, JobFailed):
-        return EXIT_JOB_FAILED
-    if isinstance(exc, ApiError):
-        if exc.status in (502, 503, 504):
-            return EXIT_UNAVAILABLE
-        return EXIT_JOB_FAILED if exc.status >= 500 else EXIT_INPUT
-    return EXIT_INPUT
 
 
 def _guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
@@ -69,10 +44,10 @@ def _guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Na
             err.print(f"[red]error:[/] {escape(str(exc))}")
             if isinstance(exc, ServerUnavailable):
                 err.print("is the server running? start one with `papertrans serve`, or pass --server URL")
-            return _exit_code(exc)
+            return exc.exit_code
         except KeyboardInterrupt:
             err.print("[yellow]interrupted[/]")
-            return EXIT_INTERRUPTED
+            return exitcodes.INTERRUPTED
 
     return run
 
@@ -108,7 +83,7 @@ def _parser(sub: Any, name: str, help_: str, description: str, examples: str) ->
         name,
         help=help_,
         description=description,
-        epilog=f"examples:\n{examples}\n\n{EXIT_CODES_HELP}",
+        epilog=f"examples:\n{examples}\n\n{exitcodes.HELP}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     return parser
@@ -130,11 +105,11 @@ def _cmd_pdf2md(args: argparse.Namespace) -> int:
     doc = pdf_to_markdown(source, image_dir=image_dir, out_dir=output.parent, password=args.password)
     if args.output == "-":
         sys.stdout.write(doc.markdown)
-        return EXIT_OK
+        return exitcodes.OK
     atomic_write(output, doc.markdown)
     images = f", {len(doc.images)} image(s) in {image_dir}" if doc.images else ""
     _stderr().print(f"wrote {output} ({doc.pages} page(s){images})")
-    return EXIT_OK
+    return exitcodes.OK
 
 
 @_guarded
@@ -154,7 +129,7 @@ def _cmd_tex2md(args: argparse.Namespace) -> int:
     else:
         atomic_write(output, doc.markdown)
         err.print(f"wrote {output} (from {len(doc.files)} file(s))")
-    return EXIT_OK
+    return exitcodes.OK
 
 
 # --- translate ---------------------------------------------------------------------------------------------------
@@ -223,7 +198,7 @@ def _cmd_translate(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             err.print(f"[yellow]interrupted[/]: job {job_id} keeps running on the server; "
                       "run the same command again to resume it")
-            return EXIT_INTERRUPTED
+            return exitcodes.INTERRUPTED
     atomic_write(output, result.markdown)
     state.remove(key)
     summary = summary_dict(result, output, time.monotonic() - started, job_id)
@@ -233,8 +208,8 @@ def _cmd_translate(args: argparse.Namespace) -> int:
         render_summary(_stdout(), summary)
     if args.strict and summary["segments"]["fallback"]:
         err.print(f"[red]--strict:[/] {summary['segments']['fallback']} segment(s) fell back to the source text")
-        return EXIT_FALLBACKS
-    return EXIT_OK
+        return exitcodes.INCOMPLETE
+    return exitcodes.OK
 
 
 # --- feedback / compare ------------------------------------------------------------------------------------------
@@ -255,7 +230,7 @@ def _cmd_feedback(args: argparse.Namespace) -> int:
     what = [args.rating] + (["correction"] if correction else []) + (["comment"] if args.comment else [])
     _stderr().print(f"feedback recorded ({', '.join(what)}) on {args.translation_id}/{args.segment_id}"
                     + (f" — id {out['id']}" if isinstance(out, dict) and "id" in out else ""))
-    return EXIT_OK
+    return exitcodes.OK
 
 
 def _read_choice(console: Console) -> str:
@@ -290,7 +265,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         answer = client.choose(comparison.id, choice)
     labels = f" (a = {answer.get('a')}, b = {answer.get('b')})" if isinstance(answer, dict) and "a" in answer else ""
     _stderr().print(f"choice '{choice}' recorded for comparison {comparison.id}{labels}")
-    return EXIT_OK
+    return exitcodes.OK
 
 
 # --- registration ------------------------------------------------------------------------------------------------

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from papertrans import exitcodes
+
 __all__ = ["ApiError", "ClientError", "InputError", "JobFailed", "ServerUnavailable"]
 
 
 class ClientError(Exception):
-    """Base class of every error the papertrans client raises."""
+    """Base class of every error the papertrans client raises; ``exit_code`` is its code in the CLI's one table."""
+
+    @property
+    def exit_code(self) -> int:
+        return exitcodes.USAGE
 
 
 class ApiError(ClientError):
@@ -19,6 +25,10 @@ class ApiError(ClientError):
         self.body = body
         super().__init__(f"HTTP {status} {code}: {detail}" if detail else f"HTTP {status} {code}")
 
+    @property
+    def exit_code(self) -> int:
+        return exitcodes.for_http_status(self.status)
+
 
 class ServerUnavailable(ClientError):
     """The server could not be reached (connection refused, DNS failure, timeout, dropped connection)."""
@@ -28,6 +38,10 @@ class ServerUnavailable(ClientError):
         self.reason = reason
         super().__init__(f"papertrans server at {base_url} is unavailable: {reason}")
 
+    @property
+    def exit_code(self) -> int:
+        return exitcodes.UNAVAILABLE
+
 
 class JobFailed(ClientError):
     """A translation job ended in a failed state on the server."""
@@ -36,6 +50,10 @@ class JobFailed(ClientError):
         self.job_id = job_id
         self.reason = reason
         super().__init__(f"job {job_id} failed: {reason}")
+
+    @property
+    def exit_code(self) -> int:
+        return exitcodes.FAILED
 
 
 class InputError(ClientError):

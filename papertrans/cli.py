@@ -14,7 +14,7 @@ from typing import NoReturn
 
 __all__ = ["build_parser", "main"]
 
-from papertrans import demo
+from papertrans import demo, exitcodes
 from papertrans.clients import cli as clients_cli
 from papertrans.rl import cli as rl_cli
 from papertrans.server import cli as server_cli
@@ -24,18 +24,19 @@ _COMMAND_MODULES = (server_cli, demo, clients_cli, rl_cli)
 
 
 class _Parser(argparse.ArgumentParser):
-    """Usage errors exit with 1 (argparse's default 2 would read as "server unavailable" in the client's codes);
-    subcommand parsers inherit this class."""
+    """Usage errors exit with :data:`exitcodes.USAGE` (argparse's default 2 would read as "unavailable" in the one
+    exit-code table, :mod:`papertrans.exitcodes`); subcommand parsers inherit this class."""
 
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
-        self.exit(1, f"{self.prog}: error: {message}\n")
+        self.exit(exitcodes.USAGE, f"{self.prog}: error: {message}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="papertrans",
         description="Translate English papers (Markdown + LaTeX) into Chinese; serve, collect feedback, train.",
+        epilog=exitcodes.HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -50,9 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
-        return 1
+        return exitcodes.USAGE
     code = handler(args)
-    return int(code or 0)
+    return int(code or exitcodes.OK)
 
 
 if __name__ == "__main__":

@@ -165,9 +165,11 @@ def _find_spans(text: str, placeholders: Mapping[str, str]) -> tuple[list[tuple[
         starts = []
         pos = text.find(span)
         while pos >= 0 and span:
-            if not any(taken[pos : pos + len(span)]):
-                starts.append(pos)
-                taken[pos : pos + len(span)] = [True] * len(span)
+            if any(taken[pos : pos + len(span)]):
+                pos = text.find(span, pos + 1)  # overlaps a longer span: the next occurrence may start inside it
+                continue
+            starts.append(pos)
+            taken[pos : pos + len(span)] = [True] * len(span)
             pos = text.find(span, pos + len(span))
         wanted = by_span[span]
         if len(starts) < len(wanted):

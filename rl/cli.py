@@ -7,54 +7,71 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from papertrans import exitcodes
+
+from .errors import RlError
+
+if TYPE_CHECKING:
+    from papertrans.clients import ClientError
 
 __all__ = ["register"]
 
 
-def _fail(code: str, detail: str) -> int:
-    print(json.dumps({"error": code, "detail": detail}, ensure_ascii=False), file=sys.stderr)
-    return 2
+def _fail(exc: RlError) -> int:
+    """One JSON line on stderr and the error's code in the one exit-code table (:mod:`papertrans.exitcodes`)."""
+    print(json.dumps({"error": exc.code, "detail": exc.detail}, ensure_ascii=False), file=sys.stderr)
+    return exc.exit_code
 
 
 def _train(args: argparse.Namespace) -> int:
     from .config import parse_train_args
-    from .datasets import DataError
-    from .metadata import AdapterError
-    from .train import TrainError, prepare, train
+    from .train import prepare, train
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    loop, config = parse_train_args(args.argv)
     try:
-        prep = prepare(loop)
-    except (DataError, AdapterError, TrainError) as exc:
-        return _fail(exc.code, exc.detail)
+        loop, config = parse_train_args(args.argv)
+    except SystemExit as exc:  # HfArgumentParser is argparse: --help exits 0, a usage error 2 (ours is USAGE)
+        return exitcodes.OK if exc.code in (0, None) else exitcodes.USAGE
     try:
-        out = train(prep, config)
-    except TrainError as exc:
-        return _fail(exc.code, exc.detail)
+        out = train(prepare(loop), config)
+    except RlError as exc:
+        return _fail(exc)
     print(json.dumps({"adapter": str(out), "method": loop.method}))
-    return 0
+    return exitcodes.OK
 
 
 def _gate(args: argparse.Namespace) -> int:
-    from .datasets import DataError
     from .gate import run_gate
-    from .metadata import AdapterError
 
     baseline = None if args.baseline in ("base", None) else Path(args.baseline)
     report_dir = args.report or (args.candidate / "gate-report")
     try:
         result = run_gate(args.candidate, args.eval, report_dir, baseline=baseline, base_model=args.base_model,
-                          chrf_tolerance=args.chrf_tolerance, max_rows=args.max_rows, backend=args.backend)
-    except (DataError, AdapterError) as exc:
-        return _fail(exc.code, exc.detail)
+                          chrf_tolerance=args.chrf_tolerance, max_rows=args.max_rows, backend=args.backend,
+                          glossary=args.glossary, max_new_tokens=args.max_new_tokens)
+    except RlError as exc:
+        return _fail(exc)
     print(json.dumps({"promote": result.promote, "reasons": result.reasons, "candidate": vars(result.candidate),
                       "baseline": vars(result.baseline), "report": str(report_dir / "gate.json")},
                      ensure_ascii=False, indent=2))
-    return 0 if result.promote else 1
+    return exitcodes.OK if result.promote else exitcodes.INCOMPLETE
+
+
+def _client_fail(exc: ClientError) -> int:
+    """A client failure (server unreachable, a request rejected) in the same JSON line and exit-code table."""
+    from papertrans.clients import ApiError
+
+    if isinstance(exc, ApiError):
+        code, detail = exc.code, exc.detail
+    else:  # ServerUnavailable -> "server_unavailable", JobFailed -> "job_failed", ...
+        code, detail = re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower(), str(exc)
+    print(json.dumps({"error": code, "detail": detail}, ensure_ascii=False), file=sys.stderr)
+    return exc.exit_code
 
 
 def _client(args: argparse.Namespace) -> Any:
@@ -64,8 +81,9 @@ def _client(args: argparse.Namespace) -> Any:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    from .metadata import AdapterError
-    from .publish import PublishError, publish
+    from papertrans.clients import ClientError
+
+    from .publish import publish
 
     store = args.adapter_store
     if store is None:
@@ -75,27 +93,29 @@ def _publish(args: argparse.Namespace) -> int:
     try:
         with _client(args) as client:
             result = publish(client, args.adapter, args.name, store, smoke=not args.no_smoke)
-    except (PublishError, AdapterError) as exc:
-        return _fail(exc.code, exc.detail)
+    except RlError as exc:
+        return _fail(exc)
+    except ClientError as exc:
+        return _client_fail(exc)
     print(json.dumps(vars(result)))
-    return 0
+    return exitcodes.OK
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    from papertrans.clients import ApiError
+    from papertrans.clients import ClientError
 
     from .publish import rollback
 
     try:
         with _client(args) as client:
             print(json.dumps(rollback(client, args.name)))
-    except ApiError as exc:
-        return _fail(exc.code, exc.detail)
-    return 0
+    except ClientError as exc:
+        return _client_fail(exc)
+    return exitcodes.OK
 
 
 def _refresh(args: argparse.Namespace) -> int:
-    from .refresh import RefreshBusy, RefreshOptions, refresh, split_args
+    from .refresh import RefreshOptions, refresh, split_args
 
     opts = RefreshOptions(
         work_dir=args.work_dir, data_dir=args.data_dir, store_url=args.store_url, export_dir=args.export_dir,
@@ -106,10 +126,10 @@ def _refresh(args: argparse.Namespace) -> int:
     )
     try:
         report = refresh(opts)
-    except RefreshBusy as exc:
-        return _fail("refresh_busy", str(exc))
+    except RlError as exc:
+        return _fail(exc)
     print(json.dumps(report, ensure_ascii=False, indent=2, default=str))
-    return 0
+    return exitcodes.OK
 
 
 def _server_args(p: argparse.ArgumentParser) -> None:
@@ -131,7 +151,10 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("gate", help="promotion gate: candidate vs baseline on a held-out split")
     p.add_argument("--candidate", type=Path, required=True, help="candidate adapter folder")
     p.add_argument("--baseline", default="base", help="baseline adapter folder, or 'base' for the base model")
-    p.add_argument("--eval", type=Path, required=True, help="held-out JSONL rows with prompt/reference/placeholders")
+    p.add_argument("--eval", type=Path, required=True,
+                   help="held-out JSONL: rows with prompt/reference/placeholders, or parallel text ({en, zh} units)")
+    p.add_argument("--glossary", help="parallel --eval: term=translation,... (or a file) for the prompts")
+    p.add_argument("--max-new-tokens", type=int, default=256, help="longest generated answer per segment")
     p.add_argument("--report", type=Path, help="report folder (default: <candidate>/gate-report)")
     p.add_argument("--base-model", default="embedded:gemma-3-270m", help="base model spec")
     p.add_argument("--chrf-tolerance", type=float, default=1.0, help="chrF points the candidate may lose")

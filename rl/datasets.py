@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .errors import DataError
+
 __all__ = [
     "METHODS",
     "MIN_EXAMPLES",
@@ -39,15 +41,6 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
 # KTO estimates its KL term from mismatched pairs inside a batch, so it needs at least two rows; GRPO and online DPO
 # compare samples of one prompt, so one prompt is enough.
 MIN_EXAMPLES: dict[str, int] = {"sft": 1, "kto": 2, "dpo": 1, "online-dpo": 1, "grpo": 1}
-
-
-class DataError(ValueError):
-    """Bad training input, found before training starts. ``code`` is machine-readable."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code = code
-        self.detail = detail
 
 
 def load_rows(path: Path) -> list[dict[str, Any]]:

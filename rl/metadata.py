@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import AdapterError
+
 __all__ = [
     "METADATA_FILE",
     "AdapterError",
@@ -35,15 +37,6 @@ _FINGERPRINT_KEYS = (
     "head_dim",
     "vocab_size",
 )
-
-
-class AdapterError(ValueError):
-    """An adapter folder that cannot be used (missing files, another base model). ``code`` is machine-readable."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code = code
-        self.detail = detail
 
 
 @dataclass

@@ -16,20 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .metadata import AdapterError
+from .errors import AdapterError, PublishError
 
 __all__ = ["SMOKE_MARKDOWN", "PublishError", "PublishResult", "publish", "rollback"]
 
 log = logging.getLogger(__name__)
 
 SMOKE_MARKDOWN = "The attention mechanism $a_t$ lets the model focus on relevant tokens, see :cite:`Bahdanau.2014`."
-
-
-class PublishError(RuntimeError):
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code = code
-        self.detail = detail
 
 
 @dataclass

@@ -25,15 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .datasets import DataError, load_rows, write_rows
+from .datasets import load_rows, write_rows
+from .errors import DataError, RefreshBusy
 
 __all__ = ["RefreshBusy", "RefreshOptions", "read_state", "refresh"]
 
 log = logging.getLogger(__name__)
-
-
-class RefreshBusy(RuntimeError):
-    """Another refresh holds the lock."""
 
 
 @dataclass

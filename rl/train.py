@@ -18,20 +18,12 @@ from typing import Any
 
 from .config import LoopArguments
 from .datasets import DataError, data_hash, load_rows, reward_columns, validate_rows
+from .errors import TrainError
 from .metadata import AdapterError, AdapterMetadata, check_adapter_dir, model_fingerprint, write_metadata
 
 __all__ = ["Prepared", "TrainError", "prepare", "train"]
 
 log = logging.getLogger(__name__)
-
-
-class TrainError(RuntimeError):
-    """A training job that cannot start or finish; ``code`` is machine-readable."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code = code
-        self.detail = detail
 
 
 @dataclass

@@ -132,7 +132,7 @@ def _chat_prompt(
 ) -> str:
     lines = [_render(_CHAT_INSTRUCTION, make)]
     if strict:
-        markers = sorted({m.group(0) for tok, _ in _styles() for m in tok.finditer(text)})
+        markers = sorted({m.group(0) for style in protect.STYLES.values() for m in style.token.finditer(text)})
         lines[0] += _CHAT_STRICT + (" ".join(markers) if markers else "(none)") + "."
     if title:
         lines.append(f"Paper: {title}")

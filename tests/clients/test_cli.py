@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from papertrans import exitcodes
 from papertrans.clients import Client, math_spans
 from papertrans.clients._translate import STATE_FILE, JobState, job_key
 from papertrans.cli import main
-from papertrans.clients.cli import EXIT_FALLBACKS, EXIT_INPUT, EXIT_JOB_FAILED, EXIT_OK, EXIT_UNAVAILABLE
 
 from ._fixtures import PDF_LINES, project_sources, write_latex_project, write_pdf
 
@@ -46,7 +46,7 @@ def test_translate_markdown(live_server: str, tmp_path: Path, capsys: pytest.Cap
     glossary = tmp_path / "terms.csv"
     glossary.write_text("attention,注意力\n", encoding="utf-8")
     rc = main(["translate", str(paper), "--server", live_server, "--glossary", str(glossary), "--json"])
-    assert rc == EXIT_OK
+    assert rc == exitcodes.OK
     summary = _summary(capsys)
     out = tmp_path / "paper.zh.md"  # the default output name
     text = out.read_text(encoding="utf-8")
@@ -67,7 +67,7 @@ def test_translate_human_summary_and_bilingual(live_server: str, tmp_path: Path,
     paper = tmp_path / "paper.md"
     paper.write_text(PAPER, encoding="utf-8")
     out = tmp_path / "bi.md"
-    assert main(["translate", str(paper), "-o", str(out), "--bilingual", "--server", live_server]) == EXIT_OK
+    assert main(["translate", str(paper), "-o", str(out), "--bilingual", "--server", live_server]) == exitcodes.OK
     printed = capsys.readouterr().out
     assert "segments" in printed and "glossary adherence" in printed and "tokens" in printed
     text = out.read_text(encoding="utf-8")
@@ -77,7 +77,7 @@ def test_translate_human_summary_and_bilingual(live_server: str, tmp_path: Path,
 def test_translate_latex_project(live_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     main_tex = write_latex_project(tmp_path / "proj")
     out = tmp_path / "paper.zh.md"
-    assert main(["translate", str(main_tex), "-o", str(out), "--server", live_server, "--json"]) == EXIT_OK
+    assert main(["translate", str(main_tex), "-o", str(out), "--server", live_server, "--json"]) == exitcodes.OK
     text = out.read_text(encoding="utf-8")
     formulas = math_spans(project_sources(main_tex.parent))
     assert formulas and [f for f in formulas if f not in text] == []
@@ -89,7 +89,7 @@ def test_translate_pdf(live_server: str, tmp_path: Path, capsys: pytest.CaptureF
     pytest.importorskip("pymupdf4llm")
     pdf = write_pdf(tmp_path / "paper.pdf")
     assert main(["translate", str(pdf), "--server", live_server, "--json",
-                 "--save-source", str(tmp_path / "paper.en.md")]) == EXIT_OK
+                 "--save-source", str(tmp_path / "paper.en.md")]) == exitcodes.OK
     text = (tmp_path / "paper.zh.md").read_text(encoding="utf-8")
     image = next((tmp_path / "paper_images").iterdir())
     assert f"(paper_images/{image.name})" in text
@@ -106,7 +106,7 @@ def test_translate_resumes_an_interrupted_job(live_server: str, tmp_path: Path,
     with Client(live_server) as client:
         job_id = client.submit_job(PAPER)
     JobState(tmp_path).put(job_key(PAPER, None, None, "zh"), live_server, job_id, out)
-    assert main(["translate", str(paper), "--server", live_server, "--json"]) == EXIT_OK
+    assert main(["translate", str(paper), "--server", live_server, "--json"]) == exitcodes.OK
     captured = capsys.readouterr()
     assert f"resuming job {job_id}" in captured.err
     assert json.loads(captured.out)["job_id"] == job_id
@@ -117,7 +117,7 @@ def test_stale_state_starts_a_new_job(live_server: str, tmp_path: Path, capsys: 
     paper = tmp_path / "paper.md"
     paper.write_text(PAPER, encoding="utf-8")
     JobState(tmp_path).put(job_key(PAPER, None, None, "zh"), live_server, "f" * 32, tmp_path / "paper.zh.md")
-    assert main(["translate", str(paper), "--server", live_server, "-q"]) == EXIT_OK
+    assert main(["translate", str(paper), "--server", live_server, "-q"]) == exitcodes.OK
     assert "unknown to the server; starting a new one" in capsys.readouterr().err
 
 
@@ -131,7 +131,7 @@ def test_strict_with_fallbacks_exits_4(server_with: object, tmp_path: Path, caps
     engine = FakeEngine(break_when=lambda source, attempt: "$" in source or opener in source)
     with server_with(engine) as url:  # type: ignore[operator]
         rc = main(["translate", str(paper), "--server", url, "--strict", "--json", "--poll"])
-    assert rc == EXIT_FALLBACKS
+    assert rc == exitcodes.INCOMPLETE
     summary = _summary(capsys)
     assert summary["segments"]["fallback"] >= 1  # type: ignore[index]
     assert summary["fallback_reasons"]
@@ -150,7 +150,7 @@ def test_job_failed(server_with: object, tmp_path: Path, capsys: pytest.CaptureF
     paper.write_text(PAPER, encoding="utf-8")
     with server_with(Broken()) as url:  # type: ignore[operator]
         rc = main(["translate", str(paper), "--server", url])
-    assert rc == EXIT_JOB_FAILED
+    assert rc == exitcodes.FAILED
     assert "failed" in capsys.readouterr().err
     assert not (tmp_path / "paper.zh.md").exists() and _leftovers(tmp_path) == []
 
@@ -158,7 +158,7 @@ def test_job_failed(server_with: object, tmp_path: Path, capsys: pytest.CaptureF
 def test_server_down(dead_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     paper = tmp_path / "paper.md"
     paper.write_text(PAPER, encoding="utf-8")
-    assert main(["translate", str(paper), "--server", dead_url, "--timeout", "3"]) == EXIT_UNAVAILABLE
+    assert main(["translate", str(paper), "--server", dead_url, "--timeout", "3"]) == exitcodes.UNAVAILABLE
     err = capsys.readouterr().err
     assert "unavailable" in err and dead_url in err
     assert not (tmp_path / "paper.zh.md").exists() and _leftovers(tmp_path) == []
@@ -181,7 +181,7 @@ def test_bad_input(dead_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[
     if make is not None:
         make(path)  # type: ignore[operator]
     # Input errors are found before the server is contacted (the URL is dead on purpose).
-    assert main(["translate", str(path), "--server", dead_url]) == EXIT_INPUT
+    assert main(["translate", str(path), "--server", dead_url]) == exitcodes.USAGE
     assert message in capsys.readouterr().err
     assert not list(tmp_path.glob("*.zh.md")) and _leftovers(tmp_path) == []
 
@@ -189,7 +189,7 @@ def test_bad_input(dead_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[
 def test_usage_error_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["translate"])
-    assert exc.value.code == EXIT_INPUT
+    assert exc.value.code == exitcodes.USAGE
 
 
 @pytest.mark.parametrize("command", ["pdf2md", "tex2md", "translate", "feedback", "compare"])
@@ -208,23 +208,23 @@ def test_feedback_and_compare(live_server: str, tmp_path: Path, capsys: pytest.C
     tid = result.translation_id or ""
     seg = next(s for s in result.segments if "\\alpha" in s.source)
     monkeypatch.setenv("PAPERTRANS_SERVER", live_server)  # the environment is the second source of settings
-    assert main(["feedback", tid, seg.id, "up"]) == EXIT_OK
+    assert main(["feedback", tid, seg.id, "up"]) == exitcodes.OK
     assert "feedback recorded" in capsys.readouterr().err
     correction = seg.translation + " 修改"
-    assert main(["feedback", tid, seg.id, "down", "--correction", correction, "--comment", "better"]) == EXIT_OK
+    assert main(["feedback", tid, seg.id, "down", "--correction", correction, "--comment", "better"]) == exitcodes.OK
     capsys.readouterr()
-    assert main(["feedback", tid, seg.id, "down", "--correction", "丢了公式"]) == EXIT_INPUT
+    assert main(["feedback", tid, seg.id, "down", "--correction", "丢了公式"]) == exitcodes.USAGE
     assert "422" in capsys.readouterr().err
-    assert main(["feedback", "no-such-id", "s0", "up"]) == EXIT_INPUT
+    assert main(["feedback", "no-such-id", "s0", "up"]) == exitcodes.USAGE
     with Client(live_server) as client:
         stored = client.translation(tid)
     feedback = [f for s in stored["segments"] if s["segment_id"] == seg.id for f in s.get("feedback", [])]
     assert {f["rating"] for f in feedback} == {"up", "down"}
     monkeypatch.setattr("sys.stdin", __import__("io").StringIO("x\nb\n"))  # one invalid answer, then "b"
-    assert main(["compare", tid, seg.id, "--a", "current", "--b", "base"]) == EXIT_OK
+    assert main(["compare", tid, seg.id, "--a", "current", "--b", "base"]) == exitcodes.OK
     captured = capsys.readouterr()
     assert "choice 'b' recorded" in captured.err
-    assert main(["compare", tid, seg.id, "--choice", "s"]) == EXIT_OK
+    assert main(["compare", tid, seg.id, "--choice", "s"]) == exitcodes.OK
     assert "choice 'same' recorded" in capsys.readouterr().err
 
 
@@ -238,11 +238,11 @@ def test_interrupt_keeps_the_job_for_resume(live_server: str, tmp_path: Path, ca
 
     with monkeypatch.context() as patch:
         patch.setattr(Client, "wait_job", interrupted)
-        assert main(["translate", str(paper), "--server", live_server]) == 130
+        assert main(["translate", str(paper), "--server", live_server]) == exitcodes.INTERRUPTED
     assert "run the same command again to resume" in capsys.readouterr().err
     assert not (tmp_path / "paper.zh.md").exists()
     job_id = JobState(tmp_path).get(job_key(PAPER, None, None, "zh"), live_server)
     assert job_id is not None
-    assert main(["translate", str(paper), "--server", live_server, "-q"]) == EXIT_OK
+    assert main(["translate", str(paper), "--server", live_server, "-q"]) == exitcodes.OK
     assert f"resuming job {job_id}" in capsys.readouterr().err
     assert (tmp_path / "paper.zh.md").is_file() and _leftovers(tmp_path) == []

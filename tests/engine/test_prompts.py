@@ -118,3 +118,10 @@ def test_chat_template_prompt_carries_context_title_section_and_glossary() -> No
 )
 def test_clean_output(raw: str, clean: str) -> None:
     assert clean_output(raw) == clean
+
+
+def test_strict_chat_prompt_names_the_markers_to_keep() -> None:
+    tok = ChatTok()
+    prompt, _ = build_prompt(tok, "Minimise {{1}} over {{2}}.", strict=True)
+    instruction = tok.seen[-1][-1]["content"]
+    assert "exactly once: {{1}} {{2}}." in instruction and prompt.startswith("<user>")

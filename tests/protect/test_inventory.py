@@ -55,6 +55,12 @@ def test_a_span_inside_a_longer_span_is_not_taken_twice() -> None:
     assert protect.mask("先 $x$ + $y$ 后 $x$", inv) == "先 {{2}} 后 {{1}}"
 
 
+def test_a_span_right_after_a_longer_one_that_overlaps_it_is_found() -> None:
+    # "$$z$$a$a$": "$a$" first matches at the last "$" of "$$z$$" (taken); the real one starts two characters later.
+    inv = {"{{1}}": "$$z$$", "{{2}}": "$a$"}
+    assert protect.mask("$$z$$a$a$", inv) == "{{1}}a{{2}}"
+
+
 def test_check_counts_each_fault() -> None:
     inv = ["{{1}}", "{{2}}", "{{3}}"]
     check = protect.check_inventory("{{1}} {{1}} {{4}} {{4}} 文", inv)
@@ -123,7 +129,8 @@ def test_mask_then_unmask_gives_back_the_input(case: tuple[str, str, dict[str, s
 @given(st.permutations(list(range(1, 6))), st.lists(_PROSE, min_size=6, max_size=6))
 def test_unmask_then_mask_gives_back_the_masked_text(order: list[int], prose: list[str]) -> None:
     inv = {protect.DEFAULT_STYLE.make(n): span for n, span in enumerate(["$a$", "$b$", "\\cite{k}", "`f`", "$$z$$"], 1)}
-    masked = prose[0] + "".join(protect.DEFAULT_STYLE.make(n) + p for n, p in zip(order, prose[1:], strict=True))
+    # Spans stand apart (a space on each side), as in a sentence: "$b$a$a$" is ambiguous whoever reads it.
+    masked = prose[0] + "".join(f" {protect.DEFAULT_STYLE.make(n)} {p}" for n, p in zip(order, prose[1:], strict=True))
     assert protect.mask(protect.unmask(masked, inv), inv) == masked
 
 
