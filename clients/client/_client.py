@@ -1,18 +1,19 @@
-"""The Python client of the papertrans HTTP API: ``Client`` (sync) and ``AsyncClient`` (asyncio), same methods.
+"""The Python client of the papertrans HTTP API.
 
-Each endpoint is described once as a ``_Call`` (method, path, body, headers, parser); the two classes only differ in
-how they send it. Connection failures become ``ServerUnavailable``; error statuses become ``ApiError`` carrying the
-server's machine-readable ``{"error": code, "detail": ...}``.
+``AsyncClient`` is the implementation. ``Client`` runs the very same coroutines on a private event loop (one
+``asyncio.Runner`` per client), so the two have the same methods, results and errors and cannot drift apart.
+Connection failures become ``ServerUnavailable``; error statuses become ``ApiError`` carrying the server's
+machine-readable ``{"error": code, "detail": ...}``; an answer without the fields the server always sends is a
+``ClientError`` (it did not come from a papertrans server).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
+import functools
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Generic, Self, TypeVar
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Iterator, Mapping
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -24,23 +25,14 @@ from ._types import Comparison, GlossaryLike, Health, Job, TranslateResult, glos
 __all__ = ["AsyncClient", "Client", "ProgressCallback"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 JSON = dict[str, Any]
 # Called with (done, total, event-or-None) whenever a job makes progress.
 ProgressCallback = Callable[[int, int, "JSON | None"], None]
 
 DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=5.0)  # a whole-document /translate on CPU takes minutes
-_TERMINAL_EVENTS = frozenset({"done", "complete", "completed", "end", "finished", "failed", "error", "cancelled"})
-# Statuses meaning "this server has no event stream for that job": fall back to polling.
-_NO_STREAM_STATUSES = frozenset({404, 405, 406, 501})
-
-
-@dataclass(frozen=True)
-class _Call(Generic[T]):
-    method: str
-    path: str
-    parse: Callable[[Any], T]
-    body: object | None = None
-    headers: dict[str, str] = field(default_factory=dict)
+# A job's event stream (server/jobs.py): "started", one "segment" per finished segment, then "done" or "error".
+_LAST_EVENTS = ("done", "error")
 
 
 def _seg(value: object) -> str:
@@ -52,26 +44,24 @@ def _identity(data: Any) -> Any:
 
 
 def _job_id(data: Any) -> str:
-    if isinstance(data, Mapping):
-        for key in ("id", "job_id"):
-            if key in data:
-                return str(data[key])
-    raise ClientError(f"unexpected answer to POST /jobs: {data!r}")
+    return str(data["id"])  # 202 {"id", "status"}
 
 
-def _as_list(data: Any) -> list[Any]:
-    if isinstance(data, list):
-        return data
-    if isinstance(data, Mapping):
-        for key in ("adapters", "items", "data"):
-            if isinstance(data.get(key), list):
-                return list(data[key])
-    return [data]
+def _adapter_list(data: Any) -> list[JSON]:
+    if not isinstance(data, list):
+        raise TypeError("not a list")
+    return [dict(entry) for entry in data]
 
 
-def _translate_body(
-    markdown: str, adapter: str | None, glossary: GlossaryLike | None, output: str
-) -> JSON:
+def _timeout(timeout: float | httpx.Timeout | None) -> httpx.Timeout:
+    if timeout is None:
+        return DEFAULT_TIMEOUT
+    if isinstance(timeout, httpx.Timeout):
+        return timeout
+    return httpx.Timeout(timeout, connect=min(timeout, 5.0))
+
+
+def _translate_body(markdown: str, adapter: str | None, glossary: GlossaryLike | None, output: str) -> JSON:
     body: JSON = {"markdown": markdown, "output": output}
     if adapter:
         body["adapter"] = adapter
@@ -82,60 +72,25 @@ def _translate_body(
 
 
 def _error_from(response: httpx.Response) -> ApiError:
+    """The server's ``{"error": code, "detail": ...}``; anything else (a proxy's page) becomes ``http_<status>``."""
     try:
-        body = response.json()
+        body: Any = response.json()
     except ValueError:
         body = response.text
-    code = f"http_{response.status_code}"
-    detail = ""
-    if isinstance(body, Mapping):
-        error = body.get("error")
-        if isinstance(error, Mapping):  # {"error": {"code": ..., "detail": ...}}
-            code = str(error.get("code", code))
-            detail = str(error.get("detail", ""))
-        elif error is not None:
-            code = str(error)
-        detail = detail or str(body.get("detail", "") or body.get("message", ""))
-        extra = body.get("extra")
-        if extra and not detail:
-            detail = str(extra)
-    elif isinstance(body, str):
-        detail = body[:500]
-    return ApiError(response.status_code, code, detail, body)
+    if isinstance(body, Mapping) and isinstance(body.get("error"), str):
+        return ApiError(response.status_code, body["error"], str(body.get("detail") or ""), body)
+    return ApiError(response.status_code, f"http_{response.status_code}", str(body)[:500], body)
 
 
 def _decode(response: httpx.Response) -> Any:
     if response.status_code >= 400:
         raise _error_from(response)
-    if response.status_code == 204 or not response.content:
+    if not response.content:
         return {}
     try:
         return response.json()
     except ValueError as exc:
         raise ClientError(f"{response.request.method} {response.request.url.path}: answer is not JSON") from exc
-
-
-def _progress_of(event: Mapping[str, Any], done: int, total: int) -> tuple[int, int]:
-    progress = event.get("progress")
-    source: Mapping[str, Any] = progress if isinstance(progress, Mapping) else event
-    new_done = source.get("done", source.get("segments_done"))
-    new_total = source.get("total", source.get("segments_total"))
-    done = int(new_done) if isinstance(new_done, int) else done + (1 if _is_segment_event(event) else 0)
-    total = int(new_total) if isinstance(new_total, int) else total
-    return done, total
-
-
-def _is_segment_event(event: Mapping[str, Any]) -> bool:
-    name = str(event.get("event", "segment"))
-    return name in ("segment", "message", "progress") and ("segment_id" in event or "id" in event or "status" in event)
-
-
-def _is_terminal(event: Mapping[str, Any]) -> bool:
-    name = str(event.get("event", "")).lower()
-    if name in _TERMINAL_EVENTS:
-        return True
-    state = event.get("state", event.get("job_status"))
-    return isinstance(state, str) and state.lower() in _TERMINAL_EVENTS
 
 
 def _result_of(job: Job) -> TranslateResult:
@@ -146,259 +101,8 @@ def _result_of(job: Job) -> TranslateResult:
     return job.result
 
 
-class _Base:
-    """Endpoint descriptions shared by both clients."""
-
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        api_key: str | None = None,
-        admin_key: str | None = None,
-        timeout: float | httpx.Timeout | None = None,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._headers: dict[str, str] = {"User-Agent": "papertrans-client", "Accept": "application/json"}
-        if api_key:
-            self._headers["X-API-Key"] = api_key
-        if admin_key:
-            self._headers["X-Admin-Key"] = admin_key
-        if timeout is None:
-            self._timeout = DEFAULT_TIMEOUT
-        elif isinstance(timeout, httpx.Timeout):
-            self._timeout = timeout
-        else:
-            self._timeout = httpx.Timeout(timeout, connect=min(timeout, 5.0))
-
-    def _unavailable(self, exc: httpx.TransportError) -> ServerUnavailable:
-        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        return ServerUnavailable(self.base_url, reason)
-
-    # --- calls -----------------------------------------------------------------------------------------------
-    @staticmethod
-    def _c_translate(markdown: str, adapter: str | None, glossary: GlossaryLike | None, output: str) -> _Call[Any]:
-        return _Call("POST", "/translate", TranslateResult.from_json, _translate_body(markdown, adapter, glossary, output))
-
-    @staticmethod
-    def _c_submit_job(markdown: str, adapter: str | None, glossary: GlossaryLike | None, output: str) -> _Call[Any]:
-        return _Call("POST", "/jobs", _job_id, _translate_body(markdown, adapter, glossary, output))
-
-    @staticmethod
-    def _c_job(job_id: str) -> _Call[Any]:
-        return _Call("GET", f"/jobs/{_seg(job_id)}", Job.from_json)
-
-    @staticmethod
-    def _c_feedback(
-        translation_id: str,
-        segment_id: str,
-        rating: str | None,
-        correction: str | None,
-        comment: str | None,
-        idempotency_key: str | None,
-    ) -> _Call[Any]:
-        body: JSON = {"translation_id": translation_id, "segment_id": segment_id}
-        for key, value in (("rating", rating), ("correction", correction), ("comment", comment)):
-            if value is not None:
-                body[key] = value
-        # A key per logical write makes the client's own retries safe (the server deduplicates on it).
-        headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
-        return _Call("POST", "/feedback", _identity, body, headers)
-
-    @staticmethod
-    def _c_create_comparison(body: JSON, idempotency_key: str | None) -> _Call[Any]:
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        return _Call("POST", "/comparisons", Comparison.from_json, body, headers)
-
-    @staticmethod
-    def _c_choose(comparison_id: str, choice: str, idempotency_key: str | None) -> _Call[Any]:
-        if choice not in ("a", "b", "same"):
-            raise ValueError(f"choice must be 'a', 'b' or 'same', not {choice!r}")
-        headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
-        return _Call("POST", f"/comparisons/{_seg(comparison_id)}/choice", _identity, {"choice": choice}, headers)
-
-
-def _comparison_body(translation_id: str, segment_id: str, variants: list[str] | None) -> JSON:
-    body: JSON = {"translation_id": translation_id, "segment_id": segment_id}
-    if variants is not None:
-        body["variants"] = list(variants)
-    return body
-
-
-class Client(_Base):
-    """Synchronous client. Use as a context manager, or call ``close()``.
-
-    >>> with Client("http://127.0.0.1:8000") as c:          # doctest: +SKIP
-    ...     print(c.translate("The attention mechanism $a_t$ ...").markdown)
-    """
-
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        api_key: str | None = None,
-        admin_key: str | None = None,
-        timeout: float | httpx.Timeout | None = None,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        super().__init__(base_url, api_key=api_key, admin_key=admin_key, timeout=timeout)
-        # Transport retries only repeat failed *connects* (nothing was sent), so they are safe for every method.
-        self._http = httpx.Client(
-            base_url=self.base_url,
-            headers=self._headers,
-            timeout=self._timeout,
-            transport=transport or httpx.HTTPTransport(retries=1),
-        )
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._http.close()
-
-    def _send(self, call: _Call[T]) -> T:
-        try:
-            response = self._http.request(call.method, call.path, json=call.body, headers=call.headers)
-        except httpx.TransportError as exc:
-            raise self._unavailable(exc) from exc
-        return call.parse(_decode(response))
-
-    def _get(self, path: str) -> Any:
-        return self._send(_Call("GET", path, _identity))
-
-    # --- translation ---------------------------------------------------------------------------------------
-    def translate(
-        self, markdown: str, *, adapter: str | None = None, glossary: GlossaryLike | None = None, output: str = "zh"
-    ) -> TranslateResult:
-        """Translate a whole document in one request (``POST /translate``)."""
-        return self._send(self._c_translate(markdown, adapter, glossary, output))  # type: ignore[no-any-return]
-
-    def submit_job(
-        self, markdown: str, *, adapter: str | None = None, glossary: GlossaryLike | None = None, output: str = "zh"
-    ) -> str:
-        """Start a translation job (``POST /jobs``); returns its id."""
-        return self._send(self._c_submit_job(markdown, adapter, glossary, output))  # type: ignore[no-any-return]
-
-    def job(self, job_id: str) -> Job:
-        return self._send(self._c_job(job_id))  # type: ignore[no-any-return]
-
-    def job_events(self, job_id: str) -> Iterator[JSON]:
-        """Server-sent events of a job, one dict per event, until the server closes the stream."""
-        headers = {"Accept": "text/event-stream"}
-        timeout = httpx.Timeout(None, connect=self._timeout.connect)
-        try:
-            with self._http.stream("GET", f"/jobs/{_seg(job_id)}/events", headers=headers, timeout=timeout) as resp:
-                if resp.status_code >= 400:
-                    resp.read()
-                    raise _error_from(resp)
-                parser = SseParser()
-                for line in resp.iter_lines():
-                    event = parser.feed(line)
-                    if event is not None:
-                        yield event
-                tail = parser.feed("")
-                if tail is not None:
-                    yield tail
-        except httpx.TransportError as exc:
-            raise self._unavailable(exc) from exc
-
-    def wait_job(
-        self,
-        job_id: str,
-        *,
-        on_progress: ProgressCallback | None = None,
-        use_events: bool = True,
-        poll_interval: float = 0.5,
-    ) -> TranslateResult:
-        """Follow a job to its end (events when the server streams them, else polling) and return its result.
-
-        Raises ``JobFailed`` when the job fails and ``ServerUnavailable`` when the server goes away meanwhile.
-        """
-        job = self.job(job_id)
-        done, total = job.done, job.total
-        if on_progress:
-            on_progress(done, total, None)
-        if not (job.finished or job.failed) and use_events:
-            try:
-                for event in self.job_events(job_id):
-                    done, total = _progress_of(event, done, total)
-                    if on_progress:
-                        on_progress(done, total, event)
-                    if _is_terminal(event):
-                        break
-            except ApiError as exc:
-                if exc.status not in _NO_STREAM_STATUSES:
-                    raise
-            except ServerUnavailable:
-                pass  # a dropped stream is not a dead server: the polling below finds out which
-        while True:
-            job = self.job(job_id)
-            if on_progress and (job.done, job.total) != (done, total) and job.total:
-                done, total = job.done, job.total
-                on_progress(done, total, None)
-            if job.finished or job.failed:
-                return _result_of(job)
-            time.sleep(poll_interval)
-
-    # --- reads ---------------------------------------------------------------------------------------------
-    def health(self) -> Health:
-        return self._send(_Call("GET", "/health", Health.from_json))
-
-    def adapters(self) -> list[Any]:
-        return self._send(_Call("GET", "/adapters", _as_list))
-
-    def translation(self, translation_id: str) -> JSON:
-        return self._get(f"/translations/{_seg(translation_id)}")  # type: ignore[no-any-return]
-
-    def feedback_stats(self) -> JSON:
-        return self._get("/stats/feedback")  # type: ignore[no-any-return]
-
-    # --- adapter admin (X-Admin-Key) -----------------------------------------------------------------------
-    def register_adapter_version(self, name: str, folder: str) -> JSON:
-        return self._send(_Call("POST", f"/adapters/{_seg(name)}/versions", _identity, {"folder": folder}))
-
-    def activate_adapter(self, name: str, version: int) -> JSON:
-        return self._send(_Call("POST", f"/adapters/{_seg(name)}/activate", _identity, {"version": version}))
-
-    def rollback_adapter(self, name: str) -> JSON:
-        return self._send(_Call("POST", f"/adapters/{_seg(name)}/rollback", _identity, {}))
-
-    def delete_adapter_version(self, name: str, version: int) -> JSON:
-        return self._send(_Call("DELETE", f"/adapters/{_seg(name)}/versions/{version}", _identity))
-
-    # --- feedback ------------------------------------------------------------------------------------------
-    def feedback(
-        self,
-        translation_id: str,
-        segment_id: str,
-        rating: str | None = None,
-        correction: str | None = None,
-        comment: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> JSON:
-        call = self._c_feedback(translation_id, segment_id, rating, correction, comment, idempotency_key)
-        return self._send(call)
-
-    def create_comparison(
-        self,
-        translation_id: str,
-        segment_id: str,
-        variants: list[str] | None = None,
-        idempotency_key: str | None = None,
-    ) -> Comparison:
-        """Two variants of one stored segment, in random order. ``variants`` names two of ``"current"``,
-        ``"base"``, ``"base:sample"``, ``"<adapter>"``, ``"<adapter>@<version>"``; omitted, the server picks."""
-        body = _comparison_body(translation_id, segment_id, variants)
-        return self._send(self._c_create_comparison(body, idempotency_key))  # type: ignore[no-any-return]
-
-    def choose(self, comparison_id: str, choice: str, idempotency_key: str | None = None) -> JSON:
-        return self._send(self._c_choose(comparison_id, choice, idempotency_key))
-
-
-class AsyncClient(_Base):
-    """Asynchronous client with the same methods as ``Client`` (``async with AsyncClient(url) as c: ...``)."""
+class AsyncClient:
+    """The asyncio client (``async with AsyncClient(url) as c: ...``); ``Client`` is its blocking twin."""
 
     def __init__(
         self,
@@ -409,10 +113,17 @@ class AsyncClient(_Base):
         timeout: float | httpx.Timeout | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        super().__init__(base_url, api_key=api_key, admin_key=admin_key, timeout=timeout)
+        self.base_url = base_url.rstrip("/")
+        headers = {"User-Agent": "papertrans-client", "Accept": "application/json"}
+        if api_key:
+            headers["X-API-Key"] = api_key
+        if admin_key:
+            headers["X-Admin-Key"] = admin_key
+        self._timeout = _timeout(timeout)
+        # Transport retries only repeat failed *connects* (nothing was sent), so they are safe for every method.
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
-            headers=self._headers,
+            headers=headers,
             timeout=self._timeout,
             transport=transport or httpx.AsyncHTTPTransport(retries=1),
         )
@@ -428,32 +139,51 @@ class AsyncClient(_Base):
 
     close = aclose
 
-    async def _send(self, call: _Call[T]) -> T:
+    def _unavailable(self, exc: httpx.TransportError) -> ServerUnavailable:
+        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return ServerUnavailable(self.base_url, reason)
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        parse: Callable[[Any], T],
+        body: object | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> T:
         try:
-            response = await self._http.request(call.method, call.path, json=call.body, headers=call.headers)
+            response = await self._http.request(method, path, json=body, headers=headers)
         except httpx.TransportError as exc:
             raise self._unavailable(exc) from exc
-        return call.parse(_decode(response))
+        data = _decode(response)
+        try:
+            return parse(data)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ClientError(f"unexpected answer to {method} {path}: {type(exc).__name__}: {exc}") from exc
 
-    async def _get(self, path: str) -> Any:
-        return await self._send(_Call("GET", path, _identity))
-
+    # --- translation ---------------------------------------------------------------------------------------
     async def translate(
         self, markdown: str, *, adapter: str | None = None, glossary: GlossaryLike | None = None, output: str = "zh"
     ) -> TranslateResult:
-        return await self._send(self._c_translate(markdown, adapter, glossary, output))
+        """Translate a whole document in one request (``POST /translate``)."""
+        body = _translate_body(markdown, adapter, glossary, output)
+        return await self._request("POST", "/translate", TranslateResult.from_json, body)
 
     async def submit_job(
         self, markdown: str, *, adapter: str | None = None, glossary: GlossaryLike | None = None, output: str = "zh"
     ) -> str:
-        return await self._send(self._c_submit_job(markdown, adapter, glossary, output))
+        """Start a translation job (``POST /jobs``, same body as ``translate``); returns its id."""
+        return await self._request("POST", "/jobs", _job_id, _translate_body(markdown, adapter, glossary, output))
 
     async def job(self, job_id: str) -> Job:
-        return await self._send(self._c_job(job_id))
+        """A job's status, progress and (when done) result (``GET /jobs/{id}``)."""
+        return await self._request("GET", f"/jobs/{_seg(job_id)}", Job.from_json)
 
-    async def job_events(self, job_id: str) -> AsyncIterator[JSON]:
+    async def job_events(self, job_id: str) -> AsyncGenerator[JSON, None]:
+        """A job's server-sent events, one dict per event (the JSON ``data`` plus ``event`` and ``_id``), from the
+        first one; the stream ends after ``done`` or ``error``."""
         headers = {"Accept": "text/event-stream"}
-        timeout = httpx.Timeout(None, connect=self._timeout.connect)
+        timeout = httpx.Timeout(None, connect=self._timeout.connect)  # between events a job may think for minutes
         try:
             async with self._http.stream(
                 "GET", f"/jobs/{_seg(job_id)}/events", headers=headers, timeout=timeout
@@ -480,56 +210,73 @@ class AsyncClient(_Base):
         use_events: bool = True,
         poll_interval: float = 0.5,
     ) -> TranslateResult:
+        """Follow a job to its end (its event stream, else polling) and return its result.
+
+        Raises ``JobFailed`` when the job fails and ``ServerUnavailable`` when the server goes away meanwhile.
+        """
         job = await self.job(job_id)
-        done, total = job.done, job.total
+        reported = (job.done, job.total)
         if on_progress:
-            on_progress(done, total, None)
-        if not (job.finished or job.failed) and use_events:
+            on_progress(job.done, job.total, None)
+        if use_events and not job.ended:
             try:
-                async for event in self.job_events(job_id):
-                    done, total = _progress_of(event, done, total)
-                    if on_progress:
-                        on_progress(done, total, event)
-                    if _is_terminal(event):
-                        break
-            except ApiError as exc:
-                if exc.status not in _NO_STREAM_STATUSES:
-                    raise
+                reported = await self._follow(job_id, reported, on_progress)
             except ServerUnavailable:
-                pass
-        while True:
+                pass  # a dropped stream is not a dead server: the polling below finds out which
             job = await self.job(job_id)
-            if on_progress and (job.done, job.total) != (done, total) and job.total:
-                done, total = job.done, job.total
-                on_progress(done, total, None)
-            if job.finished or job.failed:
-                return _result_of(job)
+        while not job.ended:
             await asyncio.sleep(poll_interval)
+            job = await self.job(job_id)
+            if on_progress and (job.done, job.total) != reported:
+                reported = (job.done, job.total)
+                on_progress(job.done, job.total, None)
+        return _result_of(job)
 
+    async def _follow(
+        self, job_id: str, progress: tuple[int, int], on_progress: ProgressCallback | None
+    ) -> tuple[int, int]:
+        done, total = progress
+        async for event in self.job_events(job_id):
+            # "started" carries total; "segment" carries done and total; "done"/"error" carry neither.
+            done, total = int(event.get("done", done)), int(event.get("total", total))
+            if on_progress:
+                on_progress(done, total, event)
+            if event.get("type") in _LAST_EVENTS:
+                break
+        return done, total
+
+    # --- reads ---------------------------------------------------------------------------------------------
     async def health(self) -> Health:
-        return await self._send(_Call("GET", "/health", Health.from_json))
+        """Engine state, model, active adapters, store (``GET /health``)."""
+        return await self._request("GET", "/health", Health.from_json)
 
-    async def adapters(self) -> list[Any]:
-        return await self._send(_Call("GET", "/adapters", _as_list))
+    async def adapters(self) -> list[JSON]:
+        """Every adapter with its versions and active version (``GET /adapters``, needs the admin key)."""
+        return await self._request("GET", "/adapters", _adapter_list)
 
     async def translation(self, translation_id: str) -> JSON:
-        return await self._get(f"/translations/{_seg(translation_id)}")  # type: ignore[no-any-return]
+        """A stored translation with its segments (``GET /translations/{id}``)."""
+        return await self._request("GET", f"/translations/{_seg(translation_id)}", dict)
 
     async def feedback_stats(self) -> JSON:
-        return await self._get("/stats/feedback")  # type: ignore[no-any-return]
+        """Feedback totals and per-adapter ratings, GSB win rates (``GET /stats/feedback``)."""
+        return await self._request("GET", "/stats/feedback", dict)
 
+    # --- adapter admin (X-Admin-Key) -----------------------------------------------------------------------
     async def register_adapter_version(self, name: str, folder: str) -> JSON:
-        return await self._send(_Call("POST", f"/adapters/{_seg(name)}/versions", _identity, {"folder": folder}))
+        """Register (and load) a folder of the server's adapter store as a new version of ``name``."""
+        return await self._request("POST", f"/adapters/{_seg(name)}/versions", dict, {"folder": folder})
 
     async def activate_adapter(self, name: str, version: int) -> JSON:
-        return await self._send(_Call("POST", f"/adapters/{_seg(name)}/activate", _identity, {"version": version}))
+        return await self._request("POST", f"/adapters/{_seg(name)}/activate", dict, {"version": version})
 
     async def rollback_adapter(self, name: str) -> JSON:
-        return await self._send(_Call("POST", f"/adapters/{_seg(name)}/rollback", _identity, {}))
+        return await self._request("POST", f"/adapters/{_seg(name)}/rollback", dict, {})
 
     async def delete_adapter_version(self, name: str, version: int) -> JSON:
-        return await self._send(_Call("DELETE", f"/adapters/{_seg(name)}/versions/{version}", _identity))
+        return await self._request("DELETE", f"/adapters/{_seg(name)}/versions/{version}", dict)
 
+    # --- feedback ------------------------------------------------------------------------------------------
     async def feedback(
         self,
         translation_id: str,
@@ -539,8 +286,14 @@ class AsyncClient(_Base):
         comment: str | None = None,
         idempotency_key: str | None = None,
     ) -> JSON:
-        call = self._c_feedback(translation_id, segment_id, rating, correction, comment, idempotency_key)
-        return await self._send(call)
+        """Thumbs up/down, a correction and/or a comment on one stored segment (``POST /feedback``)."""
+        body: JSON = {"translation_id": translation_id, "segment_id": segment_id}
+        for key, value in (("rating", rating), ("correction", correction), ("comment", comment)):
+            if value is not None:
+                body[key] = value
+        # A key per logical write makes the client's own retries safe (the server deduplicates on it).
+        headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
+        return await self._request("POST", "/feedback", dict, body, headers)
 
     async def create_comparison(
         self,
@@ -551,8 +304,94 @@ class AsyncClient(_Base):
     ) -> Comparison:
         """Two variants of one stored segment, in random order. ``variants`` names two of ``"current"``,
         ``"base"``, ``"base:sample"``, ``"<adapter>"``, ``"<adapter>@<version>"``; omitted, the server picks."""
-        body = _comparison_body(translation_id, segment_id, variants)
-        return await self._send(self._c_create_comparison(body, idempotency_key))
+        body: JSON = {"translation_id": translation_id, "segment_id": segment_id}
+        if variants is not None:
+            body["variants"] = list(variants)
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return await self._request("POST", "/comparisons", Comparison.from_json, body, headers)
 
     async def choose(self, comparison_id: str, choice: str, idempotency_key: str | None = None) -> JSON:
-        return await self._send(self._c_choose(comparison_id, choice, idempotency_key))
+        """Answer a comparison with ``a``, ``b`` or ``same``; the answer reveals which variant was which."""
+        if choice not in ("a", "b", "same"):
+            raise ValueError(f"choice must be 'a', 'b' or 'same', not {choice!r}")
+        headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
+        path = f"/comparisons/{_seg(comparison_id)}/choice"
+        return await self._request("POST", path, dict, {"choice": choice}, headers)
+
+
+def _blocking(
+    method: Callable[Concatenate[AsyncClient, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[Client, P], T]:
+    """``Client.x`` = ``AsyncClient.x`` run to completion on the client's own event loop."""
+
+    def call(self: Client, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._runner.run(method(self._async, *args, **kwargs))
+
+    functools.update_wrapper(call, method)
+    return call
+
+
+async def _next_event(events: AsyncIterator[JSON]) -> JSON | None:
+    return await anext(events, None)
+
+
+class Client:
+    """The blocking client: ``AsyncClient``'s methods run on a private event loop. Use it as a context manager
+    (or call ``close()``), from one thread at a time and not from inside a running event loop (there, use
+    ``AsyncClient``).
+
+    >>> with Client("http://127.0.0.1:8000") as c:          # doctest: +SKIP
+    ...     print(c.translate("The attention mechanism $a_t$ ...").markdown)
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        admin_key: str | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        # A Runner (not asyncio.run per call) keeps one loop, so the connection pool survives between calls, and
+        # turns Ctrl-C into a cancelled request plus KeyboardInterrupt.
+        self._runner = asyncio.Runner()
+        self._async = AsyncClient(base_url, api_key=api_key, admin_key=admin_key, timeout=timeout, transport=transport)
+        self.base_url = self._async.base_url
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        try:
+            self._runner.run(self._async.aclose())
+        finally:
+            self._runner.close()
+
+    def job_events(self, job_id: str) -> Iterator[JSON]:
+        """A job's server-sent events, one dict per event, until ``done`` or ``error``."""
+        events = self._async.job_events(job_id)
+        try:
+            while (event := self._runner.run(_next_event(events))) is not None:
+                yield event
+        finally:
+            self._runner.run(events.aclose())
+
+    translate = _blocking(AsyncClient.translate)
+    submit_job = _blocking(AsyncClient.submit_job)
+    job = _blocking(AsyncClient.job)
+    wait_job = _blocking(AsyncClient.wait_job)
+    health = _blocking(AsyncClient.health)
+    adapters = _blocking(AsyncClient.adapters)
+    translation = _blocking(AsyncClient.translation)
+    feedback_stats = _blocking(AsyncClient.feedback_stats)
+    register_adapter_version = _blocking(AsyncClient.register_adapter_version)
+    activate_adapter = _blocking(AsyncClient.activate_adapter)
+    rollback_adapter = _blocking(AsyncClient.rollback_adapter)
+    delete_adapter_version = _blocking(AsyncClient.delete_adapter_version)
+    feedback = _blocking(AsyncClient.feedback)
+    create_comparison = _blocking(AsyncClient.create_comparison)
+    choose = _blocking(AsyncClient.choose)

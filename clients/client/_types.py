@@ -1,7 +1,10 @@
-"""Typed results of the HTTP API.
+"""Typed results of the HTTP API, read from exactly the shapes the server sends.
 
-Each type is built from the server's JSON with ``from_json``, which ignores fields it does not know (so that a newer
-server does not break an older client) and keeps the whole object in ``raw`` for anything not modelled here.
+The shapes are the server's (``server/pipeline.py`` ``TranslationResult.public``, ``server/jobs.py``
+``Job.summary``, ``server/routes/health.py``, ``server/store`` ``comparison_view``; see ``docs/CONTRACTS.md``).
+Each ``from_json`` reads the keys it needs by name: an answer without them is not a papertrans answer, and the client
+turns the ``KeyError``/``TypeError`` into a ``ClientError`` that names the request. Keys a newer server adds are
+ignored.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 
 __all__ = [
     "Comparison",
+    "GlossaryLike",
     "Health",
     "Job",
     "SegmentResult",
@@ -22,29 +26,9 @@ __all__ = [
 
 JSON = dict[str, Any]
 
-# Job states the server may report; anything else counts as "still running".
-DONE_STATES = frozenset({"done", "completed", "complete", "succeeded", "success", "finished"})
-FAILED_STATES = frozenset({"failed", "error", "errored", "cancelled", "canceled", "aborted"})
-
-
-def _int(value: object, default: int = 0) -> int:
-    try:
-        return int(value)  # type: ignore[call-overload,no-any-return]
-    except (TypeError, ValueError):
-        return default
-
 
 def _float_or_none(value: object) -> float | None:
-    if value is None:
-        return None
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-
-
-def _str_or_none(value: object) -> str | None:
-    return None if value is None else str(value)
+    return None if value is None else float(value)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -58,11 +42,11 @@ class SegmentResult:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SegmentResult:
         return cls(
-            id=str(data.get("id", data.get("segment_id", ""))),
-            source=str(data.get("source", "")),
-            translation=str(data.get("translation", "")),
-            status=str(data.get("status", "ok")),
-            reasons=[str(r) for r in data.get("reasons") or []],
+            id=str(data["id"]),
+            source=str(data["source"]),
+            translation=str(data["translation"]),
+            status=str(data["status"]),
+            reasons=[str(r) for r in data["reasons"]],
         )
 
 
@@ -74,41 +58,43 @@ class TranslateStats:
     tokens_out: int = 0
     seconds: float = 0.0
     fallbacks: int = 0
-    glossary_adherence: float | None = None
+    retries: int = 0
+    glossary_adherence: float | None = None  # None without a glossary
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TranslateStats:
         return cls(
-            segments=_int(data.get("segments")),
-            chunks=_int(data.get("chunks")),
-            tokens_in=_int(data.get("tokens_in")),
-            tokens_out=_int(data.get("tokens_out")),
-            seconds=_float_or_none(data.get("seconds")) or 0.0,
-            fallbacks=_int(data.get("fallbacks")),
-            glossary_adherence=_float_or_none(data.get("glossary_adherence")),
+            segments=int(data["segments"]),
+            chunks=int(data["chunks"]),
+            tokens_in=int(data["tokens_in"]),
+            tokens_out=int(data["tokens_out"]),
+            seconds=float(data["seconds"]),
+            fallbacks=int(data["fallbacks"]),
+            retries=int(data["retries"]),
+            glossary_adherence=_float_or_none(data["glossary_adherence"]),
         )
 
 
 @dataclass(frozen=True)
 class TranslateResult:
+    """The answer of ``POST /translate``, and a finished job's ``result``."""
+
+    translation_id: str
     markdown: str
     segments: list[SegmentResult]
     stats: TranslateStats
-    translation_id: str | None
-    model: str | None
-    adapter: str | None
-    raw: JSON = field(default_factory=dict, repr=False, compare=False)
+    model: str
+    adapter: str | None  # the served (versioned) name, e.g. ``d2l@2``; None = base model
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TranslateResult:
         return cls(
-            markdown=str(data.get("markdown", "")),
-            segments=[SegmentResult.from_json(s) for s in data.get("segments") or []],
-            stats=TranslateStats.from_json(data.get("stats") or {}),
-            translation_id=_str_or_none(data.get("translation_id")),
-            model=_str_or_none(data.get("model")),
-            adapter=_str_or_none(data.get("adapter")),
-            raw=dict(data),
+            translation_id=str(data["translation_id"]),
+            markdown=str(data["markdown"]),
+            segments=[SegmentResult.from_json(s) for s in data["segments"]],
+            stats=TranslateStats.from_json(data["stats"]),
+            model=str(data["model"]),
+            adapter=None if data["adapter"] is None else str(data["adapter"]),
         )
 
     def count(self, status: str) -> int:
@@ -117,92 +103,82 @@ class TranslateResult:
 
 @dataclass(frozen=True)
 class Job:
+    """``GET /jobs/{id}``: ``status`` is ``queued``, ``running``, ``done`` or ``failed``."""
+
     id: str
     status: str
     done: int
-    total: int
-    result: TranslateResult | None
-    error: str | None
-    raw: JSON = field(default_factory=dict, repr=False, compare=False)
+    total: int  # 0 until the job has cut the document into segments
+    result: TranslateResult | None  # set when done
+    error: str | None  # the server's detail (else its code) when failed
+    error_code: str | None = None
 
     @property
     def finished(self) -> bool:
-        return self.status.lower() in DONE_STATES
+        return self.status == "done"
 
     @property
     def failed(self) -> bool:
-        return self.status.lower() in FAILED_STATES
+        return self.status == "failed"
+
+    @property
+    def ended(self) -> bool:
+        return self.finished or self.failed
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Job:
-        progress = data.get("progress")
-        prog: Mapping[str, Any] = progress if isinstance(progress, Mapping) else {}
-        done = _int(prog.get("done", data.get("done", data.get("segments_done"))))
-        total = _int(prog.get("total", data.get("total", data.get("segments_total"))))
-        result = data.get("result")
-        error = data.get("error")
-        if isinstance(error, Mapping):  # {"error": {"code":..., "detail":...}}
-            error = error.get("detail") or error.get("code") or str(error)
+        progress = data["progress"]
+        error = data["error"]  # None, or the server's {"error": code, "detail": ...}
+        result = data["result"]
         return cls(
-            id=str(data.get("id", data.get("job_id", ""))),
-            status=str(data.get("status", data.get("state", "unknown"))),
-            done=done,
-            total=total,
-            result=TranslateResult.from_json(result) if isinstance(result, Mapping) else None,
-            error=_str_or_none(error or data.get("detail")),
-            raw=dict(data),
+            id=str(data["id"]),
+            status=str(data["status"]),
+            done=int(progress["done"]),
+            total=int(progress["total"] or 0),
+            result=None if result is None else TranslateResult.from_json(result),
+            error=None if error is None else str(error.get("detail") or error["error"]),
+            error_code=None if error is None else str(error["error"]),
         )
 
 
 @dataclass(frozen=True)
 class Health:
+    """``GET /health``: ``status`` is ``ok`` or ``degraded``; ``adapters`` maps each name to its active served name."""
+
     status: str
-    model: str | None
-    adapters: list[Any]
-    raw: JSON = field(default_factory=dict, repr=False, compare=False)
+    model: str
+    adapters: dict[str, str | None]
+    engine: JSON
+    store: JSON | None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Health:
-        adapters = data.get("adapters", data.get("active_adapters")) or []
         return cls(
-            status=str(data.get("status", "unknown")),
-            model=_str_or_none(data.get("model")),
-            adapters=list(adapters) if isinstance(adapters, (list, tuple)) else [adapters],
-            raw=dict(data),
+            status=str(data["status"]),
+            model=str(data["model"]),
+            adapters=dict(data["adapters"]),
+            engine=dict(data["engine"]),
+            store=None if data["store"] is None else dict(data["store"]),
         )
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """Two variants of the same source, in the (random) order the server chose."""
+    """Two variants of the same segment, in the (random) order the server chose; labels come with the choice."""
 
     id: str
-    source: str
     a: str
     b: str
-    raw: JSON = field(default_factory=dict, repr=False, compare=False)
-
-    @staticmethod
-    def _variant_text(value: object) -> str:
-        if isinstance(value, Mapping):
-            for key in ("translation", "text", "markdown", "output"):
-                if key in value:
-                    return str(value[key])
-        return "" if value is None else str(value)
+    source: str | None  # the restored source segment (absent from an idempotent replay of the request)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Comparison:
-        variants = data.get("variants")
-        if isinstance(variants, list) and len(variants) >= 2:
-            a, b = variants[0], variants[1]
-        else:
-            a, b = data.get("a", data.get("variant_a")), data.get("b", data.get("variant_b"))
+        source = data.get("source")
         return cls(
-            id=str(data.get("id", data.get("comparison_id", ""))),
-            source=str(data.get("source", "")),
-            a=cls._variant_text(a),
-            b=cls._variant_text(b),
-            raw=dict(data),
+            id=str(data["id"]),
+            a=str(data["a"]["text"]),
+            b=str(data["b"]["text"]),
+            source=None if source is None else str(source),
         )
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import httpx
 import pytest
 
-from papertrans.clients import ApiError, AsyncClient, Client, JobFailed, ServerUnavailable
+from papertrans.clients import ApiError, AsyncClient, Client, ClientError, JobFailed, ServerUnavailable
 
 from .conftest import ADMIN_KEY
 
@@ -133,3 +134,27 @@ def test_adapter_admin_roundtrip(server_with: object, tmp_path: Path) -> None:
         with pytest.raises(ApiError) as err:
             anonymous.activate_adapter("demo", 1)
         assert err.value.status == 401
+
+
+def test_answers_not_from_a_papertrans_server() -> None:
+    """No guessing at shapes: a body without the server's fields is a ClientError naming the request; an error page
+    from something in between (a proxy) is an ApiError with an ``http_<status>`` code."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/translate":
+            return httpx.Response(200, json={"result": {"text": "你好"}})
+        return httpx.Response(502, text="<html>Bad Gateway</html>")
+
+    with Client("http://proxy.invalid", transport=httpx.MockTransport(handler)) as client:
+        with pytest.raises(ClientError, match="unexpected answer to POST /translate"):
+            client.translate(DOC)
+        with pytest.raises(ApiError) as err:
+            client.health()
+    assert (err.value.status, err.value.code) == (502, "http_502") and "Bad Gateway" in err.value.detail
+
+
+def test_sync_client_is_the_async_one() -> None:
+    """Client's methods are AsyncClient's, run to completion (one implementation, the same documentation)."""
+    for name in ("translate", "submit_job", "job", "wait_job", "feedback", "create_comparison", "choose"):
+        assert getattr(Client, name).__wrapped__ is getattr(AsyncClient, name)
+        assert getattr(Client, name).__doc__ == getattr(AsyncClient, name).__doc__

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from papertrans.clients import InputError
-from papertrans.clients.client.config import DEFAULT_SERVER, load_config
+from papertrans.clients.client.config import DEFAULT_SERVER, ClientConfig, load_config
 from papertrans.clients._glossary import load_glossary
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No PAPERTRANS_* variable of the machine running the tests, and no real ~/.config file."""
+    for name in [n for n in os.environ if n.startswith("PAPERTRANS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
 
 
 def _file(tmp_path: Path, text: str) -> Path:
@@ -18,21 +27,31 @@ def _file(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_precedence(tmp_path: Path) -> None:
+def test_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg_file = _file(tmp_path, 'server = "http://file:1"\napi_key = "file-key"\ntimeout = 5\nadapter = "d2l"\n')
-    env = {"PAPERTRANS_SERVER": "http://env:2", "XDG_CONFIG_HOME": str(tmp_path / "none")}
-    cfg = load_config({"server": None, "api_key": None}, cfg_file, env)
+    monkeypatch.setenv("PAPERTRANS_SERVER", "http://env:2")
+    monkeypatch.setenv("PAPERTRANS_ADAPTER", "")  # empty = not set
+    cfg = load_config({"server": None, "api_key": None}, cfg_file)
     assert (cfg.server, cfg.api_key, cfg.timeout, cfg.adapter) == ("http://env:2", "file-key", 5.0, "d2l")
-    cfg = load_config({"server": "http://flag:3/", "adapter": "other"}, cfg_file, env)
+    cfg = load_config({"server": "http://flag:3/", "adapter": "other"}, cfg_file)
     assert (cfg.server, cfg.adapter) == ("http://flag:3", "other")
+    monkeypatch.setenv("PAPERTRANS_CONFIG", str(cfg_file))  # the file named by the environment
+    assert load_config({}).api_key == "file-key"
 
 
 def test_default_file_location_and_defaults(tmp_path: Path) -> None:
-    env = {"XDG_CONFIG_HOME": str(tmp_path)}
-    assert load_config({}, None, env).server == DEFAULT_SERVER
-    (tmp_path / "papertrans").mkdir()
-    (tmp_path / "papertrans" / "config.toml").write_text('server = "http://home:9"\n')
-    assert load_config({}, None, env).server == "http://home:9"
+    assert load_config({}).server == DEFAULT_SERVER
+    assert ClientConfig().timeout == 600.0
+    (tmp_path / "xdg" / "papertrans").mkdir(parents=True)
+    (tmp_path / "xdg" / "papertrans" / "config.toml").write_text('server = "http://home:9"\n')
+    assert load_config({}).server == "http://home:9"
+    assert ClientConfig().server == "http://home:9"
+
+
+def test_bad_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAPERTRANS_TIMEOUT", "-1")
+    with pytest.raises(InputError, match="timeout"):
+        load_config({})
 
 
 @pytest.mark.parametrize(
@@ -42,12 +61,12 @@ def test_default_file_location_and_defaults(tmp_path: Path) -> None:
 )
 def test_bad_config(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(InputError, match=message):
-        load_config({}, _file(tmp_path, text), {})
+        load_config({}, _file(tmp_path, text))
 
 
 def test_explicit_missing_config_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not found"):
-        load_config({}, tmp_path / "nope.toml", {})
+        load_config({}, tmp_path / "nope.toml")
 
 
 def test_glossary_formats(tmp_path: Path) -> None:
