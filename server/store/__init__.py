@@ -4,6 +4,6 @@ SQLite in WAL mode in the server's data folder by default, PostgreSQL (asyncpg) 
 """
 
 from ._records import SegmentRecord, TranslationRecord
-from ._store import Store, open_store, resolve_url
+from ._store import Store, adapter_label, open_store, request_hash, resolve_url
 
-__all__ = ["SegmentRecord", "Store", "TranslationRecord", "open_store", "resolve_url"]
+__all__ = ["SegmentRecord", "Store", "TranslationRecord", "adapter_label", "open_store", "request_hash", "resolve_url"]
