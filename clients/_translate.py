@@ -18,8 +18,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .errors import InputError
 from .client import TranslateResult
+from .errors import InputError
 
 __all__ = [
     "JobState",
@@ -37,25 +37,65 @@ MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown", ".txt")
 TEX_SUFFIXES = (".tex", ".ltx", ".latex")
 
 
+def _stem(source: Path) -> str:
+    """``paper.tar.gz`` → ``paper``; ``arxiv:1706.03762`` → ``arxiv-1706.03762``."""
+    name = str(source)
+    if name.lower().startswith("arxiv:"):
+        return "arxiv-" + name[6:].replace("/", "_")
+    for suffix in (".tar.gz", ".tgz", ".tar", ".zip", ".gz"):
+        if source.name.lower().endswith(suffix):
+            return source.name[: -len(suffix)]
+    return source.stem
+
+
 def default_output(source: Path) -> Path:
-    """``paper.pdf`` / ``paper.tex`` / ``paper.md`` → ``paper.zh.md`` beside it."""
-    return source.with_name(f"{source.stem}.zh.md")
+    """``paper.pdf`` / ``paper.tex`` / ``paper.md`` / ``paper.tar.gz`` → ``paper.zh.md`` beside it (``arxiv:ID`` →
+    ``arxiv-ID.zh.md`` in the current folder)."""
+    if str(source).lower().startswith("arxiv:"):
+        return Path(f"{_stem(source)}.zh.md")
+    return source.with_name(f"{_stem(source)}.zh.md")
 
 
-def load_source(source: Path, output: Path) -> tuple[str, list[str]]:
-    """The Markdown to translate, converting a ``.tex`` or ``.pdf`` first; returns (markdown, warnings).
+def _from_latex_source(source: Path, output: Path) -> tuple[str, list[str]]:
+    """An e-print archive or ``arxiv:ID``: unpacked into ``<stem>_source/`` beside the output (its figures stay
+    linkable), its main .tex found and converted."""
+    from .convert import extract_eprint, fetch_arxiv, tex_to_markdown
+
+    dest = output.parent / f"{_stem(source)}_source"
+    if str(source).lower().startswith("arxiv:"):
+        main = fetch_arxiv(str(source), dest)
+    else:
+        main = extract_eprint(source, dest)
+    doc = tex_to_markdown(main, out_dir=output.parent)
+    return doc.markdown, [f"LaTeX source: {main}", *doc.warnings]
+
+
+def load_source(source: Path, output: Path, *, latex_source: Path | None = None,
+                pdf_backend: str | None = None) -> tuple[str, list[str]]:
+    """The Markdown to translate, converting a ``.tex``, an e-print (``.tar.gz``/``.zip``, ``arxiv:ID``) or a ``.pdf``
+    first; returns (markdown, warnings). When ``latex_source`` is given it wins over a PDF ``source``.
 
     Image links point from the output's folder; a PDF's images are written to ``<stem>_images/`` beside the output.
     """
+    if latex_source is not None:
+        markdown, warnings = load_source(latex_source, output)
+        if source.suffix.lower() == ".pdf":
+            warnings.insert(0, f"using the LaTeX source {latex_source} instead of the PDF {source.name}")
+        return markdown, warnings
+    from .convert import is_eprint
+
+    if str(source).lower().startswith("arxiv:") or (source.is_file() and is_eprint(source)):
+        return _from_latex_source(source, output)
     if not source.exists():
         raise InputError(f"{source}: no such file")
     if source.is_dir():
         raise InputError(f"{source}: is a folder; give the main .tex, the .pdf or the .md file")
     suffix = source.suffix.lower()
     if suffix == ".pdf":
-        from .convert import pdf_to_markdown
+        from .convert import DEFAULT_BACKEND, pdf_to_markdown
 
-        pdf = pdf_to_markdown(source, image_dir=output.parent / f"{source.stem}_images", out_dir=output.parent)
+        pdf = pdf_to_markdown(source, image_dir=output.parent / f"{source.stem}_images", out_dir=output.parent,
+                              backend=pdf_backend or DEFAULT_BACKEND)
         return pdf.markdown, []
     if suffix in TEX_SUFFIXES:
         from .convert import tex_to_markdown
@@ -73,7 +113,8 @@ def load_source(source: Path, output: Path) -> tuple[str, list[str]]:
         if not text.strip():
             raise InputError(f"{source}: the file is empty")
         return text, []
-    raise InputError(f"{source}: unsupported input type {suffix!r} (expected .md, .tex or .pdf)")
+    raise InputError(f"{source}: unsupported input type {suffix!r} (expected .md, .tex, .pdf, or an e-print "
+                     ".tar.gz/.zip / arxiv:ID)")
 
 
 def job_key(markdown: str, adapter: str | None, glossary: list[tuple[str, str]] | None, output: str) -> str:

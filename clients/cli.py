@@ -102,7 +102,8 @@ def _cmd_pdf2md(args: argparse.Namespace) -> int:
     if output.resolve() == source.resolve():
         raise InputError("the output would overwrite the input; pass -o")
     image_dir = Path(args.image_dir) if args.image_dir else output.parent / f"{output.stem}_images"
-    doc = pdf_to_markdown(source, image_dir=image_dir, out_dir=output.parent, password=args.password)
+    doc = pdf_to_markdown(source, image_dir=image_dir, out_dir=output.parent, password=args.password,
+                          backend=args.backend)
     if args.output == "-":
         sys.stdout.write(doc.markdown)
         return exitcodes.OK
@@ -157,7 +158,8 @@ def _cmd_translate(args: argparse.Namespace) -> int:
         raise InputError("the output would overwrite the input; pass -o")
     cfg = _config(args)
     glossary = load_glossary(Path(cfg.glossary)) if cfg.glossary else None
-    markdown, warnings = load_source(source, output)
+    markdown, warnings = load_source(source, output, latex_source=Path(args.source) if args.source else None,
+                                     pdf_backend=args.backend)
     for warning in warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}")
     if args.save_source:
@@ -271,13 +273,19 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 # --- registration ------------------------------------------------------------------------------------------------
 
 
+# the PDF backends (clients.convert.PDF_BACKENDS; spelled out so that `papertrans --help` imports nothing heavy)
+PDF_BACKEND_CHOICES = ("pdfplumber", "pymupdf4llm", "nougat", "marker", "mineru")
+
+
 def register(sub: Any) -> None:
     """Declare the client subcommands (no heavy imports here: ``papertrans --help`` stays fast)."""
     p = _parser(
-        sub, "pdf2md", "convert a PDF to Markdown (needs the 'pdf' extra)",
-        "Convert a PDF to Markdown with pymupdf4llm (headings, lists, tables; images saved next to the output).\n"
-        "PDF math comes out as plain glyphs: when you have the LaTeX source, use tex2md instead.\n"
-        "pymupdf4llm is AGPL-3.0 and installed as the optional extra: pip install 'papertrans[pdf]'.",
+        sub, "pdf2md", "convert a PDF to Markdown (formulas kept as protected LaTeX spans)",
+        "Convert a PDF to Markdown: reading order (two columns), headings, lists, tables, figures; formulas are\n"
+        "detected from math fonts, glyphs and script geometry and written as $...$ / $$...$$ (display formulas also\n"
+        "as cropped images), so that translation never touches them. Backends: pdfplumber (default; MIT, with\n"
+        "pypdfium2, Apache-2.0/BSD), pymupdf4llm (AGPL-3.0, extra 'pdf', no formula detection), nougat / marker /\n"
+        "mineru (math OCR, only if you installed one with its weights). With the LaTeX source, use tex2md.",
         "  papertrans pdf2md paper.pdf                 # -> paper.md and paper_images/\n"
         "  papertrans pdf2md paper.pdf -o out/paper.md\n"
         "  papertrans pdf2md locked.pdf --password secret -o - | less",
@@ -286,6 +294,8 @@ def register(sub: Any) -> None:
     p.add_argument("-o", "--output", metavar="FILE", help="output Markdown ('-' = stdout; default: PDF name with .md)")
     p.add_argument("--image-dir", metavar="DIR", help="where images go (default: <output stem>_images/ beside it)")
     p.add_argument("--password", help="password of an encrypted PDF")
+    p.add_argument("--backend", default="pdfplumber", choices=PDF_BACKEND_CHOICES,
+                   help="PDF converter (default: %(default)s)")
     p.set_defaults(handler=_cmd_pdf2md)
 
     p = _parser(
@@ -311,7 +321,12 @@ def register(sub: Any) -> None:
         "  papertrans translate paper.md --glossary terms.csv --adapter d2l --server http://gpu-box:8000\n"
         "  papertrans translate paper.md --strict --json > summary.json",
     )
-    p.add_argument("input", metavar="INPUT", help=".md, .tex (main file) or .pdf")
+    p.add_argument("input", metavar="INPUT",
+                   help=".md, .tex (main file), .pdf, an arXiv e-print (.tar.gz/.zip) or arxiv:ID (fetched if online)")
+    p.add_argument("--source", metavar="SRC", help="the paper's LaTeX source (.tex, e-print .tar.gz/.zip or arxiv:ID); "
+                                                   "it wins over a PDF INPUT: formulas come back as the authors' LaTeX")
+    p.add_argument("--backend", default="pdfplumber", choices=PDF_BACKEND_CHOICES,
+                   help="PDF converter for a .pdf INPUT (default: %(default)s)")
     p.add_argument("-o", "--output", metavar="FILE", help="output Markdown (default: <input stem>.zh.md beside it)")
     p.add_argument("--bilingual", action="store_true", help="source and translation side by side, block by block")
     p.add_argument("--glossary", metavar="FILE",

@@ -1,34 +1,25 @@
-"""PDF → Markdown with pymupdf4llm (the optional ``pdf`` extra).
+"""PDF → Markdown: one entry point over the backends.
 
-pymupdf / pymupdf4llm are AGPL-3.0, so they are imported lazily, only when a PDF is converted, and their absence gives
-a clear message instead of an ImportError. Images are written next to the output and referenced relatively.
+- ``pdfplumber`` (default; pdfplumber + pdfminer.six, MIT; pypdfium2, Apache-2.0/BSD-3-Clause): formulas detected
+  from fonts, glyph classes and script geometry and kept as ``$…$`` / ``$$…$$`` spans that ``protect`` masks.
+- ``pymupdf4llm`` (optional ``pdf`` extra, AGPL-3.0): good prose layout, no formula detection.
+- ``nougat`` / ``marker`` / ``mineru``: math OCR tools, used only when the user has installed one with its weights.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 
 from ..errors import InputError
+from ._mathocr import OCR_BACKENDS, convert_ocr
+from ._pdfmupdf import PdfSupportMissing, convert_pymupdf4llm
 
-__all__ = ["PdfDocument", "PdfSupportMissing", "pdf_to_markdown"]
+__all__ = ["DEFAULT_BACKEND", "PDF_BACKENDS", "PdfDocument", "PdfSupportMissing", "pdf_to_markdown"]
 
-_INSTALL_HINT = (
-    "PDF support needs the optional 'pdf' extra: pip install 'papertrans[pdf]' "
-    "(pymupdf + pymupdf4llm, licensed AGPL-3.0)"
-)
-
-
-class PdfSupportMissing(InputError):
-    """pymupdf4llm is not installed."""
-
-    def __init__(self, cause: str = "") -> None:
-        super().__init__(_INSTALL_HINT + (f" [{cause}]" if cause else ""))
+DEFAULT_BACKEND = "pdfplumber"
+PDF_BACKENDS = ("pdfplumber", "pymupdf4llm", *OCR_BACKENDS)
 
 
 @dataclass
@@ -36,15 +27,8 @@ class PdfDocument:
     markdown: str
     pages: int
     images: list[Path] = field(default_factory=list)
-
-
-def _import() -> tuple[ModuleType, ModuleType]:
-    try:
-        import pymupdf
-        import pymupdf4llm
-    except ImportError as exc:
-        raise PdfSupportMissing(str(exc)) from exc
-    return pymupdf, pymupdf4llm
+    backend: str = DEFAULT_BACKEND
+    formulas: int = 0  # formula spans emitted (the pdfplumber backend counts them)
 
 
 def _check_header(path: Path) -> None:
@@ -56,46 +40,33 @@ def _check_header(path: Path) -> None:
         raise InputError(f"{path}: not a PDF file (no %PDF- header)")
 
 
-def pdf_to_markdown(path: Path, *, image_dir: Path | None = None, out_dir: Path | None = None,
-                    password: str | None = None) -> PdfDocument:
-    """Convert a PDF to Markdown (headings, lists, tables; images saved in ``image_dir`` and linked relative to
-    ``out_dir``). Raises ``InputError`` for a missing, non-PDF, encrypted or image-only (scanned) file."""
-    path = Path(path)
-    _check_header(path)
-    pymupdf, pymupdf4llm = _import()
-    try:
-        doc = pymupdf.open(path, filetype="pdf")
-    except Exception as exc:  # pymupdf raises FileDataError / RuntimeError for damaged files
-        raise InputError(f"{path}: not a readable PDF ({exc})") from exc
-    with contextlib.closing(doc):
-        if doc.needs_pass and not (password and doc.authenticate(password)):
-            hint = "wrong --password" if password else "give --password, or decrypt it first (e.g. qpdf --decrypt)"
-            raise InputError(f"{path}: the PDF is encrypted; {hint}")
-        if doc.page_count == 0:
-            raise InputError(f"{path}: the PDF has no pages")
-        if not any(page.get_text("text").strip() for page in doc):
-            raise InputError(
-                f"{path}: the PDF has no text layer (a scan or image-only PDF); run OCR first (e.g. ocrmypdf)"
-            )
-        out_dir = (out_dir or path.parent).resolve()
-        kwargs: dict[str, object] = {"use_ocr": False, "show_progress": False}
-        if image_dir is not None:
-            image_dir = image_dir.resolve()
-            image_dir.mkdir(parents=True, exist_ok=True)
-            kwargs.update(write_images=True, image_path=str(image_dir), image_format="png")
-        before = set(image_dir.iterdir()) if image_dir is not None else set()
-        # pymupdf4llm prints parser notes (e.g. "RapidOCR is missing") on stdout: keep them off the CLI's output.
-        with contextlib.redirect_stdout(io.StringIO()):
-            markdown = pymupdf4llm.to_markdown(doc, **kwargs)
-        pages = doc.page_count
-    images: list[Path] = []
-    if image_dir is not None:
-        images = sorted(set(image_dir.iterdir()) - before)
-        if not images and not any(image_dir.iterdir()):
-            image_dir.rmdir()
-        rel = Path(os.path.relpath(image_dir, out_dir)).as_posix()
-        # References come out with the absolute folder we passed; make them relative to the Markdown file.
-        markdown = markdown.replace(str(image_dir) + os.sep, rel + "/").replace(str(image_dir) + "/", rel + "/")
+def _tidy(markdown: str) -> str:
     markdown = re.sub(r"[ \t]+\n", "\n", markdown)
-    markdown = re.sub(r"\n{3,}", "\n\n", markdown).strip() + "\n"
-    return PdfDocument(markdown=markdown, pages=pages, images=images)
+    return re.sub(r"\n{3,}", "\n\n", markdown).strip() + "\n"
+
+
+def pdf_to_markdown(path: Path, *, image_dir: Path | None = None, out_dir: Path | None = None,
+                    password: str | None = None, backend: str = DEFAULT_BACKEND) -> PdfDocument:
+    """Convert a PDF to Markdown (headings, lists, tables, formulas; figures and display-formula crops saved in
+    ``image_dir`` and linked relative to ``out_dir``). Raises ``InputError`` for a missing, non-PDF, encrypted or
+    image-only (scanned) file, and for an unknown or uninstalled backend."""
+    path = Path(path)
+    if backend not in PDF_BACKENDS:
+        raise InputError(f"unknown PDF backend {backend!r} (choose from {', '.join(PDF_BACKENDS)})")
+    _check_header(path)
+    out_dir = (out_dir or path.parent).resolve()
+    if backend == "pymupdf4llm":
+        markdown, pages, images = convert_pymupdf4llm(path, image_dir=image_dir, out_dir=out_dir, password=password)
+        return PdfDocument(_tidy(markdown), pages, images, backend)
+    if backend in OCR_BACKENDS:
+        if password:
+            raise InputError(f"the {backend} backend cannot open encrypted PDFs; decrypt it first "
+                             "(e.g. qpdf --decrypt)")
+        return PdfDocument(_tidy(convert_ocr(backend, path)), 0, [], backend)
+    try:
+        from ._pdfplumber import convert_pdfplumber
+    except ImportError as exc:  # a base dependency removed by hand
+        raise PdfSupportMissing(str(exc), "the default PDF backend needs pdfplumber: pip install pdfplumber") from exc
+    result = convert_pdfplumber(path, image_dir=image_dir.resolve() if image_dir else None, out_dir=out_dir,
+                                password=password)
+    return PdfDocument(_tidy(result.markdown), result.pages, result.images, backend, result.formulas)

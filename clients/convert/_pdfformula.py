@@ -1,0 +1,277 @@
+"""Formulas in a PDF text line: where they are (runs of math glyphs joined across spaces and operators) and their
+LaTeX (sub/superscripts from glyph sizes and baselines, fractions and radicals from the rules drawn with them).
+
+The LaTeX is a reconstruction for readers; what matters for translation is that each formula becomes one span that
+``protect`` masks, so its bytes never reach the model and come back exactly as extracted.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ._pdfglyphs import Glyph, Rule, build_lines
+from ._pdfmath import CID, FUNCTION_NAMES, is_italic_font, is_operator, omx_piece
+
+__all__ = ["Piece", "formula_latex", "split_line", "space_before"]
+
+_PROSE_PUNCT = ".,;:!?"
+_BACK_OPS = frozenset("=+-−<>≤≥×·([{⟨∼≈")
+_BULLETS = frozenset("•∙◦–—-*▪‣")
+_KEPT_PIECES = frozenset([48, 49, 50, 51, 56, 57])  # tops of tall delimiters stand for the whole delimiter
+
+
+@dataclass
+class Piece:
+    """A stretch of a line: prose (``math=False``) or one inline formula."""
+
+    glyphs: list[Glyph]
+    math: bool
+
+
+def space_before(prev: Glyph, g: Glyph) -> bool:
+    """A word space between two glyphs of a line (TeX's interword space is about a third of the font size)."""
+    return g.x0 - prev.x1 > 0.2 * max(min(prev.size, g.size), 1.0)
+
+
+def _script(g: Glyph, line_base: float, line_size: float) -> bool:
+    return not g.node and not g.extension and g.size < 0.8 * line_size and abs(g.base - line_base) > 0.1 * line_size
+
+
+def _cls(g: Glyph, i: int, glyphs: Sequence[Glyph], line_base: float, line_size: float) -> str:
+    """M (math), S (a symbol or digit in a text font), L (a letter of prose)."""
+    if i == 0 and g.text in _BULLETS and len(glyphs) > 1 and space_before(g, glyphs[1]):
+        return "L"  # a list bullet, not an operator
+    if g.math or _script(g, line_base, line_size):
+        return "M"
+    return "L" if any(c.isalpha() for c in g.text) or CID.match(g.text) else "S"
+
+
+def split_line(glyphs: Sequence[Glyph], line_base: float, line_size: float) -> list[Piece]:
+    """Cut a line (glyphs left to right) into prose and inline formulas."""
+    n = len(glyphs)
+    if n == 0:
+        return []
+    cls = [_cls(g, i, glyphs, line_base, line_size) for i, g in enumerate(glyphs)]
+    spaced = [i > 0 and space_before(glyphs[i - 1], glyphs[i]) for i in range(n)]
+    # pieces: maximal runs of one kind (L, or M/S together) inside a word
+    bounds: list[tuple[int, int, str]] = []
+    i = 0
+    while i < n:
+        j = i + 1
+        letter = cls[i] == "L"
+        while j < n and not spaced[j] and (cls[j] == "L") == letter:
+            j += 1
+        kind = "L" if letter else ("M" if "M" in cls[i:j] else "S")
+        bounds.append((i, j, kind))
+        i = j
+    _italic_letters(glyphs, bounds)
+    in_math = [False] * n
+    k = 0
+    while k < len(bounds):
+        if bounds[k][2] != "M":
+            k += 1
+            continue
+        first = last = k
+        while first > 0 and bounds[first - 1][2] == "S" and _joins_back(glyphs, bounds, first - 1, spaced):
+            first -= 1
+        while last + 1 < len(bounds) and bounds[last + 1][2] in ("M", "S") and (
+            bounds[last + 1][2] == "M" or _joins_forward(glyphs, bounds, last, last + 1, spaced)
+        ):
+            last += 1
+        a, b = bounds[first][0], bounds[last][1]
+        a, b = _trim(glyphs, a, b, touching_letter=(first > 0 and not spaced[a]),
+                     before_letter=(b < n and not spaced[b]))
+        for m in range(a, b):
+            in_math[m] = True
+        k = last + 1
+    pieces: list[Piece] = []
+    for i, g in enumerate(glyphs):
+        if pieces and pieces[-1].math == in_math[i]:
+            pieces[-1].glyphs.append(g)
+        else:
+            pieces.append(Piece([g], in_math[i]))
+    return pieces
+
+
+def _italic_letters(glyphs: Sequence[Glyph], bounds: list[tuple[int, int, str]]) -> None:
+    """A single italic letter in a text font beside an operator or a formula is a variable (PDFs from word
+    processors set math in the text face)."""
+    for k, (a, b, kind) in enumerate(bounds):
+        if kind != "L" or b - a != 1 or not is_italic_font(glyphs[a].font) or not glyphs[a].text.isalpha():
+            continue
+        near = [bounds[j] for j in (k - 1, k + 1) if 0 <= j < len(bounds)]
+        if any(kd == "M" or (kd == "S" and any(is_operator(glyphs[x].text) for x in range(s, e))) for s, e, kd in near):
+            bounds[k] = (a, b, "M")
+
+
+def _joins_back(glyphs: Sequence[Glyph], bounds: list[tuple[int, int, str]], k: int, spaced: list[bool]) -> bool:
+    a, b, _ = bounds[k]
+    nxt = bounds[k + 1][0]
+    if not spaced[nxt]:
+        return True
+    return glyphs[b - 1].text in _BACK_OPS or glyphs[nxt].text in _BACK_OPS - set("([{⟨")
+
+
+def _joins_forward(glyphs: Sequence[Glyph], bounds: list[tuple[int, int, str]], prev: int, k: int,
+                   spaced: list[bool]) -> bool:
+    a, _, _ = bounds[k]
+    if not spaced[a]:
+        return True
+    last = glyphs[bounds[prev][1] - 1].text
+    return (is_operator(last) and last not in _PROSE_PUNCT[1:2] + ".") or (
+        is_operator(glyphs[a].text) and glyphs[a].text not in ",.:;"
+    ) or (last == "," and glyphs[bounds[prev][1] - 1].math)
+
+
+def _trim(glyphs: Sequence[Glyph], a: int, b: int, touching_letter: bool, before_letter: bool) -> tuple[int, int]:
+    """Drop sentence punctuation and unbalanced brackets at the ends of a formula run."""
+    while b > a:
+        g = glyphs[b - 1]
+        text = "".join(x.text for x in glyphs[a:b])
+        if not g.math and (g.text in _PROSE_PUNCT or (before_letter and g.text in "-'’")):
+            b -= 1
+        elif not g.math and g.text in ")]" and _opened(text) < _closed(text):
+            b -= 1
+        else:
+            break
+    while a < b:
+        g = glyphs[a]
+        text = "".join(x.text for x in glyphs[a:b])
+        if not g.math and ((g.text in "([" and _opened(text) > _closed(text)) or (touching_letter and g.text in "-'’")):
+            a += 1
+        else:
+            break
+    return a, b
+
+
+def _opened(text: str) -> int:
+    return text.count("(") + text.count("[")
+
+
+def _closed(text: str) -> int:
+    return text.count(")") + text.count("]")
+
+
+# --- LaTeX -------------------------------------------------------------------------------------------------------
+
+_WORD_GAP = 0.12
+
+
+def formula_latex(glyphs: Sequence[Glyph], rules: Sequence[Rule], *, ref_base: float | None = None,
+                  ref_size: float | None = None, rows: bool = False) -> list[str]:
+    """LaTeX of a formula's glyphs; with ``rows`` (display math) one string per visual row, else one string."""
+    items = [g for g in glyphs if not (g.extension and _dropped_piece(g))]
+    if not items:
+        return []
+    size = ref_size or max(g.size for g in items if not g.extension) if any(not g.extension for g in items) else 10.0
+    items = _collapse(items, rules, size)
+    if not rows:
+        base = ref_base if ref_base is not None else _main_base(items, size)
+        return [_render(items, base, size)]
+    out = []
+    for line in build_lines(items):
+        out.append(_render(line.glyphs, line.base, max(line.size, 1.0)))
+    return [r for r in out if r]
+
+
+def _dropped_piece(g: Glyph) -> bool:
+    m = CID.match(g.text)
+    return m is not None and omx_piece(int(m.group(1))) and int(m.group(1)) not in _KEPT_PIECES
+
+
+def _main_base(items: Sequence[Glyph], size: float) -> float:
+    full = [g.base for g in items if g.size >= 0.85 * size and not g.extension] or [g.base for g in items]
+    return statistics.median(full)
+
+
+def _collapse(items: list[Glyph], rules: Sequence[Rule], size: float) -> list[Glyph]:
+    """Radicals (√ and its overbar) and fractions (a bar with glyphs above and below) become single nodes."""
+    if not rules:
+        return items
+    x0 = min(g.x0 for g in items) - 1
+    x1 = max(g.x1 for g in items) + 1
+    top = min(g.top for g in items) - size
+    bottom = max(g.bottom for g in items) + size
+    inside = [r for r in rules if r.x0 >= x0 and r.x1 <= x1 and top <= r.y <= bottom]
+    for r in sorted(inside, key=lambda r: r.x1 - r.x0):  # inner fractions first
+        radical = next((g for g in items if g.latex == r"\surd" and abs(g.x1 - r.x0) < 1.6
+                        and g.top - 1 <= r.y <= g.bottom + 1), None)
+        if radical is not None:
+            inner = [g for g in items if g is not radical and g.x0 >= r.x0 - 0.6 and g.x1 <= r.x1 + 1.0
+                     and r.y < g.base <= r.y + 1.6 * size]
+            if inner:
+                body = _render(inner, _main_base(inner, max(g.size for g in inner)), max(g.size for g in inner))
+                node = Glyph(rf"\sqrt{{{body}}}", "", max(g.size for g in inner), radical.x0, r.x1, r.y,
+                             max(g.bottom for g in inner), _main_base(inner, max(g.size for g in inner)),
+                             math=True, latex=rf"\sqrt{{{body}}}", node=True)
+                items = [g for g in items if g is not radical and not any(g is i for i in inner)] + [node]
+            continue
+        num = [g for g in items if r.x0 - 0.6 <= g.cx <= r.x1 + 0.6 and r.y - 1.6 * size <= g.base < r.y]
+        den = [g for g in items if r.x0 - 0.6 <= g.cx <= r.x1 + 0.6 and r.y < g.base - 0.5 <= r.y + 1.9 * size]
+        if not num or not den:
+            continue
+        parts = []
+        for group in (num, den):
+            gsize = max(g.size for g in group)
+            parts.append(_render(group, _main_base(group, gsize), gsize))
+        used = {id(g) for g in num + den}
+        node = Glyph("", "", size, r.x0, r.x1, min(g.top for g in num), max(g.bottom for g in den), r.y + 0.25 * size,
+                     math=True, latex=rf"\frac{{{parts[0]}}}{{{parts[1]}}}", node=True)
+        items = [g for g in items if id(g) not in used] + [node]
+    return items
+
+
+def _render(items: Sequence[Glyph], base: float, size: float) -> str:
+    items = sorted(items, key=lambda g: (g.x0, g.top))
+    tokens: list[tuple[str, float, float]] = []  # (latex, x0, x1)
+    i, n = 0, len(items)
+    while i < n:
+        g = items[i]
+        if _script(g, base, size):
+            j = i
+            while j < n and _script(items[j], base, size):
+                j += 1
+            group = items[i:j]
+            sup = [x for x in group if x.base < base - 0.1 * size]
+            sub = [x for x in group if x.base >= base - 0.1 * size]
+            text = "" if tokens else "{}"
+            for mark, part in (("_", sub), ("^", sup)):
+                if part:
+                    psize = max(x.size for x in part)
+                    body = _render(part, _main_base(part, psize), psize)
+                    text += f"{mark}{{{body}}}" if len(body) != 1 else f"{mark}{body}"
+            x1 = max(x.x1 for x in group)
+            if tokens:
+                latex, x0, _ = tokens[-1]
+                tokens[-1] = (latex + text, x0, x1)
+            else:
+                tokens.append((text, group[0].x0, x1))
+            i = j
+            continue
+        if not g.math and g.text.isascii() and g.text.isalpha():
+            j = i + 1
+            while (j < n and not items[j].math and items[j].text.isascii() and items[j].text.isalpha()
+                   and not _script(items[j], base, size) and items[j].x0 - items[j - 1].x1 < _WORD_GAP * size):
+                j += 1
+            word = "".join(x.text for x in items[i:j])
+            if len(word) > 1:
+                latex = f"\\{word}" if word in FUNCTION_NAMES else rf"\mathrm{{{word}}}"
+                tokens.append((latex, g.x0, items[j - 1].x1))
+                i = j
+                continue
+        tokens.append((g.latex or g.text, g.x0, g.x1))
+        i += 1
+    out = ""
+    prev_x1 = None
+    for latex, x0, x1 in tokens:
+        if out and (
+            (prev_x1 is not None and x0 - prev_x1 > 0.18 * size)
+            or (re.search(r"\\[A-Za-z]+$", out) and latex[:1].isalpha())
+        ):
+            out += " "
+        out += latex
+        prev_x1 = x1
+    return out.strip()

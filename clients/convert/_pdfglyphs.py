@@ -1,0 +1,173 @@
+"""The glyphs and rules of a PDF page (from pdfplumber), grouped into text lines that keep their sub/superscripts.
+
+A line is built around its full-size glyphs (same baseline); smaller glyphs (scripts, limits) and TeX's extension-font
+glyphs (big operators, delimiters) join the line whose band they sit in, so that ``x_i`` or ``\\sum_{t=0}^T`` stays
+with its base. Text at a small size on its own (footnotes, captions) still forms its own lines.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._pdfmath import CID, base_font, glyph_latex, is_math_char, is_math_font
+
+__all__ = ["Glyph", "Line", "Rule", "build_lines", "page_glyphs", "page_rules"]
+
+_LIGATURES = {"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st"}
+
+
+@dataclass
+class Glyph:
+    text: str
+    font: str
+    size: float
+    x0: float
+    x1: float
+    top: float
+    bottom: float
+    base: float  # baseline, measured from the top of the page like ``top``
+    math: bool = False  # set by font and character class here; sub/superscript geometry is judged per line
+    latex: str = ""
+    extension: bool = False  # a glyph of TeX's math extension font (big operator or delimiter)
+    node: bool = False  # a built piece of a formula (a fraction, a radical), never a script
+
+    @property
+    def cx(self) -> float:
+        return (self.x0 + self.x1) / 2
+
+    @property
+    def cy(self) -> float:
+        return (self.top + self.bottom) / 2
+
+
+@dataclass
+class Rule:
+    """A thin horizontal stroke: a fraction bar, a radical's overbar, a table rule."""
+
+    x0: float
+    x1: float
+    y: float
+
+
+@dataclass
+class Line:
+    glyphs: list[Glyph] = field(default_factory=list)
+    base: float = 0.0
+    size: float = 0.0
+
+    @property
+    def x0(self) -> float:
+        return min(g.x0 for g in self.glyphs)
+
+    @property
+    def x1(self) -> float:
+        return max(g.x1 for g in self.glyphs)
+
+    @property
+    def top(self) -> float:
+        return min(g.top for g in self.glyphs)
+
+    @property
+    def bottom(self) -> float:
+        return max(g.bottom for g in self.glyphs)
+
+
+def page_glyphs(page: Any) -> list[Glyph]:
+    """Upright, visible glyphs of a pdfplumber page (rotated margin stamps such as arXiv's are left out)."""
+    out: list[Glyph] = []
+    height = float(page.height)
+    for c in page.chars:
+        text = c.get("text") or ""
+        if not c.get("upright", True) or not text.strip():
+            continue
+        text = _LIGATURES.get(text, text)
+        font = base_font(str(c.get("fontname", "")))
+        matrix = c.get("matrix") or (1, 0, 0, 1, 0, height - float(c["bottom"]))
+        g = Glyph(text, font, float(c.get("size") or 0.0), float(c["x0"]), float(c["x1"]), float(c["top"]),
+                  float(c["bottom"]), height - float(matrix[5]))
+        upper = font.upper()
+        g.extension = CID.match(text) is not None and "EX" in upper[:6]
+        g.math = is_math_font(font) or is_math_char(text) or g.extension
+        g.latex = glyph_latex(text, font)
+        out.append(g)
+    return out
+
+
+def page_rules(page: Any) -> list[Rule]:
+    """Horizontal strokes of the page: pdfplumber lines and rectangles no thicker than 1.5 pt."""
+    rules: list[Rule] = []
+    for obj in list(page.lines) + list(page.rects):
+        x0, x1, top, bottom = (float(obj[k]) for k in ("x0", "x1", "top", "bottom"))
+        if bottom - top <= 1.5 and x1 - x0 >= 2.0:
+            rules.append(Rule(x0, x1, (top + bottom) / 2))
+    return rules
+
+
+def _anchor(g: Glyph, near: list[Glyph]) -> bool:
+    """Whether ``g`` is full size among the glyphs around it (a script or a limit next to a larger glyph is not)."""
+    if g.node:
+        return True
+    if g.extension:
+        return False
+    biggest = max((n.size for n in near), default=g.size)
+    return g.size >= 0.85 * biggest
+
+
+def _near(g: Glyph, n: Glyph) -> bool:
+    if n.extension:  # a big operator's limits sit well above and below it
+        return abs(n.cy - g.cy) < 2.2 * n.size and n.x0 - 3 < g.x1 and g.x0 < n.x1 + 3
+    return abs(n.cy - g.cy) < 1.3 * max(n.size, g.size) and n.x0 < g.x1 + 24 and n.x1 > g.x0 - 24
+
+
+def build_lines(glyphs: list[Glyph]) -> list[Line]:
+    """Group glyphs into lines (top to bottom; glyphs of a line sorted left to right)."""
+    if not glyphs:
+        return []
+    grid: dict[int, list[Glyph]] = defaultdict(list)
+    for g in glyphs:
+        grid[int(g.cy // 8)].append(g)
+
+    def near(g: Glyph) -> list[Glyph]:
+        k = int(g.cy // 8)
+        return [n for j in range(k - 4, k + 5) for n in grid.get(j, []) if n is not g and _near(g, n)]
+
+    anchors = [g for g in glyphs if _anchor(g, near(g))]
+    anchor_ids = {id(g) for g in anchors}
+    others = [g for g in glyphs if id(g) not in anchor_ids]
+    lines = _cluster(anchors)
+    loose: list[Glyph] = []
+    for g in others:
+        best, dist = None, 0.0
+        for line in lines:
+            top = min(a.top for a in line.glyphs)
+            bottom = max(a.bottom for a in line.glyphs)
+            pad = line.size * 0.6
+            if top - pad <= g.cy <= bottom + pad and line.x0 - 3 * line.size <= g.x0 <= line.x1 + 3 * line.size:
+                d = abs(g.cy - (top + bottom) / 2)
+                if best is None or d < dist:
+                    best, dist = line, d
+        if best is None:
+            loose.append(g)
+        else:
+            best.glyphs.append(g)
+    lines.extend(_cluster(loose))
+    for line in lines:
+        line.glyphs.sort(key=lambda g: (g.x0, g.top))
+    lines.sort(key=lambda ln: (ln.base, ln.x0))
+    return lines
+
+
+def _cluster(glyphs: list[Glyph]) -> list[Line]:
+    """Glyphs with (nearly) the same baseline form one line; a column gutter splits nothing here (see layout)."""
+    lines: list[Line] = []
+    for g in sorted(glyphs, key=lambda g: g.base):
+        if lines and abs(g.base - lines[-1].base) <= max(1.2, 0.2 * g.size):
+            lines[-1].glyphs.append(g)
+        else:
+            lines.append(Line([g], g.base, g.size))
+    for line in lines:
+        line.size = statistics.median(g.size for g in line.glyphs)
+    return lines
