@@ -22,14 +22,27 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from papertrans.server.engine import AdapterRef, Engine
+from papertrans.server.engine import AdapterLoadError, AdapterRef, Engine
 from papertrans.server.errors import BadRequest, Conflict, NotFound, Unprocessable
 
-__all__ = ["AdapterRegistry", "AdapterVersion"]
+__all__ = ["AdapterRegistry", "AdapterVersion", "prompt_style"]
 
 log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Written by rl's trainer next to the PEFT files (rl.metadata.METADATA_FILE; the server does not import rl).
+_METADATA_FILE = "papertrans-adapter.json"
+
+
+def prompt_style(folder: Path) -> str | None:
+    """The prompt style an adapter folder was trained with (its metadata's ``prompt_style``); None = the base model's
+    prompt (no metadata, or an adapter from before prompt styles)."""
+    try:
+        raw = json.loads((folder / _METADATA_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    style = raw.get("prompt_style") if isinstance(raw, dict) else None
+    return style if isinstance(style, str) else None
 
 
 @dataclass
@@ -64,6 +77,7 @@ class AdapterRegistry:
         self._adapters: dict[str, _Adapter] = {}
         self._next_id = 1
         self._in_use: Counter[str] = Counter()
+        self._styles: dict[str, str | None] = {}  # served name -> prompt style, read once when a version loads
         self._lock = asyncio.Lock()
 
     # -- persistence --------------------------------------------------------------------------------------------
@@ -81,7 +95,7 @@ class AdapterRegistry:
             for v in adapter.versions.values():
                 try:
                     await self._load(v)
-                except Exception as exc:  # noqa: BLE001 -- a broken version must not keep the server from starting
+                except AdapterLoadError as exc:  # a broken version must not keep the server from starting
                     log.error("could not reload adapter %s: %s", v.served_name, exc)
 
     def _save(self) -> None:
@@ -103,9 +117,13 @@ class AdapterRegistry:
 
     # -- helpers ------------------------------------------------------------------------------------------------
     def _ref(self, v: AdapterVersion) -> AdapterRef:
-        return AdapterRef(name=v.served_name, int_id=v.int_id, path=str(self.adapter_dir / v.folder))
+        folder = self.adapter_dir / v.folder
+        if v.served_name not in self._styles:
+            self._styles[v.served_name] = prompt_style(folder)
+        return AdapterRef(name=v.served_name, int_id=v.int_id, path=str(folder), prompt_style=self._styles[v.served_name])
 
     async def _load(self, v: AdapterVersion) -> None:
+        self._styles.pop(v.served_name, None)  # (re)read the folder's metadata with every load
         await self.engine.add_adapter(self._ref(v))
         v.loaded = True
 
@@ -165,10 +183,7 @@ class AdapterRegistry:
             adapter = self._adapters.get(name) or _Adapter()
             version = max(adapter.versions, default=0) + 1
             v = AdapterVersion(name, version, self._next_id, rel, time.time())
-            try:
-                await self._load(v)
-            except Exception as exc:
-                raise Unprocessable("adapter_load_failed", f"engine could not load the adapter: {exc}") from exc
+            await self._load(v)  # AdapterLoadError: 422 adapter_load_failed (server/errors.py)
             self._next_id += 1
             adapter.versions[version] = v
             self._adapters[name] = adapter
@@ -180,10 +195,7 @@ class AdapterRegistry:
             adapter = self._get(name)
             v = self._version(name, version)
             if not v.loaded:  # flip only once the engine holds this version
-                try:
-                    await self._load(v)
-                except Exception as exc:
-                    raise Unprocessable("adapter_load_failed", f"engine could not load the adapter: {exc}") from exc
+                await self._load(v)
             if adapter.active != version:
                 if adapter.active is not None:
                     adapter.history.append(adapter.active)

@@ -135,6 +135,8 @@ class Pipeline:
     ) -> tuple[str, str | None]:
         """One engine request for one item; returns (prompt, cleaned output), output None when the engine failed."""
         entries = glossary.find(text) if glossary is not None else []
+        # An adapter is served with the prompt it was trained with (its metadata); the base model with the default.
+        style = {"style": adapter.prompt_style} if adapter is not None and adapter.prompt_style else {}
         prompt, stop = self.prompts.build_prompt(
             self.engine,
             text,
@@ -143,6 +145,7 @@ class Pipeline:
             heading_path=list(ctx.heading_path) if ctx is not None else [],
             glossary_entries=entries,
             strict=strict,
+            **style,
         )
         options = SamplingOptions(
             max_tokens=int(self.settings.max_tokens_factor * self.engine.count_tokens(text)) + 32,

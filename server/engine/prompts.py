@@ -22,10 +22,29 @@ from typing import Any, Protocol
 
 from papertrans import protect
 
-__all__ = ["PROMPT_TEMPLATE_VERSION", "GlossaryLike", "build_prompt", "clean_output", "style_of"]
+__all__ = [
+    "FEWSHOT",
+    "PROMPT_STYLES",
+    "PROMPT_TEMPLATE_VERSION",
+    "ZEROSHOT",
+    "GlossaryLike",
+    "build_prompt",
+    "clean_output",
+    "one_item",
+    "prompt_style_of",
+    "style_of",
+    "template_version",
+]
 
 #: Recorded with every translation (training data must know which prompt produced an output).
 PROMPT_TEMPLATE_VERSION = "fewshot-zh-inline-glossary-1/chat-1"
+
+#: Prompt styles for base models without a chat template. ``fewshot`` serves the raw base model; ``zeroshot`` is the
+#: compact prompt adapters are trained and served with (instruction + glossary + text: a third of the tokens, and no
+#: example sentences to echo). An adapter's metadata names its style; the server builds its prompts with it.
+FEWSHOT, ZEROSHOT = "fewshot", "zeroshot"
+PROMPT_STYLES = (FEWSHOT, ZEROSHOT)
+_VERSIONS = {FEWSHOT: PROMPT_TEMPLATE_VERSION, ZEROSHOT: "zeroshot-zh-glossary-1/chat-1"}
 
 _SRC, _TGT = "英文：", "中文："
 # {n} marks a placeholder in the examples; it is rendered in the item's placeholder form.
@@ -38,6 +57,8 @@ _SHOTS: tuple[tuple[str, str], ...] = (
     ("We minimize the loss {1} over the parameters {2}.", "我们在参数{2}上最小化损失{1}。"),
 )
 _STRICT_HEAD = "把英文翻译成中文。{1}、{2} 这样的标记必须原样保留，每个只出现一次。\n\n"
+_ZERO_HEAD = "把英文翻译成中文，{1} 这样的标记原样保留。\n"
+_ZERO_GLOSSARY = "术语："
 _STOP = ["\n\n", f"\n{_SRC}", f"\n{_TGT}", "\nEnglish:", "\nChinese:"]
 
 _CHAT_INSTRUCTION = (
@@ -102,22 +123,51 @@ def build_prompt(
     heading_path: Sequence[str] = (),
     glossary_entries: Iterable[Any] = (),
     strict: bool = False,
+    style: str | None = None,
 ) -> tuple[str, list[str]]:
     """The prompt for one item and its stop sequences.
 
-    ``strict`` is the retry after a failed validation: it names the markers that must come back.
+    ``strict`` is the retry after a failed validation: it names the markers that must come back. ``style`` is one of
+    :data:`PROMPT_STYLES` (``None`` = ``fewshot``, the base model's prompt); chat models always get the chat prompt.
     """
     entries = _entries(glossary_entries)
     make = style_of(item_text)
     if engine.has_chat_template():
         return _chat_prompt(engine, item_text, context, title, heading_path, entries, strict, make), []
+    if style not in (None, *PROMPT_STYLES):
+        raise ValueError(f"unknown prompt style {style!r}; known: {', '.join(PROMPT_STYLES)}")
     parts = [_render(_STRICT_HEAD, make)] if strict else []
+    if style == ZEROSHOT:
+        # The glossary as a list: an adapter learns to use it; inline hints would be copied into its answer.
+        head = [] if strict else [_render(_ZERO_HEAD, make)]
+        if entries:
+            head.append(_ZERO_GLOSSARY + "；".join(f"{s} = {t}" for s, t in entries) + "\n")
+        parts.extend(head)
+        parts.append(f"{_SRC}{one_item(item_text)}\n{_TGT}")
+        return "".join(parts), list(_STOP)
     for src, tgt in _SHOTS:
         parts.append(f"{_SRC}{_render(src, make)}\n{_TGT}{_render(tgt, make)}\n\n")
-    # The item must not contain the separator the stops rely on; blank lines inside one item become one newline.
-    text = re.sub(r"\n\s*\n", "\n", _annotate(item_text.strip(), entries))
-    parts.append(f"{_SRC}{text}\n{_TGT}")
+    parts.append(f"{_SRC}{one_item(_annotate(item_text.strip(), entries))}\n{_TGT}")
     return "".join(parts), list(_STOP)
+
+
+def one_item(text: str) -> str:
+    """An item's text without the blank lines the stop sequences rely on (they become one newline); also what a
+    training target must look like, since the model can never produce a blank line inside one answer."""
+    return re.sub(r"\n\s*\n", "\n", text.strip())
+
+
+def prompt_style_of(prompt: str) -> str | None:
+    """The style a completion prompt was built with (``None`` for a chat prompt or an unknown text)."""
+    labels = prompt.count(_SRC)
+    if labels > 1:
+        return FEWSHOT
+    return ZEROSHOT if labels == 1 and prompt.rstrip().endswith(_TGT) else None
+
+
+def template_version(style: str | None) -> str:
+    """What is recorded with a translation made with ``style``."""
+    return _VERSIONS[style or FEWSHOT]
 
 
 def _chat_prompt(

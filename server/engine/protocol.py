@@ -11,12 +11,41 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-__all__ = ["AdapterRef", "Engine", "EngineUnavailableError", "Generation", "SamplingOptions"]
+__all__ = [
+    "AdapterLoadError",
+    "AdapterRef",
+    "Engine",
+    "EngineClosedError",
+    "EngineError",
+    "EngineUnavailableError",
+    "Generation",
+    "SamplingOptions",
+]
 
 
-class EngineUnavailableError(RuntimeError):
+# -- the errors an engine raises (mapped to HTTP in server/errors.py) -------------------------------------------------
+#
+#   EngineError                    one request failed (the pipeline retries it, then falls back)      -> 503 engine_error
+#   ├── AdapterLoadError           the engine refused an adapter (no PEFT folder, rank too large...)  -> 422 adapter_load_failed
+#   └── EngineUnavailableError     the engine cannot serve at all: fail fast, no retry                -> 503 engine_unavailable
+#       └── EngineClosedError      ... because it was closed or its core process died
+
+
+class EngineError(RuntimeError):
+    """Base of every error an :class:`Engine` raises on purpose."""
+
+
+class AdapterLoadError(EngineError):
+    """The engine refused to load an adapter (missing folder, rank above ``max_lora_rank``, wrong base model...)."""
+
+
+class EngineUnavailableError(EngineError):
     """The engine cannot serve at all (closed, or its core process died): a request fails fast with a 503 instead
     of falling back segment by segment. Distinct from a failure of one request, which the pipeline retries."""
+
+
+class EngineClosedError(EngineUnavailableError):
+    """The engine was closed or its core process died."""
 
 
 @dataclass(frozen=True)
