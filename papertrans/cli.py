@@ -14,7 +14,7 @@ from typing import NoReturn
 
 __all__ = ["build_parser", "main"]
 
-from papertrans import demo, exitcodes
+from papertrans import demo, exitcodes, extras
 from papertrans.clients import cli as clients_cli
 from papertrans.rl import cli as rl_cli
 from papertrans.server import cli as server_cli
@@ -52,7 +52,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return exitcodes.USAGE
-    code = handler(args)
+    try:
+        code = handler(args)
+    except ModuleNotFoundError as exc:
+        # A smaller install registers every command; one whose extra is missing says which to install.
+        message = extras.missing_extra_message(args.command, exc)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        return exitcodes.USAGE
     return int(code or exitcodes.OK)
 
 
