@@ -15,6 +15,8 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from papertrans.server.engine import AdapterLoadError, EngineError, EngineUnavailableError
+
 __all__ = [
     "BadRequest",
     "Conflict",
@@ -152,12 +154,19 @@ def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, A
     return _json({"error": code, "detail": str(exc.detail)}, status)
 
 
-def _engine_down(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    # The engine is closed or its core process died: fail fast; /health says so and the server exits for its
-    # supervisor (see server.app's watchdog).
-    log.error("engine unavailable: %s", exc)
-    err = ServiceUnavailable("engine_unavailable", f"the translation engine is not running: {exc}", retry_after=10)
-    return _papertrans(_, err)
+def _engine(request: Request[Any, Any, Any], exc: EngineError) -> Response[dict[str, Any]]:
+    """Engine errors (server.engine.protocol) -> HTTP: the one place they are mapped."""
+    if isinstance(exc, EngineUnavailableError):
+        # The engine is closed or its core process died: fail fast; /health says so and the server exits for its
+        # supervisor (see server.app's watchdog).
+        log.error("engine unavailable: %s", exc)
+        err = ServiceUnavailable("engine_unavailable", f"the translation engine is not running: {exc}", retry_after=10)
+    elif isinstance(exc, AdapterLoadError):
+        err = Unprocessable("adapter_load_failed", f"engine could not load the adapter: {exc}")
+    else:
+        log.error("engine error: %s", exc)
+        err = ServiceUnavailable("engine_error", f"the engine failed the request: {exc}", retry_after=1)
+    return _papertrans(request, err)
 
 
 def _store_down(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
@@ -178,11 +187,9 @@ def exception_handlers() -> dict[type[Exception], Callable[..., Response[Any]]]:
     from sqlalchemy.exc import InterfaceError, OperationalError
     from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-    from papertrans.server.engine.protocol import EngineUnavailableError
-
     return {
         PapertransError: _papertrans,
-        EngineUnavailableError: _engine_down,
+        EngineError: _engine,
         OperationalError: _store_down,
         InterfaceError: _store_down,
         PoolTimeout: _store_down,

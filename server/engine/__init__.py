@@ -8,6 +8,24 @@
 - ``fake``: a deterministic fake engine, the public test seam.
 """
 
-from .protocol import AdapterRef, Engine, EngineUnavailableError, Generation, SamplingOptions
+from .protocol import (
+    AdapterLoadError,
+    AdapterRef,
+    Engine,
+    EngineClosedError,
+    EngineError,
+    EngineUnavailableError,
+    Generation,
+    SamplingOptions,
+)
 
-__all__ = ["AdapterRef", "Engine", "EngineUnavailableError", "Generation", "SamplingOptions"]
+__all__ = [
+    "AdapterLoadError",
+    "AdapterRef",
+    "Engine",
+    "EngineClosedError",
+    "EngineError",
+    "EngineUnavailableError",
+    "Generation",
+    "SamplingOptions",
+]

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from .protocol import AdapterRef, Generation, SamplingOptions
+from .protocol import AdapterRef, EngineError, Generation, SamplingOptions
 
 __all__ = ["FakeEngine", "FakeRequest", "item_of"]
 
@@ -101,7 +101,7 @@ class FakeEngine:
         self, prompt: str, options: SamplingOptions, *, adapter: AdapterRef | None = None, request_id: str
     ) -> Generation:
         if adapter is not None and adapter.int_id not in self.adapters:
-            raise RuntimeError(f"adapter {adapter.name} is not loaded")
+            raise EngineError(f"adapter {adapter.name} is not loaded")
         source = self.source_of(prompt)
         self.requests.append(FakeRequest(request_id, source, adapter.name if adapter else None))
         attempt = self._attempts[source]

@@ -16,10 +16,10 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .protocol import AdapterRef, EngineUnavailableError, Generation, SamplingOptions
+from .protocol import AdapterLoadError, AdapterRef, EngineClosedError, Generation, SamplingOptions
 from papertrans.server.settings import EngineSettings
 
-__all__ = ["AdapterLoadError", "EngineClosedError", "VllmEngine"]
+__all__ = ["VllmEngine"]
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +28,8 @@ log = logging.getLogger(__name__)
 # "repetition" and a truncated text, which its validation turns into a retry instead of burning max_tokens.
 _REPETITION = {"min_pattern_size": 2, "max_pattern_size": 24, "min_count": 4}
 
-
-class AdapterLoadError(RuntimeError):
-    """vLLM refused to load an adapter (missing folder, rank above ``max_lora_rank``, wrong base model...)."""
-
-
-class EngineClosedError(EngineUnavailableError):
-    """The engine was closed or its core process died."""
+#: The placeholder constraint (server/engine/constrain.py), named here so that this module loads without it.
+CONSTRAINT_FQCN = "papertrans.server.engine.constrain:PlaceholderConstraint"
 
 
 class VllmEngine:
@@ -91,6 +86,8 @@ class VllmEngine:
             "max_cpu_loras": max(settings.max_loras, 2 * settings.max_loras),
             "lora_target_modules": list(lora_target_modules) if lora_target_modules else None,
             "disable_log_stats": True,
+            # Loaded by name in the engine-core process (on CPU the engine runs in other processes).
+            "logits_processors": [CONSTRAINT_FQCN] if settings.constrain_placeholders else None,
         }
         if device != "cpu":
             kwargs["gpu_memory_utilization"] = settings.gpu_memory_utilization
@@ -115,7 +112,14 @@ class VllmEngine:
             seed=options.seed,
             repetition_detection=RepetitionDetectionParams(**_REPETITION),
             output_kind=RequestOutputKind.DELTA if delta else RequestOutputKind.FINAL_ONLY,
+            extra_args=self._constraint(options),
         )
+
+    def _constraint(self, options: SamplingOptions) -> dict[str, Any] | None:
+        """The placeholder inventory for the constraint processor (None: the request is not constrained)."""
+        if not (options.placeholders and self.settings.constrain_placeholders):
+            return None
+        return {"placeholders": list(options.placeholders)}
 
     @staticmethod
     def _lora(adapter: AdapterRef | None) -> Any:

@@ -67,6 +67,9 @@ class SamplingOptions:
     stop: Sequence[str] = ()
     n: int = 1
     seed: int | None = None
+    # The placeholders the output must carry, each exactly once: the real engine enforces them while decoding
+    # (server/engine/constrain.py, unless EngineSettings.constrain_placeholders is off); other engines may ignore it.
+    placeholders: Sequence[str] = ()
 
 
 @dataclass

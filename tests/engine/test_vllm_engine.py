@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from papertrans.server.engine import prompts
-from papertrans.server.engine.inprocess import AdapterLoadError, VllmEngine
-from papertrans.server.engine import AdapterRef, Engine, SamplingOptions
+from papertrans.server.engine import AdapterLoadError, AdapterRef, Engine, SamplingOptions
+from papertrans.server.engine.inprocess import VllmEngine
 
 pytestmark = pytest.mark.engine
 
