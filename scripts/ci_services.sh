@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Test services on a fresh Debian machine (run as root; idempotent): a PostgreSQL server with a test database and
-# Debian's chromium for the browser test. Logs go to stderr; stdout is only KEY=VALUE lines for `source`:
+# Test services on a fresh Debian machine (run as root; idempotent): a PostgreSQL server with a test database,
+# Debian's chromium for the browser test and pdflatex for the PDF fixtures. Logs go to stderr; stdout is only
+# KEY=VALUE lines for `source`:
 #   bash scripts/ci_services.sh > .services.env && set -a && source .services.env && set +a
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -15,6 +16,8 @@ log() { echo "ci_services: $*" >&2; }
 need=()
 command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# pdflatex (with the Computer Modern and AMS fonts) compiles the PDF fixtures of tests/clients/test_pdf_math.py
+command -v pdflatex >/dev/null 2>&1 || need+=(texlive-latex-base)
 if ((${#need[@]})); then
     log "installing ${need[*]}"
     apt-get update -qq >&2
@@ -45,7 +48,7 @@ fi
 if [[ "$(psql_su "-c \"SELECT 1 FROM pg_database WHERE datname='$PG_DB'\"")" != 1 ]]; then
     psql_su "-c \"CREATE DATABASE $PG_DB OWNER $PG_USER\"" >&2
 fi
-log "PostgreSQL $ver on port $port, database $PG_DB; chromium: $(command -v chromium)"
+log "PostgreSQL $ver on port $port, database $PG_DB; chromium: $(command -v chromium); pdflatex: $(command -v pdflatex)"
 
 echo "PAPERTRANS_TEST_PG_URL=postgresql+asyncpg://$PG_USER:$PG_PASS@127.0.0.1:$port/$PG_DB"
 echo "PAPERTRANS_TEST_CHROMIUM=$(command -v chromium)"

@@ -59,7 +59,8 @@ def convert_ocr(name: str, pdf: Path) -> str:
     if exe is None:
         raise InputError(f"the {name} backend is not installed ({backend.command!r} not on PATH): {backend.install}. "
                          "papertrans never downloads it; the default backend needs nothing extra")
-    if backend.needs_env and not Path(os.environ.get(backend.needs_env, "")).is_dir():
+    weights = os.environ.get(backend.needs_env, "") if backend.needs_env else ""
+    if backend.needs_env and not (weights and Path(weights).is_dir()):
         raise InputError(f"the {name} backend needs its weights: set {backend.needs_env} to a local checkpoint folder")
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", MINERU_MODEL_SOURCE="local")
     with tempfile.TemporaryDirectory(prefix=f"papertrans-{name}-") as tmp:

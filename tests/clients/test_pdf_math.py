@@ -1,0 +1,260 @@
+"""Formulas in real pdflatex PDFs: detected, protected from the model, back byte for byte after a translation.
+
+The fixtures are LaTeX sources committed in ``pdf_fixtures/``, compiled once per session with pdflatex (installed by
+scripts/ci_services.sh; without it these tests skip, except in CI where that is a failure).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from papertrans import exitcodes, protect
+from papertrans.cli import main
+from papertrans.clients import Client, InputError, math_spans, pdf_to_markdown, tex_to_markdown
+
+FIXTURES = Path(__file__).parent / "pdf_fixtures"
+NAMES = ["inline", "display", "aligned", "matrix", "table", "twocolumn"]
+# Characters that only mathematics uses; none may reach the model (the test's own list, not the converter's).
+MATH_GLYPHS = set("∑∏∫∥‖←→⇒∇∂∈∉≤≥≠≈∼≡×·√∞⊤⊥∀∃⟨⟩") | {chr(c) for c in range(0x0391, 0x03CA) if chr(c).isalpha()}
+_INLINE = re.compile(r"(?<![\\$])\$(?!\$)((?:\\.|[^$\\])+?)\$")
+_DISPLAY = re.compile(r"^\$\$\n.*?\n\$\$$", re.DOTALL | re.MULTILINE)
+
+
+@pytest.fixture(scope="session")
+def pdfs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every fixture compiled to PDF (pdflatex, twice-free: no cross references), cached for the session."""
+    exe = shutil.which("pdflatex")
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("pdflatex is missing: scripts/ci_services.sh installs texlive-latex-base")
+        pytest.skip("pdflatex is not installed (scripts/ci_services.sh installs texlive-latex-base)")
+    out = tmp_path_factory.mktemp("pdf_fixtures")
+    result: dict[str, Path] = {}
+    for name in NAMES:
+        proc = subprocess.run([exe, "-interaction=nonstopmode", "-halt-on-error", "-output-directory", str(out),
+                               str(FIXTURES / f"{name}.tex")], capture_output=True, text=True, timeout=120, cwd=out)
+        assert proc.returncode == 0, proc.stdout[-2000:]
+        result[name] = out / f"{name}.pdf"
+    return result
+
+
+def formulas(markdown: str) -> list[str]:
+    """The formula spans of a converted document: ``$$`` blocks, then inline ``$…$`` outside them."""
+    blocks = _DISPLAY.findall(markdown)
+    rest = _DISPLAY.sub("", markdown)
+    return blocks + [m.group(0) for m in _INLINE.finditer(rest)]
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[A-Za-z]{3,}", text)
+
+
+def prose_of_source(name: str) -> list[str]:
+    """The prose words of a fixture in source order, from its LaTeX body (math, environments, commands removed)."""
+    tex = (FIXTURES / f"{name}.tex").read_text()
+    body = tex.split(r"\begin{document}", 1)[1].split(r"\end{document}", 1)[0]
+    for span in sorted(set(math_spans(tex)), key=len, reverse=True):
+        body = body.replace(span, " ")
+    body = re.sub(r"\\(?:begin|end)\{[^}]*\}(?:\[[^\]]*\])?(?:\{[a-z|]*\})?", " ", body)
+    return words(re.sub(r"\\[A-Za-z]+", " ", body))
+
+
+def in_order_share(expected: list[str], got: list[str]) -> float:
+    """Share of ``expected`` found in ``got`` in the same order (greedy subsequence match)."""
+    k = 0
+    found = 0
+    for w in expected:
+        j = k
+        while j < len(got) and got[j] != w:
+            j += 1
+        if j < len(got):
+            found += 1
+            k = j + 1
+    return found / max(len(expected), 1)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_formulas_are_detected_and_never_reach_the_model(pdfs: dict[str, Path], name: str, tmp_path: Path) -> None:
+    doc = pdf_to_markdown(pdfs[name], image_dir=tmp_path / "img", out_dir=tmp_path)
+    spans = formulas(doc.markdown)
+    source_formulas = math_spans((FIXTURES / f"{name}.tex").read_text())
+    assert len(spans) == len(source_formulas) == doc.formulas, (spans, source_formulas)
+    pd = protect.protect(doc.markdown)
+    assert pd.segments
+    bodies = [s.strip("$").strip() for s in spans]
+    for seg in pd.segments:
+        leaked = sorted(set(seg.text) & MATH_GLYPHS)
+        assert not leaked, (seg.text, leaked)
+        for body in bodies:
+            assert len(body) < 3 or body not in seg.text, (body, seg.text)  # "t" alone is also a letter of prose
+    # display formulas come with their picture for readers
+    displays = _DISPLAY.findall(doc.markdown)
+    pictures = re.findall(r"\]\(([^)]+formula[^)]+)\)", doc.markdown)
+    assert len(pictures) == len(displays)
+    assert all((tmp_path / p).is_file() for p in pictures)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_prose_is_all_there_in_reading_order(pdfs: dict[str, Path], name: str) -> None:
+    markdown = pdf_to_markdown(pdfs[name]).markdown
+    prose = words(re.sub(r"\$\$.*?\$\$|\$[^$]*\$|!\[[^\]]*\]\([^)]*\)", " ", markdown, flags=re.DOTALL))
+    expected = prose_of_source(name)
+    assert in_order_share(expected, prose) >= 0.97, (expected, prose)
+
+
+def test_headings_and_two_columns(pdfs: dict[str, Path]) -> None:
+    markdown = pdf_to_markdown(pdfs["twocolumn"]).markdown
+    heads = re.findall(r"^#+ (.+)$", markdown, re.MULTILINE)
+    assert heads == ["1 Introduction", "2 Method", "3 Experiments", "4 Conclusion"]
+    # the left column is read before the right one, each top to bottom
+    at = [markdown.index(s) for s in ("Early models were small", "We train a network", "We evaluate on three",
+                                      "Scaling the model")]
+    assert at == sorted(at)
+
+
+def test_table_with_math_is_a_markdown_table(pdfs: dict[str, Path]) -> None:
+    markdown = pdf_to_markdown(pdfs["table"]).markdown
+    rows = [ln for ln in markdown.splitlines() if ln.startswith("|")]
+    assert len(rows) == 5 and rows[1].startswith("|---")
+    assert [c.strip() for c in rows[0].strip("|").split("|")][0] == "Method"
+    assert all(len(r.strip("|").split("|")) == 3 for r in rows)
+
+
+def test_translation_through_the_server_keeps_every_formula(pdfs: dict[str, Path], live_server: str) -> None:
+    with Client(live_server) as client:
+        for name in NAMES:
+            markdown = pdf_to_markdown(pdfs[name]).markdown
+            result = client.translate(markdown)
+            assert result.count("fallback") == 0, name
+            assert result.markdown != markdown
+            for span in formulas(markdown):
+                assert result.markdown.count(span) == markdown.count(span), (name, span)
+
+
+def _eprint(folder: Path) -> Path:
+    """An arXiv-style e-print: a main file in a subfolder-free tarball, with an \\input'ed section."""
+    body = (FIXTURES / "display.tex").read_text()
+    main_tex = body.replace(r"\section{Attention}", r"\input{intro}" + "\n" + r"\section{Attention}")
+    files = {"paper.tex": main_tex, "intro.tex": (FIXTURES / "inline.tex").read_text().split(r"\begin{document}")[1]
+             .replace(r"\end{document}", ""), "macros.sty": "% no main file here\n"}
+    path = folder / "2401.00001.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _source_formulas(folder: Path) -> list[str]:
+    return [s for name in ("paper.tex", "intro.tex") for s in math_spans((folder / name).read_text())]
+
+
+def test_eprint_tarball_translates_with_every_formula_exact(live_server: str, tmp_path: Path) -> None:
+    archive = _eprint(tmp_path)
+    out = tmp_path / "out" / "paper.zh.md"
+    assert main(["translate", str(archive), "-o", str(out), "--server", live_server, "-q"]) == exitcodes.OK
+    text = out.read_text(encoding="utf-8")
+    spans = _source_formulas(tmp_path / "out" / "2401.00001_source")
+    assert len(spans) == 10
+    for span in spans:
+        assert span in text, span
+
+
+def test_source_wins_over_the_pdf(pdfs: dict[str, Path], live_server: str, tmp_path: Path,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    archive = _eprint(tmp_path)
+    out = tmp_path / "paper.zh.md"
+    rc = main(["translate", str(pdfs["display"]), "--source", str(archive), "-o", str(out), "--server", live_server,
+               "-q"])
+    assert rc == exitcodes.OK
+    assert "instead of the PDF" in capsys.readouterr().err
+    text = out.read_text(encoding="utf-8")
+    assert r"\mathrm{softmax}\left(\frac{Q K^\top}{\sqrt{d_k}}\right) V" in text  # the authors' LaTeX, not a PDF guess
+
+
+class _EprintHandler(BaseHTTPRequestHandler):
+    payload = b""
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        ok = self.path.endswith("/2401.00001")
+        self.send_response(200 if ok else 404)
+        self.end_headers()
+        if ok:
+            self.wfile.write(self.payload)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def eprint_mirror(tmp_path: Path) -> Iterator[str]:
+    _EprintHandler.payload = _eprint(tmp_path).read_bytes()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _EprintHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/e-print"
+    finally:
+        server.shutdown()
+
+
+def test_arxiv_id_is_fetched_when_the_network_allows(live_server: str, tmp_path: Path, eprint_mirror: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAPERTRANS_ARXIV_EPRINT_URL", eprint_mirror)
+    monkeypatch.chdir(tmp_path)
+    assert main(["translate", "arxiv:2401.00001", "--server", live_server, "-q"]) == exitcodes.OK
+    text = (tmp_path / "arxiv-2401.00001.zh.md").read_text(encoding="utf-8")
+    assert r"\nabla_\theta J(\theta)" in text
+
+
+def test_arxiv_id_without_network_is_a_clear_error(live_server: str, tmp_path: Path, dead_url: str,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("PAPERTRANS_ARXIV_EPRINT_URL", dead_url)
+    monkeypatch.chdir(tmp_path)
+    rc = main(["translate", "arxiv:2401.00001", "--server", live_server, "-q"])
+    assert rc != exitcodes.OK
+    assert "cannot fetch arxiv:2401.00001" in capsys.readouterr().err
+    assert main(["translate", "arxiv:not-an-id", "--server", live_server, "-q"]) != exitcodes.OK
+
+
+def test_eprint_with_unsafe_member_is_refused(tmp_path: Path) -> None:
+    from papertrans.clients.convert import extract_eprint
+
+    path = tmp_path / "evil.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo("../escape.tex")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+    with pytest.raises(InputError, match="unsafe"):
+        extract_eprint(path, tmp_path / "dest")
+    assert not (tmp_path / "escape.tex").exists()
+
+
+def test_math_ocr_backend_is_optional(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pdfs: dict[str, Path]) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    with pytest.raises(InputError, match="not installed.*never downloads"):
+        pdf_to_markdown(pdfs["inline"], backend="nougat")
+    # an installed tool (here a stand-in script with the same command line) is used, with the hub kept offline
+    (tmp_path / "bin").mkdir()
+    tool = tmp_path / "bin" / "nougat"
+    tool.write_text('#!/bin/sh\n[ "$HF_HUB_OFFLINE" = 1 ] || exit 3\nout="$3"\nprintf \'OCR says $x^2$\\n\' > '
+                    '"$out/paper.mmd"\n')
+    tool.chmod(0o755)
+    with pytest.raises(InputError, match="PAPERTRANS_NOUGAT_CHECKPOINT"):
+        pdf_to_markdown(pdfs["inline"], backend="nougat")
+    monkeypatch.setenv("PAPERTRANS_NOUGAT_CHECKPOINT", str(tmp_path))
+    assert pdf_to_markdown(pdfs["inline"], backend="nougat").markdown == "OCR says $x^2$\n"
