@@ -16,6 +16,7 @@ from litestar.exceptions import HTTPException, SerializationException, Validatio
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from papertrans.server.engine import AdapterLoadError, EngineError, EngineUnavailableError
+from papertrans.server.store import RecordNotFound, StoreConflict, StoreError
 
 __all__ = [
     "BadRequest",
@@ -169,6 +170,18 @@ def _engine(request: Request[Any, Any, Any], exc: EngineError) -> Response[dict[
     return _papertrans(request, err)
 
 
+def _store(request: Request[Any, Any, Any], exc: StoreError) -> Response[dict[str, Any]]:
+    """Store domain errors (server.store.errors) -> HTTP: the store itself knows nothing of HTTP."""
+    err: PapertransError
+    if isinstance(exc, RecordNotFound):
+        err = NotFound(exc.code, exc.detail)
+    elif isinstance(exc, StoreConflict):
+        err = Conflict(exc.code, exc.detail)
+    else:
+        err = BadRequest(exc.code, exc.detail)
+    return _papertrans(request, err)
+
+
 def _store_down(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     # The database does not answer (connection refused/lost, file unavailable, pool exhausted): nothing was
     # acknowledged, so the client may retry the same request (with its Idempotency-Key) later.
@@ -190,6 +203,7 @@ def exception_handlers() -> dict[type[Exception], Callable[..., Response[Any]]]:
     return {
         PapertransError: _papertrans,
         EngineError: _engine,
+        StoreError: _store,
         OperationalError: _store_down,
         InterfaceError: _store_down,
         PoolTimeout: _store_down,

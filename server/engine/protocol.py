@@ -25,10 +25,10 @@ __all__ = [
 
 # -- the errors an engine raises (mapped to HTTP in server/errors.py) -------------------------------------------------
 #
-#   EngineError                    one request failed (the pipeline retries it, then falls back)      -> 503 engine_error
-#   ├── AdapterLoadError           the engine refused an adapter (no PEFT folder, rank too large...)  -> 422 adapter_load_failed
-#   └── EngineUnavailableError     the engine cannot serve at all: fail fast, no retry                -> 503 engine_unavailable
-#       └── EngineClosedError      ... because it was closed or its core process died
+#   EngineError                one request failed (the pipeline retries it, then falls back)   503 engine_error
+#   ├── AdapterLoadError       the engine refused an adapter (no PEFT folder, rank too large)  422 adapter_load_failed
+#   └── EngineUnavailableError the engine cannot serve at all: fail fast, no retry             503 engine_unavailable
+#       └── EngineClosedError  ... because it was closed or its core process died
 
 
 class EngineError(RuntimeError):

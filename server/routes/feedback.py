@@ -131,6 +131,7 @@ def _mask_correction(correction: str, placeholders: dict[str, str]) -> str:
 
 
 def _respond(status: int, body: dict[str, Any], replayed: bool) -> Response[dict[str, Any]]:
+    """The answer to a write; a replay (same Idempotency-Key and body) answers like the first time, flagged."""
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
     return Response(content=body, status_code=status, headers=headers)
 
@@ -153,7 +154,7 @@ async def post_feedback(request: Request[Any, Any, Any], data: JSONBody[Feedback
     store = _store(request)
     _, seg = await store.get_segment(data.translation_id, data.segment_id)
     masked = _mask_correction(correction, seg.placeholders) if correction is not None else None
-    status, out, replayed = await store.add_feedback(
+    result = await store.add_feedback(
         translation_id=data.translation_id,
         segment_id=data.segment_id,
         rating=data.rating,
@@ -164,7 +165,7 @@ async def post_feedback(request: Request[Any, Any, Any], data: JSONBody[Feedback
         idempotency_key=key,
         req_hash=request_hash(body),
     )
-    return _respond(status, out, replayed)
+    return _respond(201, result.body, result.replayed)
 
 
 # -- comparisons ----------------------------------------------------------------------------------------------------
@@ -264,7 +265,7 @@ async def post_comparison(request: Request[Any, Any, Any], data: JSONBody[Compar
     rhash = request_hash(body)
     prior = await store.replay("comparison", key, rhash)
     if prior is not None:  # a retry: do not spend engine time again
-        return _respond(*prior, True)
+        return _respond(201, prior, True)
     tr, seg = await store.get_segment(data.translation_id, data.segment_id)
     specs = data.variants or _default_variants(request, tr.adapter, tr.adapter_version)
     variants = [await _variant(request, spec, tr, seg) for spec in specs]
@@ -272,10 +273,8 @@ async def post_comparison(request: Request[Any, Any, Any], data: JSONBody[Compar
     values: dict[str, Any] = {"translation_id": tr.id, "segment_id": seg.segment_id, "prompt": seg.prompt}
     for side, variant in zip(("a", "b"), variants, strict=True):
         values.update({f"{side}_{k}": variant[k] for k in ("label", "adapter", "adapter_version", "output", "text")})
-    status, out, replayed = await store.add_comparison(
-        values, who=_who(request, None), idempotency_key=key, req_hash=rhash
-    )
-    return _respond(status, {**out, "source": protect.unmask(seg.source, seg.placeholders)}, replayed)
+    result = await store.add_comparison(values, who=_who(request, None), idempotency_key=key, req_hash=rhash)
+    return _respond(201, {**result.body, "source": protect.unmask(seg.source, seg.placeholders)}, result.replayed)
 
 
 @post(
@@ -290,14 +289,14 @@ async def post_choice(
     """Good/Same/Bad: ``a`` or ``b`` is better, or ``same``. Returns which variant was which."""
     body = msgspec.structs.asdict(data)
     _check_sizes({**body, "translation_id": comparison_id})
-    status, out, replayed = await _store(request).choose(
+    result = await _store(request).choose(
         comparison_id,
         data.choice,
         who=_who(request, data.who),
         idempotency_key=_idempotency_key(request),
         req_hash=request_hash(body),
     )
-    return _respond(status, out, replayed)
+    return _respond(200, result.body, result.replayed)
 
 
 # -- reads ------------------------------------------------------------------------------------------------------------

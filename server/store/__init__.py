@@ -4,6 +4,19 @@ SQLite in WAL mode in the server's data folder by default, PostgreSQL (asyncpg) 
 """
 
 from ._records import SegmentRecord, TranslationRecord
-from ._store import Store, adapter_label, open_store, request_hash, resolve_url
+from ._store import Store, WriteResult, adapter_label, open_store, request_hash, resolve_url
+from .errors import RecordNotFound, StoreConflict, StoreError
 
-__all__ = ["SegmentRecord", "Store", "TranslationRecord", "adapter_label", "open_store", "request_hash", "resolve_url"]
+__all__ = [
+    "RecordNotFound",
+    "SegmentRecord",
+    "Store",
+    "StoreConflict",
+    "StoreError",
+    "TranslationRecord",
+    "WriteResult",
+    "adapter_label",
+    "open_store",
+    "request_hash",
+    "resolve_url",
+]

@@ -8,6 +8,7 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,18 +19,26 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from papertrans import protect
-from papertrans.server.errors import Conflict, NotFound
 
 from . import _migrate
 from ._models import Comparison, Feedback, IdempotencyEntry, Segment, Translation
 from ._records import TranslationRecord
+from .errors import RecordNotFound, StoreConflict
 
-__all__ = ["Store", "open_store", "resolve_url"]
+__all__ = ["Store", "WriteResult", "open_store", "resolve_url"]
 
 log = logging.getLogger(__name__)
 
-# An idempotent write: runs inside the write transaction, returns (status code, JSON body).
-WriteAction = Callable[[AsyncSession], Awaitable[tuple[int, dict[str, Any]]]]
+# An idempotent write: runs inside the write transaction, returns the response body to remember.
+WriteAction = Callable[[AsyncSession], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What an idempotent write answers: its body, and whether it is the remembered answer to an earlier request."""
+
+    body: dict[str, Any]
+    replayed: bool = False
 
 
 def resolve_url(url: str | None, data_dir: Path) -> str:
@@ -211,7 +220,7 @@ class Store:
         async with self._read() as session:
             tr = await session.get(Translation, translation_id)
             if tr is None:
-                raise NotFound("unknown_translation", f"no translation {translation_id!r}")
+                raise RecordNotFound("unknown_translation", f"no translation {translation_id!r}")
             segs = (
                 await session.scalars(
                     select(Segment).where(Segment.translation_id == translation_id).order_by(Segment.position)
@@ -263,22 +272,22 @@ class Store:
         async with self._read() as session:
             tr = await session.get(Translation, translation_id)
             if tr is None:
-                raise NotFound("unknown_translation", f"no translation {translation_id!r}")
+                raise RecordNotFound("unknown_translation", f"no translation {translation_id!r}")
             seg = await session.scalar(
                 select(Segment).where(Segment.translation_id == translation_id, Segment.segment_id == segment_id)
             )
             if seg is None:
-                raise NotFound("unknown_segment", f"translation {translation_id!r} has no segment {segment_id!r}")
+                raise RecordNotFound("unknown_segment", f"translation {translation_id!r} has no segment {segment_id!r}")
             return tr, seg
 
     # -- idempotent writes ----------------------------------------------------------------------------------------
 
     async def idempotent_write(
         self, scope: str, key: str | None, req_hash: str, action: WriteAction
-    ) -> tuple[int, dict[str, Any], bool]:
+    ) -> WriteResult:
         """Run ``action`` once per (scope, key): the write and the remembered response commit together.
 
-        Returns (status, body, replayed). A key reused with a different request body is a 409.
+        A key reused with a different request body raises :class:`StoreConflict`.
         """
         for _ in range(3):
             try:
@@ -287,33 +296,34 @@ class Store:
                         prior = await session.get(IdempotencyEntry, (scope, key))
                         if prior is not None:
                             if prior.request_hash != req_hash:
-                                raise Conflict(
+                                raise StoreConflict(
                                     "idempotency_key_reused",
                                     "this Idempotency-Key was used with a different request body",
                                 )
-                            return prior.status_code, prior.response, True
-                    status, body = await action(session)
+                            return WriteResult(prior.response, replayed=True)
+                    body = await action(session)
                     if key is not None:
                         session.add(
                             IdempotencyEntry(
                                 scope=scope,
                                 key=key,
                                 request_hash=req_hash,
-                                status_code=status,
+                                status_code=0,  # legacy column (schema 0001): the API decides the status
                                 response=body,
                                 created_at=_now(),
                             )
                         )
-                return status, body, False
+                return WriteResult(body)
             except IntegrityError:
                 # A concurrent request with the same key committed first (PostgreSQL): our transaction rolled back
                 # as a whole, so loop and replay its response.
                 if key is None:
                     raise
-        raise Conflict("idempotency_conflict", "concurrent requests with the same Idempotency-Key")
+        raise StoreConflict("idempotency_conflict", "concurrent requests with the same Idempotency-Key")
 
-    async def replay(self, scope: str, key: str | None, req_hash: str) -> tuple[int, dict[str, Any]] | None:
-        """The remembered response for (scope, key), if any (409 when the key came with another body)."""
+    async def replay(self, scope: str, key: str | None, req_hash: str) -> dict[str, Any] | None:
+        """The remembered response body for (scope, key), if any (:class:`StoreConflict` when the key came with
+        another body)."""
         if key is None:
             return None
         async with self._read() as session:
@@ -321,8 +331,8 @@ class Store:
         if prior is None:
             return None
         if prior.request_hash != req_hash:
-            raise Conflict("idempotency_key_reused", "this Idempotency-Key was used with a different request body")
-        return prior.status_code, prior.response
+            raise StoreConflict("idempotency_key_reused", "this Idempotency-Key was used with a different request body")
+        return prior.response
 
     async def add_feedback(
         self,
@@ -336,8 +346,8 @@ class Store:
         who: str | None,
         idempotency_key: str | None,
         req_hash: str,
-    ) -> tuple[int, dict[str, Any], bool]:
-        async def action(session: AsyncSession) -> tuple[int, dict[str, Any]]:
+    ) -> WriteResult:
+        async def action(session: AsyncSession) -> dict[str, Any]:
             row = Feedback(
                 translation_id=translation_id,
                 segment_id=segment_id,
@@ -350,35 +360,35 @@ class Store:
             )
             session.add(row)
             await session.flush()
-            return 201, {"id": row.id, "translation_id": translation_id, "segment_id": segment_id, "stored": True}
+            return {"id": row.id, "translation_id": translation_id, "segment_id": segment_id, "stored": True}
 
         return await self.idempotent_write("feedback", idempotency_key, req_hash, action)
 
     async def add_comparison(
         self, values: dict[str, Any], *, who: str | None, idempotency_key: str | None, req_hash: str
-    ) -> tuple[int, dict[str, Any], bool]:
-        async def action(session: AsyncSession) -> tuple[int, dict[str, Any]]:
+    ) -> WriteResult:
+        async def action(session: AsyncSession) -> dict[str, Any]:
             row = Comparison(id=uuid.uuid4().hex, who=who, created_at=_now(), **values)
             session.add(row)
             await session.flush()
-            return 201, comparison_view(row)
+            return comparison_view(row)
 
         return await self.idempotent_write("comparison", idempotency_key, req_hash, action)
 
     async def choose(
         self, comparison_id: str, choice: str, *, who: str | None, idempotency_key: str | None, req_hash: str
-    ) -> tuple[int, dict[str, Any], bool]:
-        async def action(session: AsyncSession) -> tuple[int, dict[str, Any]]:
+    ) -> WriteResult:
+        async def action(session: AsyncSession) -> dict[str, Any]:
             row = await session.get(Comparison, comparison_id)
             if row is None:
-                raise NotFound("unknown_comparison", f"no comparison {comparison_id!r}")
+                raise RecordNotFound("unknown_comparison", f"no comparison {comparison_id!r}")
             if row.choice is not None and row.choice != choice:
-                raise Conflict("already_chosen", f"comparison {comparison_id!r} already has choice {row.choice!r}")
+                raise StoreConflict("already_chosen", f"comparison {comparison_id!r} already has choice {row.choice!r}")
             row.choice = choice
             row.chosen_at = row.chosen_at or _now()
             if who:
                 row.who = who
-            return 200, {"id": row.id, "choice": choice, "a": row.a_label, "b": row.b_label}
+            return {"id": row.id, "choice": choice, "a": row.a_label, "b": row.b_label}
 
         # The body alone does not name the comparison (it is in the path): hash both, keeping the column's 64 chars.
         scoped = request_hash({"comparison_id": comparison_id, "body": req_hash})

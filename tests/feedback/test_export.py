@@ -32,12 +32,12 @@ async def populate(store: Store, docs: int = 12) -> list[str]:
         await store.add_feedback(**{**fb, "segment_id": "s1", "correction": corr,
                                     "correction_masked": protect.mask(corr, PLACEHOLDERS)})
         seg = rec.segments[0]
-        _, cmp, _ = await store.add_comparison(
+        cmp = (await store.add_comparison(
             {"translation_id": rec.id, "segment_id": "s0", "prompt": seg.prompt,
              "a_label": "base", "a_adapter": None, "a_adapter_version": None, "a_output": seg.output,
              "a_text": seg.translation, "b_label": "base:sample", "b_adapter": None, "b_adapter_version": None,
              "b_output": f"样本{d} ⟦M0⟧ ⟦C1⟧。", "b_text": "样本 $x$ :cite:`Bahdanau.2014`。"},
-            who=None, idempotency_key=None, req_hash="h")
+            who=None, idempotency_key=None, req_hash="h")).body
         await store.choose(cmp["id"], "b" if d % 3 else "same", who=None, idempotency_key=None, req_hash="h")
     return ids
 

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from papertrans.server.errors import NotFound
 from papertrans.server.settings import Settings
-from papertrans.server.store import Store, open_store
+from papertrans.server.store import RecordNotFound, Store, StoreConflict, open_store
 from papertrans.server.store._migrate import HEAD
 
 from .conftest import make_record
@@ -51,7 +50,7 @@ async def test_record_translation_round_trip(store: Store) -> None:
 
 
 async def test_unknown_translation_is_not_found(store: Store) -> None:
-    with pytest.raises(NotFound) as info:
+    with pytest.raises(RecordNotFound) as info:
         await store.get_translation("nope")
     assert info.value.code == "unknown_translation"
 
@@ -65,5 +64,20 @@ async def test_store_failure_is_counted_not_raised(store: Store) -> None:
     health = await store.health()
     assert store.write_failures == 1 and failures == [1]
     assert health["write_failures"] == 1 and "t-bad" in health["last_error"]
-    with pytest.raises(NotFound):  # and nothing half-written
+    with pytest.raises(RecordNotFound):  # and nothing half-written
         await store.get_translation("t-bad")
+
+
+async def test_writes_answer_with_their_body_and_replays(store: Store) -> None:
+    rec = make_record("t-w")
+    await store.record_translation(rec)
+    fb = {"translation_id": "t-w", "segment_id": "s0", "rating": "up", "correction": None, "correction_masked": None,
+          "comment": None, "who": None, "req_hash": "h1"}
+    first = await store.add_feedback(**fb, idempotency_key="k")
+    again = await store.add_feedback(**fb, idempotency_key="k")
+    assert not first.replayed and again.replayed and again.body == first.body and first.body["stored"]
+    with pytest.raises(StoreConflict) as info:  # the same key with another body
+        await store.add_feedback(**{**fb, "req_hash": "h2"}, idempotency_key="k")
+    assert info.value.code == "idempotency_key_reused"
+    with pytest.raises(RecordNotFound):
+        await store.choose("no-such", "a", who=None, idempotency_key=None, req_hash="h")

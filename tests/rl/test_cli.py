@@ -23,7 +23,8 @@ def test_bad_input_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 
 def test_an_unknown_training_method_is_a_usage_error(tmp_path: Path) -> None:
-    assert main(["train", "--method", "ppo", "--data", str(tmp_path / "d.jsonl"), "--out", str(tmp_path)]) == exitcodes.USAGE
+    rc = main(["train", "--method", "ppo", "--data", str(tmp_path / "d.jsonl"), "--out", str(tmp_path)])
+    assert rc == exitcodes.USAGE
 
 
 def test_a_busy_refresh_says_retry_later(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

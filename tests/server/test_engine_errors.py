@@ -41,7 +41,7 @@ async def test_a_dead_engine_is_503_with_retry_after(app_factory: Any, tmp_path:
         assert r.headers["retry-after"] == "10"
 
 
-async def test_a_version_the_engine_refuses_at_start_stays_registered_unloaded(app_factory: Any, tmp_path: Path) -> None:
+async def test_a_version_refused_at_start_stays_registered_unloaded(app_factory: Any, tmp_path: Path) -> None:
     make_adapter(tmp_path / "data" / "adapters", "run1")
     async with serve(app_factory()) as c:
         assert (await c.post("/adapters/d2l/versions", json={"folder": "run1"}, headers=ADMIN)).status_code == 201
