@@ -43,7 +43,7 @@ _HTML = re.compile(
     r"|<!\[CDATA\[.*?\]\]>",
     re.DOTALL,
 )
-_FOOTNOTE_REF = re.compile(r"\[\^[^\]\s]+\]")
+_FOOTNOTE_REF = re.compile(r"\[\^[^\]\s[]+\]")  # no "[" inside: "[^1[^1[^1..." would rescan to the end (quadratic)
 _CURRENCY = re.compile(r"\$\d[\d,]*(?:\.\d+)?")
 _COMMAND = re.compile(r"\\([A-Za-z]+)\*?")
 _BEGIN = re.compile(r"\\begin\s*\{([^{}]+)\}")

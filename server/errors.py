@@ -190,6 +190,11 @@ def _store_down(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str,
     return _papertrans(_, err)
 
 
+def _bad_encoding(_: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[dict[str, Any]]:
+    # A body that is not UTF-8 (the JSON decoder raises before any handler runs): the client's fault, not ours.
+    return _json({"error": "invalid_encoding", "detail": f"the body is not valid UTF-8: {exc.reason}"}, 400)
+
+
 def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.exception("unhandled error", exc_info=exc)
     return _json({"error": "internal_error", "detail": "unexpected server error"}, HTTP_500_INTERNAL_SERVER_ERROR)
@@ -208,6 +213,7 @@ def exception_handlers() -> dict[type[Exception], Callable[..., Response[Any]]]:
         InterfaceError: _store_down,
         PoolTimeout: _store_down,
         ConnectionError: _store_down,
+        UnicodeDecodeError: _bad_encoding,
         ValidationException: _validation,
         HTTPException: _http,
         Exception: _unexpected,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -601,6 +601,50 @@ def _unindent_blocks(blocks: list[str]) -> str:
     return "\n\n".join(b for b in blocks if b.strip())
 
 
+# Deeper nesting of groups/environments is refused: pylatexenc and the renderer recurse once per level (a run of
+# "{" or unclosed "\begin" would end in a RecursionError); real papers stay far below this.
+MAX_NESTING = 100
+_NESTING = re.compile(r"\\[{}]|\\(begin|end)\b|[{}]")
+_VERBATIM_BEGIN = re.compile(r"\\begin\{(verbatim\*?|Verbatim|lstlisting|minted|alltt)\}(\[[^\]\n]*\])?(\{[^}\n]*\})?")
+
+
+def _check_nesting(source: str) -> None:
+    """One linear pass: the deepest nesting of ``{...}`` and ``\\begin...\\end`` (escaped braces do not count)."""
+    depth = deepest = 0
+    for m in _NESTING.finditer(source):
+        token = m.group(0)
+        if token in ("{", "\\begin"):
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_NESTING:
+                    raise InputError(f"the LaTeX nests groups/environments deeper than {MAX_NESTING} levels")
+        elif token in ("}", "\\end"):
+            depth = max(0, depth - 1)
+
+
+def _lift_verbatim(source: str, lift: Callable[[str, str, str, str], str]) -> str:
+    """Replace each verbatim-like environment by ``lift(env, opt, arg, body)``, in one pass: the end of each is
+    found with ``str.find`` and an environment that is never closed stops further search for it (a regex with a lazy
+    body would rescan to the end of the text from every unclosed ``\\begin``: quadratic)."""
+    out: list[str] = []
+    pos = 0
+    unclosed: set[str] = set()
+    for m in _VERBATIM_BEGIN.finditer(source):
+        env = m.group(1)
+        if m.start() < pos or env in unclosed:
+            continue
+        end = source.find(f"\\end{{{env}}}", m.end())
+        if end < 0:
+            unclosed.add(env)
+            continue
+        out.append(source[pos : m.start()])
+        out.append(lift(env, m.group(2) or "", m.group(3) or "", source[m.end() : end]))
+        pos = end + len(f"\\end{{{env}}}")
+    out.append(source[pos:])
+    return "".join(out)
+
+
 def latex_to_markdown(
     source: str, *, root: Path | None = None, out_dir: Path | None = None, files: Sequence[Path] = ()
 ) -> TexDocument:
@@ -609,12 +653,7 @@ def latex_to_markdown(
     out_dir = (out_dir or root).resolve()
     renderer = _Renderer(root, out_dir, root)
     # Verbatim-like environments are lifted out before parsing (pylatexenc only knows \end{verbatim}).
-    pattern = re.compile(
-        r"\\begin\{(verbatim\*?|Verbatim|lstlisting|minted|alltt)\}(\[[^\]\n]*\])?(\{[^}\n]*\})?(.*?)\\end\{\1\}", re.DOTALL
-    )
-
-    def lift(match: re.Match[str]) -> str:
-        env, opt, arg, body = match.group(1), match.group(2) or "", match.group(3) or "", match.group(4)
+    def lift(env: str, opt: str, arg: str, body: str) -> str:
         lang = ""
         if env == "minted" and arg:
             lang = arg[1:-1]
@@ -623,7 +662,15 @@ def latex_to_markdown(
         renderer.verbatim_blocks.append(_fence(body.strip("\n"), lang))
         return f"\\{_VERB_MACRO}{{{len(renderer.verbatim_blocks) - 1}}}"
 
-    source = pattern.sub(lift, source)
+    source = _lift_verbatim(source, lift)
+    _check_nesting(source)
+    try:
+        return _convert(source, renderer, files)
+    except RecursionError as exc:  # a shape the nesting check did not foresee: refuse it, never crash
+        raise InputError("the LaTeX is nested too deeply to convert") from exc
+
+
+def _convert(source: str, renderer: _Renderer, files: Sequence[Path]) -> TexDocument:
     nodes = _walk(source)
     document = next((n for n in nodes if isinstance(n, lw.LatexEnvironmentNode)
                      and n.environmentname == "document"), None)
