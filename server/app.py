@@ -9,8 +9,6 @@ reached by dependency injection (``engine``, ``adapters``, ``store``, ``jobs``, 
 from __future__ import annotations
 
 import asyncio
-import importlib
-import inspect
 import logging
 import signal
 from collections.abc import AsyncIterator
@@ -23,6 +21,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
+from papertrans import exitcodes
 from papertrans.server.adapters import AdapterRegistry
 from papertrans.server.engine import Engine
 from papertrans.server.errors import exception_handlers
@@ -30,14 +29,16 @@ from papertrans.server.jobs import JobManager
 from papertrans.server.limits import Admission
 from papertrans.server.metrics import Metrics
 from papertrans.server.pipeline import Pipeline, Translator
+from papertrans.server.routes import route_handlers
 from papertrans.server.settings import Settings
+from papertrans.server.store import Store, open_store
 
 __all__ = ["ENGINE_DEAD_EXIT_CODE", "create_app", "start_engine"]
 
 log = logging.getLogger(__name__)
 
 # `papertrans serve` exits with this code when the engine died, so that a supervisor restarts the server.
-ENGINE_DEAD_EXIT_CODE = 3
+ENGINE_DEAD_EXIT_CODE = exitcodes.FAILED
 
 
 async def start_engine(settings: Settings) -> Engine:
@@ -57,30 +58,10 @@ async def start_engine(settings: Settings) -> Engine:
     return engine
 
 
-async def _open_store(settings: Settings, metrics: Metrics) -> Any | None:
-    try:
-        store_module = importlib.import_module("papertrans.server.store")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("papertrans.server.store",):
-            raise
-        log.warning("server.store is not installed: translations are not recorded")
-        return None
-    store = store_module.open_store(settings)
-    if inspect.isawaitable(store):
-        store = await store
-    if hasattr(store, "on_write_failure"):
-        store.on_write_failure = metrics.store_failures.inc
+async def _open_store(settings: Settings, metrics: Metrics) -> Store:
+    store = await open_store(settings)
+    store.on_write_failure = metrics.store_failures.inc  # papertrans_store_failures counts failed writes
     return store
-
-
-def _feedback_handlers() -> list[Any]:
-    try:
-        module = importlib.import_module("papertrans.server.routes.feedback")
-    except ModuleNotFoundError as exc:
-        if exc.name != "papertrans.server.routes.feedback":
-            raise
-        return []
-    return list(module.route_handlers)
 
 
 async def _watch_engine(app: Litestar, eng: Engine, settings: Settings) -> None:
@@ -115,7 +96,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         own_engine = engine is None
         eng = engine if engine is not None else await start_engine(settings)
-        store = None
+        store: Store | None = None
         jobs = None
         watch: asyncio.Task[None] | None = None
         try:
@@ -147,10 +128,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
         return Provide(provide, sync_to_thread=False)
 
-    from papertrans.server.routes import route_handlers
-
     return Litestar(
-        route_handlers=[*route_handlers, *_feedback_handlers()],
+        route_handlers=route_handlers,
         lifespan=[lifespan],
         state=State({"settings": settings, "metrics": metrics, "admission": admission}),
         dependencies={

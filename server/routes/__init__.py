@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from papertrans.server.routes import feedback
 from papertrans.server.routes.adapters import AdapterController
 from papertrans.server.routes.health import health
 from papertrans.server.routes.jobs import JobController
@@ -10,4 +11,5 @@ from papertrans.server.routes.translate import translate
 
 __all__ = ["AdapterController", "JobController", "health", "metrics", "route_handlers", "translate"]
 
-route_handlers: list[Any] = [translate, JobController, AdapterController, health, metrics]
+# Every handler the app serves: translation, jobs, adapters, health, metrics, and the feedback API + review page.
+route_handlers: list[Any] = [translate, JobController, AdapterController, health, metrics, *feedback.route_handlers]

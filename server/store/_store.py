@@ -119,14 +119,11 @@ class Store:
         self.last_error: str | None = None
         # Set by the app to count failures in its own metrics registry.
         self.on_write_failure: Callable[[], None] | None = None
-        self._pending: set[asyncio.Task[None]] = set()
 
     async def migrate(self) -> None:
         await _migrate.upgrade(self._write_engine)
 
     async def close(self) -> None:
-        if self._pending:
-            await asyncio.gather(*self._pending, return_exceptions=True)
         await self._engine.dispose()
         if self._write_engine is not self._engine:
             await self._write_engine.dispose()
@@ -168,12 +165,6 @@ class Store:
         if self.on_write_failure is not None:
             self.on_write_failure()  # e.g. the app's metrics counter (papertrans_store_failures)
         log.error("store: could not record translation %s: %s", rec.id, error)
-
-    def record_translation_soon(self, rec: TranslationRecord) -> None:
-        """Fire-and-forget variant for callers that must not wait; ``close`` waits for what is pending."""
-        task = asyncio.get_running_loop().create_task(self.record_translation(rec))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
 
     async def _translation_exists(self, translation_id: str) -> bool:
         try:
