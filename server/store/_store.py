@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -119,11 +120,20 @@ class Store:
         self.last_error: str | None = None
         # Set by the app to count failures in its own metrics registry.
         self.on_write_failure: Callable[[], None] | None = None
+        # Translations that could not be recorded (database away): written, oldest first, once it answers again.
+        # Bounded: beyond it the oldest are dropped and counted in ``backlog_dropped``.
+        self._backlog: deque[TranslationRecord] = deque()
+        self.backlog_max = 10_000
+        self.backlog_dropped = 0
 
     async def migrate(self) -> None:
         await _migrate.upgrade(self._write_engine)
 
     async def close(self) -> None:
+        if self._backlog:
+            await self.flush_backlog()
+        if self._backlog:
+            log.error("store: %d translation record(s) could not be written before closing", len(self._backlog))
         await self._engine.dispose()
         if self._write_engine is not self._engine:
             await self._write_engine.dispose()
@@ -142,7 +152,29 @@ class Store:
         except Exception as exc:  # noqa: BLE001 - health must report, never raise
             info["ok"] = False
             info["error"] = f"{type(exc).__name__}: {exc}"
+        if info["ok"] and self._backlog:
+            await self.flush_backlog()
+        info["backlog"] = len(self._backlog)
+        info["backlog_dropped"] = self.backlog_dropped
         return info
+
+    async def flush_backlog(self) -> int:
+        """Write the translations kept while the database was away (oldest first); stops at the first failure."""
+        written = 0
+        while self._backlog:
+            rec = self._backlog[0]
+            try:
+                await self._insert_translation(rec)
+            except IntegrityError:
+                if not await self._translation_exists(rec.id):
+                    return written
+            except Exception:  # noqa: BLE001 - still away: keep them for the next try
+                return written
+            self._backlog.popleft()
+            written += 1
+        if written:
+            log.info("store: wrote %d translation(s) kept while the database was away", written)
+        return written
 
     # -- the translate path -------------------------------------------------------------------------------------
 
@@ -152,6 +184,8 @@ class Store:
         for attempt in range(2):
             try:
                 await self._insert_translation(rec)
+                if self._backlog:  # the database is back: write what waited
+                    await self.flush_backlog()
                 return
             except Exception as exc:  # noqa: BLE001 - a store failure must not fail the translation
                 # The same id twice (a retried request) is fine: the first write stands.
@@ -162,6 +196,10 @@ class Store:
                 await asyncio.sleep(0.2)  # one retry: a transient lock or connection drop
         self.write_failures += 1
         self.last_error = f"record_translation {rec.id}: {type(error).__name__}: {error}"
+        if len(self._backlog) >= self.backlog_max:
+            self._backlog.popleft()
+            self.backlog_dropped += 1
+        self._backlog.append(rec)  # kept in memory; written when the database answers again
         if self.on_write_failure is not None:
             self.on_write_failure()  # e.g. the app's metrics counter (papertrans_store_failures)
         log.error("store: could not record translation %s: %s", rec.id, error)
