@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 PY=${PY:-$ROOT/.venv/bin/python}
 
-"$PY" -m ruff check .
+status=0  # run both, so that one report does not hide the other
+"$PY" -m ruff check --output-format concise . || status=1
 
 tree=$(mktemp -d)
 trap 'rm -rf "$tree"' EXIT
@@ -25,4 +26,5 @@ for package, folder in package_dir.items():  # papertrans.server -> server/, ...
     (tree / Path(*package.split("."))).symlink_to(Path(folder).resolve(), target_is_directory=True)
 PYCODE
 cd "$tree"
-"$PY" -m mypy --config-file "$ROOT/pyproject.toml" --cache-dir "$ROOT/.mypy_cache" -p papertrans
+"$PY" -m mypy --config-file "$ROOT/pyproject.toml" --cache-dir "$ROOT/.mypy_cache" -p papertrans || status=1
+exit $status

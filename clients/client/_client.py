@@ -324,7 +324,7 @@ def _blocking(
 ) -> Callable[Concatenate[Client, P], T]:
     """``Client.x`` = ``AsyncClient.x`` run to completion on the client's own event loop."""
 
-    def call(self: Client, *args: P.args, **kwargs: P.kwargs) -> T:
+    def call(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> T:
         return self._runner.run(method(self._async, *args, **kwargs))
 
     functools.update_wrapper(call, method)

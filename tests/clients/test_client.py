@@ -12,7 +12,10 @@ from papertrans.clients import ApiError, AsyncClient, Client, ClientError, JobFa
 
 from .conftest import ADMIN_KEY
 
-DOC = "# Title\n\nThe attention mechanism lets the model focus on relevant tokens $a_t = \\sum_i x_i$.\n\nWe see `code` here.\n"
+DOC = (
+    "# Title\n\nThe attention mechanism lets the model focus on relevant tokens $a_t = \\sum_i x_i$.\n\n"
+    "We see `code` here.\n"
+)
 
 
 def test_translate_health_and_translation_readback(live_server: str) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from papertrans.clients import InputError
-from papertrans.clients.client.config import DEFAULT_SERVER, ClientConfig, load_config
 from papertrans.clients._glossary import load_glossary
+from papertrans.clients.client.config import DEFAULT_SERVER, ClientConfig, load_config
 
 
 @pytest.fixture(autouse=True)
