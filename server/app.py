@@ -64,6 +64,27 @@ async def _open_store(settings: Settings, metrics: Metrics) -> Store:
     return store
 
 
+async def _default_adapter(settings: Settings, registry: AdapterRegistry, own_engine: bool) -> str | None:
+    """The adapter for requests that name none; installs the shipped starter when that is the one.
+
+    An engine handed to ``create_app`` (tests, embedding) gets the starter only when ``default_adapter`` names it. A
+    starter that cannot be loaded leaves the server on the base model (logged); it never keeps it from starting.
+    """
+    from papertrans.server.starter import STARTER_NAME, install_starter, resolve_default_adapter
+
+    if not own_engine and settings.default_adapter is None:
+        return None
+    default = resolve_default_adapter(settings.default_adapter, settings.model)
+    if default == STARTER_NAME:
+        try:
+            if await install_starter(registry, settings.adapter_dir) is None and settings.default_adapter is None:
+                return None
+        except Exception as exc:  # noqa: BLE001 -- serve the base model rather than not at all
+            log.error("starter adapter %s could not be installed: %s; serving the base model", STARTER_NAME, exc)
+            return None
+    return default
+
+
 async def _watch_engine(app: Litestar, eng: Engine, settings: Settings) -> None:
     """Poll the engine's health; when it is dead, record it (``/health`` answers 503, requests fail fast with 503)
     and, if ``exit_on_engine_death``, stop the server with SIGTERM so that in-flight requests drain and the process
@@ -107,6 +128,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             store = await _open_store(settings, metrics)
             pipeline = Pipeline(eng, settings.translate, metrics, max_segments=settings.limits.max_segments)
             translator = Translator(pipeline, registry, store, metrics, settings.translate)
+            translator.default_adapter = await _default_adapter(settings, registry, own_engine)
             jobs = JobManager(translator, settings.data_dir / "jobs", metrics, settings.max_concurrent_jobs)
             jobs.start()
             state.update(engine=eng, adapters=registry, store=store, translator=translator, jobs=jobs, engine_dead=None)

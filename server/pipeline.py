@@ -14,23 +14,35 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from papertrans import protect
-from papertrans.server.engine import AdapterRef, Engine, EngineUnavailableError, Generation, SamplingOptions
+from papertrans.server.adapters import AdapterRegistry
+from papertrans.server.engine import AdapterRef, Engine, EngineUnavailableError, Generation, SamplingOptions, prompts
+from papertrans.server.errors import BadRequest
 from papertrans.server.limits import segment_limit
 from papertrans.server.metrics import Metrics
 from papertrans.server.settings import TranslateSettings
+from papertrans.server.store import SegmentRecord, Store, TranslationRecord
 
 __all__ = ["Pipeline", "SegmentOutcome", "TranslateInput", "TranslationResult", "Translator"]
 
 log = logging.getLogger(__name__)
 
-Status = Literal["ok", "retried", "fallback"]
+Status = Literal["ok", "retried", "fallback", "memory"]
+#: ``memory``: an accepted human correction of the same masked source (same glossary version) was reused verbatim.
+Memory = Callable[[list[str], str | None], Awaitable[dict[str, str]]]
 HARD_CODES = protect.HARD_REASONS
 _LETTERS = re.compile(r"[A-Za-z]{2,}")
+
+
+def _placeholders_in(text: str) -> tuple[str, ...]:
+    """The placeholders of a masked item, in order: its translation must carry each exactly once (the engine's
+    constrained decoding enforces it; validation checks it)."""
+    style = protect.find_style(text)
+    return tuple(m.group(0) for m in style.token.finditer(text))
 
 
 @dataclass
@@ -108,20 +120,33 @@ class Pipeline:
         engine: Engine,
         settings: TranslateSettings,
         metrics: Metrics | None = None,
-        prompts: Any = None,
         max_segments: int | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.max_segments = max_segments
         self.metrics = metrics or Metrics()
-        if prompts is None:
-            from papertrans.server.engine import prompts as prompts_module
-
-            prompts = prompts_module
-        self.prompts = prompts
 
     # -- engine calls -------------------------------------------------------------------------------------------
+    def _prompt(
+        self, text: str, ctx: protect.Chunk | None, glossary: protect.Glossary | None, *, strict: bool,
+        adapter: AdapterRef | None,
+    ) -> tuple[str, list[str]]:
+        entries = glossary.find(text) if glossary is not None else []
+        # An adapter is served with the prompt it was trained with (its metadata); the base model with the default.
+        style = {"style": adapter.prompt_style} if adapter is not None and adapter.prompt_style else {}
+        prompt, stop = prompts.build_prompt(
+            self.engine,
+            text,
+            context=list(ctx.context) if ctx is not None else [],
+            title=ctx.title if ctx is not None else None,
+            heading_path=list(ctx.heading_path) if ctx is not None else [],
+            glossary_entries=entries,
+            strict=strict,
+            **style,
+        )
+        return str(prompt), list(stop)
+
     async def _generate(
         self,
         text: str,
@@ -134,23 +159,12 @@ class Pipeline:
         tally: _Tally,
     ) -> tuple[str, str | None]:
         """One engine request for one item; returns (prompt, cleaned output), output None when the engine failed."""
-        entries = glossary.find(text) if glossary is not None else []
-        # An adapter is served with the prompt it was trained with (its metadata); the base model with the default.
-        style = {"style": adapter.prompt_style} if adapter is not None and adapter.prompt_style else {}
-        prompt, stop = self.prompts.build_prompt(
-            self.engine,
-            text,
-            context=list(ctx.context) if ctx is not None else [],
-            title=ctx.title if ctx is not None else None,
-            heading_path=list(ctx.heading_path) if ctx is not None else [],
-            glossary_entries=entries,
-            strict=strict,
-            **style,
-        )
+        prompt, stop = self._prompt(text, ctx, glossary, strict=strict, adapter=adapter)
         options = SamplingOptions(
             max_tokens=int(self.settings.max_tokens_factor * self.engine.count_tokens(text)) + 32,
             temperature=self.settings.temperature,
             stop=tuple(stop),
+            placeholders=_placeholders_in(text),
         )
         self.metrics.queue_depth.inc()
         try:
@@ -167,7 +181,7 @@ class Pipeline:
         tally.tokens_out += gen.tokens_out
         self.metrics.tokens.labels("in").inc(gen.tokens_in)
         self.metrics.tokens.labels("out").inc(gen.tokens_out)
-        return prompt, str(self.prompts.clean_output(gen.text))
+        return prompt, prompts.clean_output(gen.text)
 
     async def _attempt(
         self,
@@ -201,13 +215,22 @@ class Pipeline:
         adapter: AdapterRef | None,
         tid: str,
         tally: _Tally,
+        remembered: str | None = None,
     ) -> SegmentOutcome:
-        """Translate one segment with its retry ladder (``outcome.output`` is the masked text for restore)."""
+        """Translate one segment with its retry ladder (``outcome.output`` is the masked text for restore).
+
+        ``remembered`` is a reader's accepted correction of this exact masked source: used as is when it passes
+        validation here (no engine call); its prompt is still built and recorded, so feedback on it is training data.
+        """
         source = protect.unmask(seg.text, seg.placeholders, seg.style)
         base: dict[str, Any] = {"masked_source": seg.text, "placeholders": dict(seg.placeholders)}
         if not _LETTERS.search(re.sub("|".join(map(re.escape, seg.placeholders)) or "(?!)", " ", seg.text)):
             # nothing to translate (only placeholders, numbers, punctuation): keep it, spare the engine
             return SegmentOutcome(seg.id, source, source, "ok", [], output=seg.text, **base)
+        if remembered is not None and protect.validate(seg, remembered, None).status == "ok":
+            prompt = self._prompt(seg.text, None, glossary, strict=False, adapter=adapter)[0]
+            translation = protect.unmask(remembered, seg.placeholders, seg.style)
+            return SegmentOutcome(seg.id, source, translation, "memory", [], prompt=prompt, output=remembered, **base)
         whole: list[tuple[str, protect.Chunk | None]] = list(items) or [(seg.text, None)]
         ctx0 = whole[0][1]
         ladder: list[tuple[str, list[tuple[str, protect.Chunk | None]], bool]] = [
@@ -253,7 +276,10 @@ class Pipeline:
         on_segment: OnSegment | None = None,
         on_start: Callable[[int], None] | None = None,
         translation_id: str | None = None,
+        memory: Memory | None = None,
     ) -> TranslationResult:
+        """``memory(masked sources, glossary version)`` returns accepted corrections by masked source (the store's
+        translation memory); a segment found there is not sent to the engine."""
         started = time.perf_counter()
         tid = translation_id or uuid.uuid4().hex
         # in a thread: a large document takes a moment to scan and the event loop must keep serving others
@@ -268,11 +294,13 @@ class Pipeline:
             for item in sorted(chunk.items, key=lambda it: it.part):
                 items.setdefault(item.segment_id, []).append((item.text, chunk))
         tally = _Tally()
+        remembered = await self._remembered(memory, pd, glossary)
         if on_start is not None:
             on_start(len(pd.segments))
 
         async def run(seg: protect.Segment) -> SegmentOutcome:
-            outcome = await self._segment(seg, items.get(seg.id, []), glossary, adapter=adapter, tid=tid, tally=tally)
+            outcome = await self._segment(seg, items.get(seg.id, []), glossary, adapter=adapter, tid=tid, tally=tally,
+                                          remembered=remembered.get(seg.text))
             self.metrics.segments.labels(outcome.status).inc()
             if outcome.status == "fallback":
                 self.metrics.fallbacks.inc()
@@ -312,6 +340,20 @@ class Pipeline:
         )
 
     @staticmethod
+    async def _remembered(
+        memory: Memory | None, pd: protect.ProtectedDocument, glossary: protect.Glossary | None
+    ) -> dict[str, str]:
+        if memory is None or not pd.segments:
+            return {}
+        try:
+            return await memory([s.text for s in pd.segments], glossary.version if glossary is not None else None)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 -- an unreadable memory costs a model call, never the translation
+            log.exception("translation memory lookup failed; translating without it")
+            return {}
+
+    @staticmethod
     def _adherence(
         pd: protect.ProtectedDocument, outcomes: list[SegmentOutcome], glossary: protect.Glossary | None
     ) -> float | None:
@@ -345,17 +387,30 @@ class Translator:
     """What /translate and /jobs share: pin the adapter, run the pipeline, record the translation in the store."""
 
     def __init__(
-        self, pipeline: Pipeline, adapters: Any, store: Any | None, metrics: Metrics, settings: TranslateSettings
+        self,
+        pipeline: Pipeline,
+        adapters: AdapterRegistry,
+        store: Store | None,
+        metrics: Metrics,
+        settings: TranslateSettings,
     ) -> None:
         self.pipeline = pipeline
         self.adapters = adapters
         self.store = store
         self.metrics = metrics
         self.settings = settings
+        self.default_adapter: str | None = None  # what a request without ``adapter`` uses (None = the base model)
+
+    def _memory(self) -> Memory | None:
+        """The store's translation memory, unless turned off (``translate.memory``) or there is no store."""
+        return self.store.memory if self.store is not None and self.settings.memory else None
+
+    def adapter_spec(self, requested: str | None) -> str | None:
+        """The adapter a request runs on: its own, else the server's default; ``none`` is the base model."""
+        spec = requested if requested is not None else self.default_adapter
+        return None if spec is None or spec.strip().lower() in ("none", "base") else spec
 
     def glossary(self, pairs: Sequence[tuple[str, str]]) -> protect.Glossary | None:
-        from papertrans.server.errors import BadRequest
-
         if not pairs:
             return None
         try:
@@ -372,7 +427,8 @@ class Translator:
         translation_id: str | None = None,
     ) -> TranslationResult:
         glossary = self.glossary(req.glossary)
-        async with self.adapters.acquire(req.adapter) as ref:  # pinned: finishes on the version it started with
+        spec = self.adapter_spec(req.adapter)
+        async with self.adapters.acquire(spec) as ref:  # pinned: finishes on the version it started with
             result = await self.pipeline.translate(
                 req.markdown,
                 adapter=ref,
@@ -381,6 +437,7 @@ class Translator:
                 on_segment=on_segment,
                 on_start=on_start,
                 translation_id=translation_id,
+                memory=self._memory(),
             )
         await self.record(result, req)
         return result
@@ -390,8 +447,6 @@ class Translator:
         if self.store is None:
             return
         try:
-            from papertrans.server.store import SegmentRecord, TranslationRecord
-
             name, _, version = (result.adapter or "").partition("@")
             rec = TranslationRecord(
                 id=result.translation_id,
@@ -399,9 +454,7 @@ class Translator:
                 model=result.model,
                 adapter=name or None,
                 adapter_version=int(version) if version else None,
-                prompt_template_version=str(
-                    getattr(self.pipeline.prompts, "PROMPT_TEMPLATE_VERSION", self.settings.prompt_template_version)
-                ),
+                prompt_template_version=prompts.PROMPT_TEMPLATE_VERSION,
                 glossary_version=result.glossary_version,
                 settings={
                     "output": req.output,

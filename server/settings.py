@@ -31,6 +31,11 @@ class EngineSettings(BaseModel):
         description="Layers vLLM wraps for LoRA (fewer = faster adapter requests on CPU; adapter weights for other "
         "layers are ignored). Empty = every supported layer. Default matches rl's q,k,v,o adapters.",
     )
+    constrain_placeholders: bool = Field(
+        True,
+        description="Constrained decoding: each placeholder of a segment exactly once, no stop while one is pending "
+        "(a vLLM logits processor, server/engine/constrain.py). Off = placeholders are only validated afterwards.",
+    )
 
 
 class TranslateSettings(BaseModel):
@@ -43,6 +48,11 @@ class TranslateSettings(BaseModel):
     max_tokens_factor: float = Field(3.0, description="max_tokens = factor x source tokens + 32.")
     max_document_bytes: int = Field(2_000_000, description="Largest Markdown accepted by /translate (413 above).")
     prompt_template_version: str = Field("v1", description="Recorded with every translation.")
+    memory: bool = Field(
+        True,
+        description="Translation memory: a segment whose masked source (same glossary version) has an accepted "
+        "reader correction gets that correction (status 'memory') without a model call.",
+    )
 
 
 class LimitsSettings(BaseModel):
@@ -84,6 +94,11 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(4_000_000, description="Largest request body (413 above).")
     max_concurrent_jobs: int = Field(2, description="Background jobs translating at once (the rest wait queued).")
+    default_adapter: str | None = Field(
+        None,
+        description="Adapter for requests that name none. Unset: the shipped starter adapter papertrans-zh on the "
+        "embedded model (registered and activated at start), the base model otherwise; 'none' = the base model.",
+    )
     engine: EngineSettings = Field(default_factory=EngineSettings)
     translate: TranslateSettings = Field(default_factory=TranslateSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)

@@ -8,7 +8,7 @@ import json
 import logging
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -296,6 +296,31 @@ class Store:
                 for s in segs
             ],
         }
+
+    async def memory(self, sources: Sequence[str], glossary_version: str | None) -> dict[str, str]:
+        """Translation memory: for each masked source, the newest accepted correction (masked) of a stored segment
+        with exactly that source, translated under the same glossary version (None matches None)."""
+        wanted = sorted(set(sources))
+        found: dict[str, tuple[datetime, int, str]] = {}
+        same_glossary = (
+            Translation.glossary_version.is_(None)
+            if glossary_version is None
+            else Translation.glossary_version == glossary_version
+        )
+        async with self._read() as session:
+            for start in range(0, len(wanted), 500):  # bounded IN lists (SQLite's variable limit)
+                stmt = (
+                    select(Segment.source, Feedback.correction_masked, Feedback.created_at, Feedback.id)
+                    .join(Feedback, (Feedback.translation_id == Segment.translation_id)
+                          & (Feedback.segment_id == Segment.segment_id))
+                    .join(Translation, Translation.id == Segment.translation_id)
+                    .where(Segment.source.in_(wanted[start : start + 500]), Feedback.correction_masked.is_not(None),
+                           same_glossary)
+                )
+                for source, correction, created, fid in (await session.execute(stmt)).all():
+                    if source not in found or (created, fid) > found[source][:2]:
+                        found[source] = (created, fid, correction)
+        return {source: entry[2] for source, entry in found.items()}
 
     async def get_segment(self, translation_id: str, segment_id: str) -> tuple[Translation, Segment]:
         async with self._read() as session:
