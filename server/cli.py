@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,7 +46,9 @@ def serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
     # one process, one engine: vLLM spawns its own workers, uvicorn must not fork more servers
     # SIGTERM: stop accepting, let in-flight requests finish (drain_timeout_s), then close jobs (left queued on disk,
-    # resumed at the next start), the store and the engine.
+    # resumed at the next start), the store and the engine. uvicorn re-raises the signal once it has shut down; this
+    # handler takes it, so that a drained stop exits 0 and an engine death exits with its own code (not "killed").
+    signal.signal(signal.SIGTERM, lambda *_: None)
     uvicorn.run(
         app,
         host=settings.host,

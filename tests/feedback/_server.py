@@ -42,10 +42,15 @@ class ServerProcess:
         if settings.store.url:
             self.env["PAPERTRANS_STORE__URL"] = settings.store.url
         self.proc: subprocess.Popen[bytes] | None = None
+        # serve=True runs the product's `papertrans serve` (its signal handling and exit codes) instead of uvicorn
+        self.serve = False
 
     def start(self, timeout: float = 90.0) -> ServerProcess:
         cmd = [sys.executable, "-m", "uvicorn", "--factory", "papertrans.server.app:create_app",
                "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]
+        if self.serve:
+            cmd = [sys.executable, "-m", "papertrans.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                   "--log-level", "warning"]
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(cmd, cwd=REPO, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
