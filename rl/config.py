@@ -56,6 +56,38 @@ class LoopArguments:
         default=0.05, metadata={"help": "Online DPO: keep a pair only if best - worst reward is at least this."}
     )
     seed_value: int = field(default=0, metadata={"help": "Sampling seed for online DPO."})
+    prompt_style: str = field(
+        default="zeroshot",
+        metadata={"help": "SFT from parallel text ({en, zh} or {source, target} rows): the serving prompt style the "
+                  "adapter is trained with and recorded for (zeroshot = compact instruction + glossary + text; "
+                  "fewshot = the base model's prompt).", "choices": ["zeroshot", "fewshot"]},
+    )
+    glossary: str | None = field(
+        default=None,
+        metadata={"help": "SFT from parallel text: glossary (term=translation,... or a glossary file) written into "
+                  "the prompts of the segments that contain a term, as the server does."},
+    )
+    max_segment_chars: int | None = field(
+        default=None, metadata={"help": "SFT from parallel text: skip English segments longer than this."}
+    )
+    sft_loss: str = field(
+        default="completion",
+        metadata={"help": "SFT loss: completion = output layer on completion tokens only (fast on CPU); "
+                  "trl = TRL's own loss.", "choices": ["completion", "trl"]},
+    )
+    torch_threads: int | None = field(
+        default=None, metadata={"help": "torch intra-op threads (default: torch's choice, one per core)."}
+    )
+    max_minutes: float | None = field(
+        default=None,
+        metadata={"help": "Stop training after this many minutes (at the end of an optimizer step) and write the "
+                  "adapter; the steps done are recorded in its metadata. A time box for shared machines."},
+    )
+    bf16_weights: bool = field(
+        default=False,
+        metadata={"help": "Load the frozen base weights in bf16 (LoRA weights stay float32); for CPUs with bf16 "
+                  "matrix units."},
+    )
 
 
 def config_class(method: str) -> type[Any]:

@@ -123,31 +123,45 @@ def run_gate(
     max_rows: int | None = None,
     max_new_tokens: int = 160,
     backend: str = "auto",
+    glossary: str | None = None,
 ) -> GateResult:
-    """Generate with baseline (an adapter folder, or the base model when None) and candidate; decide; write the report."""
+    """Generate with baseline (an adapter folder, or the base model when None) and candidate; decide; write the report.
+
+    ``eval_file`` holds export-format rows (prompt, reference, placeholders, ...) or parallel text (``{en, zh}`` /
+    ``{source, target}`` units, aligned segment by segment like ``train --method sft``; ``glossary`` then goes into
+    their prompts). Each side is prompted the way it is served: an adapter with the prompt style in its metadata, the
+    base model with its few-shot prompt.
+    """
     from papertrans.server.engine.model import resolve_model
 
+    from .corpus import is_parallel, load_glossary, parallel_rows, side_prompts
     from .generate import GenerationRequest, open_generator
 
     rows = load_rows(eval_file)
+    if rows and is_parallel(rows):
+        rows = parallel_rows(rows, style=None, glossary=load_glossary(glossary), split="eval")[0]
     if max_rows is not None:
         rows = rows[:max_rows]
     if not rows:
         raise DataError("empty_dataset", f"{eval_file} has no rows")
     if any("prompt" not in r for r in rows):
-        raise DataError("missing_columns", "every eval row needs a 'prompt'")
+        raise DataError("missing_columns", "every eval row needs a 'prompt' (or en/zh parallel text)")
     base_dir = Path(resolve_model(base_model, cache_dir))
-    check_adapter_dir(candidate, base_dir)
+    cand_meta = check_adapter_dir(candidate, base_dir)
     adapters = {"candidate": candidate}
+    base_style = None
     if baseline is not None:
-        check_adapter_dir(baseline, base_dir)
+        base_meta = check_adapter_dir(baseline, base_dir)
+        base_style = base_meta.prompt_style if base_meta else None
         adapters["baseline"] = baseline
-    prompts = [r["prompt"] for r in rows]
+    prompts = side_prompts(rows, base_style)
+    cand_prompts = side_prompts(rows, cand_meta.prompt_style if cand_meta else None)
     gen = open_generator(backend, base_dir, adapters, expected_tokens=2 * len(prompts) * max_new_tokens)
     try:
         request = GenerationRequest(prompts, max_new_tokens=max_new_tokens)
         base_out = [g[0] for g in gen.generate(request, adapter="baseline" if baseline else None)]
-        cand_out = [g[0] for g in gen.generate(request, adapter="candidate")]
+        cand_request = GenerationRequest(cand_prompts, max_new_tokens=max_new_tokens)
+        cand_out = [g[0] for g in gen.generate(cand_request, adapter="candidate")]
     finally:
         gen.close()
     cand = evaluate_outputs(rows, cand_out)
@@ -157,7 +171,7 @@ def run_gate(
     plots = plot_curves(meta.log_history, report_dir) if meta else []
     examples = [
         {"prompt_tail": p[-200:], "reference": reward_columns(r)["reference"], "baseline": b, "candidate": c}
-        for p, r, b, c in list(zip(prompts, rows, base_out, cand_out, strict=True))[:5]
+        for p, r, b, c in list(zip(cand_prompts, rows, base_out, cand_out, strict=True))[:5]
     ]
     result = GateResult(promote, reasons, cand, base, chrf_tolerance, examples, plots)
     report_dir.mkdir(parents=True, exist_ok=True)

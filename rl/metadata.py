@@ -53,6 +53,11 @@ class AdapterMetadata:
     metrics: dict[str, Any] = field(default_factory=dict)
     log_history: list[dict[str, Any]] = field(default_factory=list)  # the trainer's per-step logs: the curves
     versions: dict[str, str] = field(default_factory=dict)
+    # The serving prompt style the adapter was trained with (server.engine.prompts.PROMPT_STYLES); None = the base
+    # model's few-shot prompt (adapters from before styles existed). The server builds this adapter's prompts with it.
+    prompt_style: str | None = None
+    # What the training run did with its input (e.g. parallel units aligned / skipped) and its measured throughput.
+    report: dict[str, Any] = field(default_factory=dict)
 
 
 def _text_config(config: dict[str, Any]) -> dict[str, Any]:

@@ -12,11 +12,13 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .config import LoopArguments
+from .corpus import is_parallel, load_glossary, parallel_rows
 from .datasets import DataError, data_hash, load_rows, reward_columns, validate_rows
 from .errors import TrainError
 from .metadata import AdapterError, AdapterMetadata, check_adapter_dir, model_fingerprint, write_metadata
@@ -34,6 +36,8 @@ class Prepared:
     base_dir: Path
     parent: AdapterMetadata | None = None
     notes: list[str] = field(default_factory=list)
+    prompt_style: str | None = None  # recorded in the adapter's metadata; the server serves it with this style
+    report: dict[str, Any] = field(default_factory=dict)  # e.g. the parallel corpus conversion's counts
 
 
 def prepare(loop: LoopArguments) -> Prepared:
@@ -44,6 +48,18 @@ def prepare(loop: LoopArguments) -> Prepared:
     rows = load_rows(data)
     if loop.max_rows is not None:
         rows = rows[-loop.max_rows :]
+    report: dict[str, Any] = {}
+    style: str | None = None
+    if loop.method == "sft" and is_parallel(rows):
+        # Parallel text ({en, zh} / {source, target}): protect both sides, align segment by segment, serving prompts.
+        rows, corpus = parallel_rows(rows, style=loop.prompt_style, glossary=load_glossary(loop.glossary),
+                                     max_chars=loop.max_segment_chars)
+        report["parallel"] = corpus.as_dict()
+        style = loop.prompt_style
+        log.info("parallel text: %s", corpus.as_dict())
+        if not rows:
+            raise DataError("no_aligned_units", f"none of the {corpus.units} units aligned segment by segment: "
+                            f"{corpus.as_dict()}")
     validate_rows(loop.method, rows, min_examples=loop.min_examples)
     if loop.method == "online-dpo" and loop.samples_per_prompt < 2:
         raise DataError("invalid_option", "online DPO needs --samples_per_prompt >= 2 to form pairs")
@@ -60,7 +76,18 @@ def prepare(loop: LoopArguments) -> Prepared:
         if not init.is_dir():
             raise AdapterError("not_an_adapter", f"--init_adapter {init} does not exist")
         parent = check_adapter_dir(init, base_dir)
-    return Prepared(loop=loop, rows=rows, data_sha256=data_hash(data), base_dir=base_dir, parent=parent)
+    if style is None:
+        style = parent.prompt_style if parent is not None else _style_of_rows(rows)
+    return Prepared(loop=loop, rows=rows, data_sha256=data_hash(data), base_dir=base_dir, parent=parent,
+                    prompt_style=style, report=report)
+
+
+def _style_of_rows(rows: list[dict[str, Any]]) -> str | None:
+    """The prompt style the rows' prompts were built with (exported rows carry the prompt the engine saw)."""
+    from papertrans.server.engine.prompts import prompt_style_of
+
+    styles = {prompt_style_of(str(r.get("prompt", ""))) for r in rows}
+    return styles.pop() if len(styles) == 1 else None
 
 
 def _load_policy(prep: Prepared, cuda: bool) -> tuple[Any, Any, Any]:
@@ -74,7 +101,8 @@ def _load_policy(prep: Prepared, cuda: bool) -> tuple[Any, Any, Any]:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(
-        prep.base_dir, dtype=torch.bfloat16 if cuda else torch.float32, attn_implementation="eager"
+        prep.base_dir, dtype=torch.bfloat16 if cuda or loop.bf16_weights else torch.float32,
+        attn_implementation="eager",
     )
     if loop.init_adapter:
         policy = PeftModel.from_pretrained(model, loop.init_adapter, is_trainable=True)
@@ -125,6 +153,14 @@ def _build_trainer(prep: Prepared, config: Any, model: Any, tokenizer: Any, peft
         "peft_config": peft_config,
     }
     if method == "sft":
+        if getattr(config, "padding_free", False) and not getattr(config, "packing", False):
+            # TRL refuses max_length with padding-free rows (it cannot truncate them); long segments are dropped
+            # before this point (--max_segment_chars), so no truncation is lost.
+            config.max_length = None
+        if prep.loop.sft_loss == "completion":
+            from ._sft import CompletionOnlySFTTrainer
+
+            return CompletionOnlySFTTrainer(**common)
         return trl.SFTTrainer(**common)  # type: ignore[attr-defined]
     if method in ("dpo", "online-dpo"):
         return trl.DPOTrainer(**common)  # type: ignore[attr-defined]
@@ -185,8 +221,9 @@ def _online_pairs(prep: Prepared, model: Any, tokenizer: Any) -> tuple[list[dict
     return pairs, stats
 
 
-def train(prep: Prepared, config: Any) -> Path:
-    """Train and write the adapter to ``prep.loop.out``; returns that folder."""
+def train(prep: Prepared, config: Any, callbacks: Sequence[Any] = ()) -> Path:
+    """Train and write the adapter to ``prep.loop.out``; returns that folder. ``callbacks`` are extra
+    ``transformers.TrainerCallback`` objects (the training benchmark times steps with one)."""
     import peft
     import torch
     import transformers
@@ -194,6 +231,8 @@ def train(prep: Prepared, config: Any) -> Path:
 
     loop = prep.loop
     cuda = torch.cuda.is_available() and not getattr(config, "use_cpu", False)
+    if loop.torch_threads:
+        torch.set_num_threads(loop.torch_threads)
     model, tokenizer, peft_config = _load_policy(prep, cuda)
     rows = prep.rows
     extra_metrics: dict[str, Any] = {}
@@ -206,10 +245,16 @@ def train(prep: Prepared, config: Any) -> Path:
     try:
         config.output_dir = str(work / "trainer")
         trainer = _build_trainer(prep, config, model, tokenizer, peft_config, rows)
+        for callback in callbacks:
+            trainer.add_callback(callback)
+        if loop.max_minutes:
+            trainer.add_callback(_time_box(loop.max_minutes))
         result = trainer.train()
         adapter = work / "adapter"
         trainer.model.save_pretrained(str(adapter))
-        metrics = {**dict(result.metrics), **extra_metrics, "global_step": result.global_step}
+        metrics = {**dict(result.metrics), **extra_metrics, "global_step": result.global_step,
+                   **_throughput(trainer, result.metrics)}
+        log.info("throughput: %s", {k: v for k, v in metrics.items() if "tokens" in k})
         meta = AdapterMetadata(
             method=loop.method,
             base_model=loop.base_model,
@@ -224,6 +269,8 @@ def train(prep: Prepared, config: Any) -> Path:
             log_history=list(trainer.state.log_history),
             versions={"trl": trl.__version__, "peft": peft.__version__, "transformers": transformers.__version__,
                       "torch": torch.__version__},
+            prompt_style=prep.prompt_style,
+            report={**prep.report, "torch_threads": torch.get_num_threads()},
         )
         write_metadata(adapter, meta)
         if out.exists():
@@ -234,6 +281,40 @@ def train(prep: Prepared, config: Any) -> Path:
     return out
 
 
+def _time_box(minutes: float) -> Any:
+    """A callback that ends training cleanly once ``minutes`` have passed (checked after each optimizer step)."""
+    import time
+
+    from transformers import TrainerCallback
+
+    class TimeBox(TrainerCallback):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.deadline = time.monotonic() + 60.0 * minutes
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            if time.monotonic() >= self.deadline:
+                log.warning("--max_minutes %s reached at step %d: stopping", minutes, state.global_step)
+                control.should_training_stop = True
+            return control
+
+    return TimeBox()
+
+
+def _throughput(trainer: Any, metrics: dict[str, Any]) -> dict[str, float]:
+    """Tokens through the model (prompt + completion) and trained (completion) tokens per second of training."""
+    seconds = float(metrics.get("train_runtime") or 0.0)
+    seen = float(getattr(trainer, "_total_train_tokens", 0) or 0)
+    out: dict[str, float] = {}
+    if seconds > 0 and seen:
+        out["tokens_total"] = seen
+        out["tokens_per_second"] = round(seen / seconds, 2)
+    target = float(getattr(trainer, "target_tokens_total", 0) or 0)
+    if seconds > 0 and target:
+        out["target_tokens_total"] = target
+        out["target_tokens_per_second"] = round(target / seconds, 2)
+    return out
+
+
 def _hyperparameters(loop: LoopArguments, config: Any) -> dict[str, Any]:
     names = ("learning_rate", "beta", "max_steps", "num_train_epochs", "per_device_train_batch_size",
              "gradient_accumulation_steps", "max_length", "num_generations", "max_completion_length",
@@ -241,6 +322,12 @@ def _hyperparameters(loop: LoopArguments, config: Any) -> dict[str, Any]:
     picked = {n: getattr(config, n) for n in names if hasattr(config, n)}
     picked.update(lora_r=loop.lora_r, lora_alpha=loop.lora_alpha or 2 * loop.lora_r,
                   lora_target_modules=loop.lora_target_modules, lora_dropout=loop.lora_dropout)
+    for name in ("padding_free", "bf16", "packing"):
+        if hasattr(config, name):
+            picked[name] = getattr(config, name)
+    if loop.method == "sft":
+        picked.update(sft_loss=loop.sft_loss, bf16_weights=loop.bf16_weights, glossary=loop.glossary,
+                      max_segment_chars=loop.max_segment_chars)
     if loop.method == "online-dpo":
         picked.update(samples_per_prompt=loop.samples_per_prompt, sample_temperature=loop.sample_temperature)
     return picked
