@@ -125,3 +125,19 @@ def test_strict_chat_prompt_names_the_markers_to_keep() -> None:
     prompt, _ = build_prompt(tok, "Minimise {{1}} over {{2}}.", strict=True)
     instruction = tok.seen[-1][-1]["content"]
     assert "exactly once: {{1}} {{2}}." in instruction and prompt.startswith("<user>")
+
+
+def test_zero_shot_prompt_is_instruction_glossary_text() -> None:
+    from papertrans.server.engine.prompts import FEWSHOT, ZEROSHOT, prompt_style_of
+
+    prompt, stop = build_prompt(BaseTok(), "The attention ⟦1⟧ layer.\n\nNext line.",
+                                glossary_entries=[("attention", "注意力")], style=ZEROSHOT)
+    assert prompt == (
+        "把英文翻译成中文，⟦1⟧ 这样的标记原样保留。\n术语：attention = 注意力\n"
+        "英文：The attention ⟦1⟧ layer.\nNext line.\n中文："
+    )
+    assert "\n\n" in stop and prompt_style_of(prompt) == ZEROSHOT
+    fewshot, _ = build_prompt(BaseTok(), "The attention ⟦1⟧ layer.", style=None)
+    assert prompt_style_of(fewshot) == FEWSHOT and len(fewshot) > 2 * len(prompt)
+    with pytest.raises(ValueError):
+        build_prompt(BaseTok(), "x", style="poetry")
