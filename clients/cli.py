@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -21,6 +21,10 @@ from rich.table import Table
 from papertrans import exitcodes
 
 from .errors import ApiError, ClientError, InputError, JobFailed, ServerUnavailable
+
+if TYPE_CHECKING:  # imported by the commands themselves: `papertrans --help` stays light
+    from ._translate import JobState
+    from .client import Client, Job
 
 __all__ = ["register"]
 
@@ -94,8 +98,8 @@ def _parser(sub: Any, name: str, help_: str, description: str, examples: str) ->
 
 @_guarded
 def _cmd_pdf2md(args: argparse.Namespace) -> int:
-    from .convert import pdf_to_markdown
     from ._translate import atomic_write
+    from .convert import pdf_to_markdown
 
     source = Path(args.input)
     output = Path(args.output) if args.output else source.with_suffix(".md")
@@ -115,8 +119,8 @@ def _cmd_pdf2md(args: argparse.Namespace) -> int:
 
 @_guarded
 def _cmd_tex2md(args: argparse.Namespace) -> int:
-    from .convert import tex_to_markdown
     from ._translate import atomic_write
+    from .convert import tex_to_markdown
 
     source = Path(args.input)
     to_stdout = args.output in (None, "-")
@@ -134,6 +138,27 @@ def _cmd_tex2md(args: argparse.Namespace) -> int:
 
 
 # --- translate ---------------------------------------------------------------------------------------------------
+
+
+def _resumable_job(client: Client, state: JobState, key: str, server: str, err: Console) -> str | None:
+    """The id of this input's earlier job when the server still has it and it has not failed, else None."""
+    job_id: str | None = state.get(key, server)
+    if job_id is None:
+        return None
+    job: Job | None
+    try:
+        job = client.job(job_id)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        job = None
+    if job is None or job.failed:
+        why = "is unknown to the server" if job is None else f"had failed ({job.error or job.status})"
+        err.print(f"previous job {job_id} {why}; starting a new one")
+        state.remove(key)
+        return None
+    err.print(f"resuming job {job_id} ({job.done}/{job.total or '?'} segments done)")
+    return job_id
 
 
 @_guarded
@@ -171,21 +196,7 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     state = JobState(output.parent)
     key = job_key(markdown, cfg.adapter, glossary, mode)
     with Client(cfg.server, api_key=cfg.api_key, admin_key=cfg.admin_key, timeout=cfg.timeout) as client:
-        job_id = None if args.restart else state.get(key, cfg.server)
-        if job_id is not None:
-            try:
-                job = client.job(job_id)
-            except ApiError as exc:
-                if exc.status != 404:
-                    raise
-                job = None
-            if job is None or job.failed:
-                why = "is unknown to the server" if job is None else f"had failed ({job.error or job.status})"
-                err.print(f"previous job {job_id} {why}; starting a new one")
-                state.remove(key)
-                job_id = None
-            else:
-                err.print(f"resuming job {job_id} ({job.done}/{job.total or '?'} segments done)")
+        job_id = None if args.restart else _resumable_job(client, state, key, cfg.server, err)
         if job_id is None:
             job_id = client.submit_job(markdown, adapter=cfg.adapter, glossary=glossary, output=mode)
             state.put(key, cfg.server, job_id, output)
