@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ._pdfglyphs import Glyph, Rule, build_lines
-from ._pdfmath import CID, FUNCTION_NAMES, is_italic_font, is_operator, omx_piece
+from ._pdfmath import ACCENTS, CID, FUNCTION_NAMES, is_italic_font, is_operator, omx_piece
 
 __all__ = ["Piece", "formula_latex", "split_line", "space_before"]
 
@@ -163,7 +163,7 @@ _WORD_GAP = 0.12
 def formula_latex(glyphs: Sequence[Glyph], rules: Sequence[Rule], *, ref_base: float | None = None,
                   ref_size: float | None = None, rows: bool = False) -> list[str]:
     """LaTeX of a formula's glyphs; with ``rows`` (display math) one string per visual row, else one string."""
-    items = [g for g in glyphs if not (g.extension and _dropped_piece(g))]
+    items = _accents([g for g in glyphs if not (g.extension and _dropped_piece(g))])
     if not items:
         return []
     size = ref_size or max(g.size for g in items if not g.extension) if any(not g.extension for g in items) else 10.0
@@ -175,6 +175,23 @@ def formula_latex(glyphs: Sequence[Glyph], rules: Sequence[Rule], *, ref_base: f
     for line in build_lines(items):
         out.append(_render(line.glyphs, line.base, max(line.size, 1.0)))
     return [r for r in out if r]
+
+
+def _accents(items: list[Glyph]) -> list[Glyph]:
+    """``ˆ`` over ``g`` → one glyph ``\\hat{g}`` (copies: the page's glyphs are not changed)."""
+    accents = [a for a in items if a.accent]
+    if not accents:
+        return items
+    out = [g for g in items if not g.accent]
+    for a in accents:
+        under = [k for k, g in enumerate(out) if g.x0 - 1 <= a.cx <= g.x1 + 1 and g.top >= a.top - 0.5]
+        if not under:
+            out.append(a)
+            continue
+        k = min(under, key=lambda k: abs(out[k].cx - a.cx))
+        command = ACCENTS.get(a.text, r"\hat")
+        out[k] = replace(out[k], latex=f"{command}{{{out[k].latex or out[k].text}}}")
+    return out
 
 
 def _dropped_piece(g: Glyph) -> bool:
@@ -209,8 +226,9 @@ def _collapse(items: list[Glyph], rules: Sequence[Rule], size: float) -> list[Gl
                              math=True, latex=rf"\sqrt{{{body}}}", node=True)
                 items = [g for g in items if g is not radical and not any(g is i for i in inner)] + [node]
             continue
-        num = [g for g in items if r.x0 - 0.6 <= g.cx <= r.x1 + 0.6 and r.y - 1.6 * size <= g.base < r.y]
-        den = [g for g in items if r.x0 - 0.6 <= g.cx <= r.x1 + 0.6 and r.y < g.base - 0.5 <= r.y + 1.9 * size]
+        over = [g for g in items if r.x0 - 0.6 <= g.cx <= r.x1 + 0.6 and not g.extension]
+        num = [g for g in over if r.y - 1.6 * size <= g.base < r.y]
+        den = [g for g in over if r.y < g.base - 0.5 <= r.y + 1.9 * size]
         if not num or not den:
             continue
         parts = []
@@ -224,54 +242,108 @@ def _collapse(items: list[Glyph], rules: Sequence[Rule], size: float) -> list[Gl
     return items
 
 
+def _is_letter(g: Glyph) -> bool:
+    return not g.math and g.text.isascii() and g.text.isalpha()
+
+
+def _scripts(group: Sequence[Glyph], base: float, size: float) -> str:
+    """``_{…}^{…}`` of the script glyphs attached to a base: below the baseline a subscript, above a superscript."""
+    text = ""
+    for mark, part in (("_", [x for x in group if x.base >= base - 0.1 * size]),
+                       ("^", [x for x in group if x.base < base - 0.1 * size])):
+        if part:
+            psize = max(x.size for x in part)
+            body = _render(part, _main_base(part, psize), psize)
+            text += f"{mark}{{{body}}}" if len(body) != 1 else f"{mark}{body}"
+    return text
+
+
 def _render(items: Sequence[Glyph], base: float, size: float) -> str:
-    items = sorted(items, key=lambda g: (g.x0, g.top))
-    tokens: list[tuple[str, float, float]] = []  # (latex, x0, x1)
-    i, n = 0, len(items)
-    while i < n:
-        g = items[i]
-        if _script(g, base, size):
-            j = i
-            while j < n and _script(items[j], base, size):
-                j += 1
-            group = items[i:j]
-            sup = [x for x in group if x.base < base - 0.1 * size]
-            sub = [x for x in group if x.base >= base - 0.1 * size]
-            text = "" if tokens else "{}"
-            for mark, part in (("_", sub), ("^", sup)):
-                if part:
-                    psize = max(x.size for x in part)
-                    body = _render(part, _main_base(part, psize), psize)
-                    text += f"{mark}{{{body}}}" if len(body) != 1 else f"{mark}{body}"
-            x1 = max(x.x1 for x in group)
-            if tokens:
-                latex, x0, _ = tokens[-1]
-                tokens[-1] = (latex + text, x0, x1)
+    return _Row(items, base, size).latex()
+
+
+class _Row:
+    """One row of a formula, left to right: bases, their scripts, words of upright letters."""
+
+    def __init__(self, items: Sequence[Glyph], base: float, size: float) -> None:
+        self.items = sorted(items, key=lambda g: (g.x0, g.top))
+        self.base, self.size = base, size
+        self.tokens: list[tuple[str, float, float]] = []  # (latex, x0, x1)
+        self.pending: list[Glyph] = []  # limits that start left of the word they belong to (\min_{k \le K})
+
+    def script(self, g: Glyph) -> bool:
+        return _script(g, self.base, self.size)
+
+    def attach(self, group: Sequence[Glyph]) -> None:
+        """Scripts of the token before them (or of an empty base)."""
+        text = ("" if self.tokens else "{}") + _scripts(group, self.base, self.size)
+        x1 = max(x.x1 for x in group)
+        if self.tokens:
+            latex, x0, _ = self.tokens[-1]
+            self.tokens[-1] = (latex + text, x0, x1)
+        else:
+            self.tokens.append((text, group[0].x0, x1))
+
+    def scripts_at(self, i: int) -> int:
+        items, n = self.items, len(self.items)
+        j = i
+        while j < n and self.script(items[j]):
+            j += 1
+        group = items[i:j]
+        if j < n and _is_letter(items[j]) and max(x.x1 for x in group) > items[j].x0 + 0.5:
+            self.pending = group
+        else:
+            self.attach(group)
+        return j
+
+    def word_at(self, i: int) -> int:
+        """A word of upright letters (``\\log``, ``\\mathrm{softmax}``) with its limits; ``i`` if it is one letter."""
+        items, n = self.items, len(self.items)
+        letters, limits, j = [items[i]], list(self.pending), i + 1
+        while j < n:
+            x = items[j]
+            if self.script(x) and x.x0 < letters[-1].x1 - 0.5:
+                limits.append(x)  # under or over the word: the limits of \min, \max, \lim
+            elif _is_letter(x) and not self.script(x) and x.x0 - letters[-1].x1 < _WORD_GAP * self.size:
+                letters.append(x)
             else:
-                tokens.append((text, group[0].x0, x1))
-            i = j
-            continue
-        if not g.math and g.text.isascii() and g.text.isalpha():
-            j = i + 1
-            while (j < n and not items[j].math and items[j].text.isascii() and items[j].text.isalpha()
-                   and not _script(items[j], base, size) and items[j].x0 - items[j - 1].x1 < _WORD_GAP * size):
-                j += 1
-            word = "".join(x.text for x in items[i:j])
-            if len(word) > 1:
-                latex = f"\\{word}" if word in FUNCTION_NAMES else rf"\mathrm{{{word}}}"
-                tokens.append((latex, g.x0, items[j - 1].x1))
+                break
+            j += 1
+        word = "".join(x.text for x in letters)
+        if len(word) < 2:
+            return i
+        latex = f"\\{word}" if word in FUNCTION_NAMES else rf"\mathrm{{{word}}}"
+        self.tokens.append((latex + (_scripts(limits, self.base, self.size) if limits else ""), letters[0].x0,
+                            letters[-1].x1))
+        self.pending = []
+        return j
+
+    def latex(self) -> str:
+        i, n = 0, len(self.items)
+        while i < n:
+            g = self.items[i]
+            if self.script(g):
+                i = self.scripts_at(i)
+                continue
+            if _is_letter(g) and (j := self.word_at(i)) > i:
                 i = j
                 continue
-        tokens.append((g.latex or g.text, g.x0, g.x1))
-        i += 1
-    out = ""
-    prev_x1 = None
-    for latex, x0, x1 in tokens:
-        if out and (
-            (prev_x1 is not None and x0 - prev_x1 > 0.18 * size)
-            or (re.search(r"\\[A-Za-z]+$", out) and latex[:1].isalpha())
-        ):
-            out += " "
-        out += latex
-        prev_x1 = x1
-    return out.strip()
+            if self.pending:  # not a word after all: they were scripts of what came before
+                self.attach(self.pending)
+                self.pending = []
+            self.tokens.append((g.latex or g.text, g.x0, g.x1))
+            i += 1
+        return self.join()
+
+    def join(self) -> str:
+        out = ""
+        prev_x1 = None
+        for latex, x0, x1 in self.tokens:
+            if out and (
+                (prev_x1 is not None and x0 - prev_x1 > 0.18 * self.size)
+                or (re.search(r"\\[A-Za-z]+$", out) and latex[:1].isalpha())
+            ):
+                out += " "
+            out += latex
+            prev_x1 = x1
+        return out.strip()

@@ -8,11 +8,12 @@ with its base. Text at a small size on its own (footnotes, captions) still forms
 from __future__ import annotations
 
 import statistics
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._pdfmath import CID, base_font, glyph_latex, is_math_char, is_math_font
+from ._pdfmath import ACCENTS, CID, COMBINING, base_font, glyph_latex, is_math_char, is_math_font
 
 __all__ = ["Glyph", "Line", "Rule", "build_lines", "page_glyphs", "page_rules"]
 
@@ -31,7 +32,8 @@ class Glyph:
     base: float  # baseline, measured from the top of the page like ``top``
     math: bool = False  # set by font and character class here; sub/superscript geometry is judged per line
     latex: str = ""
-    extension: bool = False  # a glyph of TeX's math extension font (big operator or delimiter)
+    extension: bool = False  # a glyph of TeX's math extension font (big operator or delimiter), a radical sign
+    accent: bool = False  # a math accent (hat, tilde, bar, dot) set above the glyph it belongs to
     node: bool = False  # a built piece of a formula (a fraction, a radical), never a script
 
     @property
@@ -89,7 +91,11 @@ def page_glyphs(page: Any) -> list[Glyph]:
         g = Glyph(text, font, float(c.get("size") or 0.0), float(c["x0"]), float(c["x1"]), float(c["top"]),
                   float(c["bottom"]), height - float(matrix[5]))
         upper = font.upper()
-        g.extension = CID.match(text) is not None and "EX" in upper[:6]
+        g.extension = (CID.match(text) is not None and "EX" in upper[:6]) or text == "√"
+        g.accent = text in ACCENTS or (text == "`" and not is_math_font(font))
+        if g.extension:  # TeX hangs radicals and big delimiters below their origin: the ink starts at the baseline
+            g.bottom = g.base + (g.bottom - g.top)
+            g.top = g.base
         g.math = is_math_font(font) or is_math_char(text) or g.extension
         g.latex = glyph_latex(text, font)
         out.append(g)
@@ -110,7 +116,7 @@ def _anchor(g: Glyph, near: list[Glyph]) -> bool:
     """Whether ``g`` is full size among the glyphs around it (a script or a limit next to a larger glyph is not)."""
     if g.node:
         return True
-    if g.extension:
+    if g.extension or g.accent:
         return False
     biggest = max((n.size for n in near), default=g.size)
     return g.size >= 0.85 * biggest
@@ -126,38 +132,57 @@ def build_lines(glyphs: list[Glyph]) -> list[Line]:
     """Group glyphs into lines (top to bottom; glyphs of a line sorted left to right)."""
     if not glyphs:
         return []
-    grid: dict[int, list[Glyph]] = defaultdict(list)
+    grid: dict[tuple[int, int], list[Glyph]] = defaultdict(list)  # 8 pt rows × 24 pt columns
     for g in glyphs:
-        grid[int(g.cy // 8)].append(g)
+        grid[int(g.cy // 8), int(g.cx // 24)].append(g)
 
     def near(g: Glyph) -> list[Glyph]:
-        k = int(g.cy // 8)
-        return [n for j in range(k - 4, k + 5) for n in grid.get(j, []) if n is not g and _near(g, n)]
+        k, c = int(g.cy // 8), int(g.cx // 24)
+        return [n for j in range(k - 4, k + 5) for i in range(c - 2, c + 3) for n in grid.get((j, i), ())
+                if n is not g and _near(g, n)]
 
     anchors = [g for g in glyphs if _anchor(g, near(g))]
     anchor_ids = {id(g) for g in anchors}
     others = [g for g in glyphs if id(g) not in anchor_ids]
     lines = _cluster(anchors)
     loose: list[Glyph] = []
-    for g in others:
-        best, dist = None, 0.0
-        for line in lines:
-            top = min(a.top for a in line.glyphs)
-            bottom = max(a.bottom for a in line.glyphs)
-            pad = line.size * 0.6
-            if top - pad <= g.cy <= bottom + pad and line.x0 - 3 * line.size <= g.x0 <= line.x1 + 3 * line.size:
-                d = abs(g.cy - (top + bottom) / 2)
-                if best is None or d < dist:
-                    best, dist = line, d
-        if best is None:
+    bands = [[min(a.top for a in ln.glyphs), max(a.bottom for a in ln.glyphs), ln.x0, ln.x1] for ln in lines]
+    # big operators and delimiters first: the limits under a display sum then find the line the sum widened
+    for g in sorted(others, key=lambda g: not g.extension):
+        best, dist = -1, 0.0
+        for k, (line, (top, bottom, x0, x1)) in enumerate(zip(lines, bands, strict=True)):
+            if not x0 - 3 * line.size <= g.x0 <= x1 + 3 * line.size:
+                continue
+            d = max(top - g.cy, g.cy - bottom, 0.0) + abs(g.cy - (top + bottom) / 2) * 0.01
+            if d <= (1.5 if g.extension else 1.0) * line.size and (best < 0 or d < dist):
+                best, dist = k, d
+        if best < 0:
             loose.append(g)
         else:
-            best.glyphs.append(g)
+            lines[best].glyphs.append(g)
+            if g.extension:
+                band = bands[best]
+                band[0], band[1] = min(band[0], g.top), max(band[1], g.bottom)
     lines.extend(_cluster(loose))
     for line in lines:
         line.glyphs.sort(key=lambda g: (g.x0, g.top))
+        _place_accents(line)
     lines.sort(key=lambda ln: (ln.base, ln.x0))
     return lines
+
+
+def _place_accents(line: Line) -> None:
+    """An accent over a math glyph is math (``\\hat{g}``); over a letter of text it becomes part of that letter."""
+    for a in [g for g in line.glyphs if g.accent]:
+        under = [g for g in line.glyphs if not g.accent and g.x0 - 1 <= a.cx <= g.x1 + 1 and g.top >= a.top - 0.5]
+        if not under:
+            continue
+        base = min(under, key=lambda g: abs(g.cx - a.cx))
+        if base.math:
+            a.math = True
+        elif a.text in COMBINING and base.text.isalpha():
+            base.text = unicodedata.normalize("NFC", base.text + COMBINING[a.text])
+            line.glyphs.remove(a)
 
 
 def _cluster(glyphs: list[Glyph]) -> list[Line]:

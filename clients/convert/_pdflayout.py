@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from ._pdfformula import Piece, formula_latex, space_before, split_line
 from ._pdfglyphs import Glyph, Line, Rule
-from ._pdfmath import FUNCTION_NAMES
+from ._pdfmath import CID, FUNCTION_NAMES
 
 __all__ = ["Block", "Box", "PageLayout", "layout_page", "inline_markdown"]
 
@@ -34,6 +34,7 @@ class Block:
     lines: list[Line] = field(default_factory=list)
     level: int = 0
     marker: str = ""
+    marker_len: int = 0  # glyphs of the list marker at the start of the first line
     rows: list[list[list[Glyph]]] = field(default_factory=list)  # table cells
     box: Box = (0.0, 0.0, 0.0, 0.0)
 
@@ -54,7 +55,7 @@ def _text(glyphs: Sequence[Glyph]) -> str:
     for i, g in enumerate(glyphs):
         if i and space_before(glyphs[i - 1], g):
             out += " "
-        out += g.text
+        out += "" if CID.match(g.text) else g.text  # a glyph without a character says nothing to a reader
     return out
 
 
@@ -86,20 +87,34 @@ def find_gutter(lines: Sequence[Line], width: float) -> float | None:
     return gutter if left >= 3 and right >= 3 else None
 
 
-def _split_at(line: Line, gutter: float) -> list[Line]:
+def _split_at(line: Line, gutter: float, header: bool) -> list[Line]:
+    """A line that crosses the gutter in a gap is two column lines; in the page's header (above the columns) only
+    when one half touches the gutter (authors side by side keep away from it)."""
     left = [g for g in line.glyphs if g.cx < gutter]
     right = [g for g in line.glyphs if g.cx >= gutter]
     if not left or not right or max(g.x1 for g in left) > gutter or min(g.x0 for g in right) < gutter:
         return [line]
+    if header and gutter - max(g.x1 for g in left) > 10 and min(g.x0 for g in right) - gutter > 10:
+        return [line]
     return [Line(left, line.base, line.size), Line(right, line.base, line.size)]
 
 
-def reading_order(lines: Sequence[Line], width: float) -> list[list[Line]]:
-    """Columns in reading order, each a list of lines top to bottom."""
+def split_columns(lines: Sequence[Line], width: float) -> tuple[list[Line], float | None]:
+    """The lines with those that cross the gutter of a two-column page cut in two; and the gutter."""
     gutter = find_gutter(lines, width)
     if gutter is None:
-        return [list(lines)]
-    parts = [p for ln in lines for p in _split_at(ln, gutter)]
+        return list(lines), None
+    # The columns start at the first justified line of the left column; above it (title, authors side by side)
+    # nothing is cut.
+    full = [ln.top for ln in lines if gutter - 12 < ln.x1 <= gutter and ln.x1 - ln.x0 > 0.6 * gutter]
+    start = min(full, default=0.0) - 1
+    return [p for ln in lines for p in _split_at(ln, gutter, ln.top < start)], gutter
+
+
+def reading_order(parts: Sequence[Line], gutter: float | None) -> list[list[Line]]:
+    """Columns in reading order, each a list of lines top to bottom."""
+    if gutter is None:
+        return [list(parts)]
     out: list[list[Line]] = []
     left: list[Line] = []
     right: list[Line] = []
@@ -135,13 +150,14 @@ def _prose_words(line: Line) -> int:
 def layout_page(lines: Sequence[Line], rules: Sequence[Rule], width: float, height: float, body: float,
                 heading_sizes: Sequence[float], figures: Sequence[Box]) -> list[Block]:
     """Blocks of one page in reading order."""
-    lines = [ln for ln in lines if not _furniture(ln, height)]
+    lines = _drop_furniture(list(lines))
     lines = [ln for ln in lines if not any(_inside(g, f) for f in figures for g in ln.glyphs[:1])]
+    lines, gutter = split_columns(lines, width)
     tables = _tables(lines, rules, body)
     in_table = {id(ln) for t in tables for ln in t.lines}
     blocks: list[Block] = list(tables)
     blocks += [Block("figure", f[1], box=f) for f in figures]
-    for column in reading_order([ln for ln in lines if id(ln) not in in_table], width):
+    for column in reading_order([ln for ln in lines if id(ln) not in in_table], gutter):
         blocks_col = _column_blocks(column, body, heading_sizes)
         blocks.extend(blocks_col)
     order = {id(b): i for i, b in enumerate(blocks)}
@@ -168,10 +184,18 @@ def _inside(g: Glyph, box: Box) -> bool:
     return box[0] - 1 <= g.cx <= box[2] + 1 and box[1] - 1 <= g.cy <= box[3] + 1
 
 
-def _furniture(line: Line, height: float) -> bool:
-    """Page numbers and running heads: a short line of digits in the top or bottom margin."""
-    text = _text(line.glyphs).strip()
-    return (line.top > height * 0.9 or line.bottom < height * 0.07) and len(text) <= 4 and text.isdigit()
+def _drop_furniture(lines: list[Line]) -> list[Line]:
+    """Without the page number: a short line of digits that is the first or the last line of the page."""
+    if len(lines) < 2:
+        return lines
+    first = min(ln.top for ln in lines)
+    last = max(ln.top for ln in lines)
+
+    def number(ln: Line) -> bool:
+        text = _text(ln.glyphs).strip()
+        return len(text) <= 4 and text.isdigit() and (ln.top >= last - 0.5 or ln.top <= first + 0.5)
+
+    return [ln for ln in lines if not number(ln)]
 
 
 def _column_blocks(lines: list[Line], body: float, heading_sizes: Sequence[float]) -> list[Block]:
@@ -210,7 +234,7 @@ def _column_blocks(lines: list[Line], body: float, heading_sizes: Sequence[float
             else:
                 blocks.append(Block("heading", ln.top, [ln], level=level))
         else:
-            marker = _list_marker(ln)
+            marker, marker_len = _list_marker(ln)
             starts = (
                 not blocks or blocks[-1].kind not in ("paragraph", "list") or prev is None
                 or ln.top - prev.bottom > 0.7 * ln.size  # a vertical gap
@@ -220,7 +244,8 @@ def _column_blocks(lines: list[Line], body: float, heading_sizes: Sequence[float
                 or marker
             )
             if starts:
-                blocks.append(Block("list" if marker else "paragraph", ln.top, [ln], marker=marker))
+                blocks.append(Block("list" if marker else "paragraph", ln.top, [ln], marker=marker,
+                                    marker_len=marker_len))
             else:
                 blocks[-1].lines.append(ln)
         prev = ln
@@ -248,34 +273,32 @@ def heading_size(line: Line, body: float) -> float | None:
     return None
 
 
-def _list_marker(line: Line) -> str:
+def _list_marker(line: Line) -> tuple[str, int]:
+    """(``-`` for a bullet item, ``3.`` / ``(b)`` for a numbered one, else empty; the marker's glyph count)."""
     g = line.glyphs
-    if len(g) < 2 or not space_before(g[0], g[1]) and g[0].text not in "•∙◦▪‣":
-        return ""
-    if g[0].text in "•∙◦▪‣–":
-        return "-"
-    first = ""
-    for k, x in enumerate(g):
-        if k and space_before(g[k - 1], x):
-            break
-        first += x.text
-    if _ENUM.match(first):
-        return first
-    return ""
+    k = 1
+    while k < len(g) and not space_before(g[k - 1], g[k]):
+        k += 1
+    if k >= len(g):
+        return "", 0
+    first = "".join(x.text for x in g[:k])
+    if first in ("•", "∙", "◦", "▪", "‣", "–", "-", "*", "·") or (k == 1 and CID.match(first) is not None):
+        return "-", k  # an unmapped glyph alone before the text is a bullet drawn from a symbol font
+    return (first, k) if _ENUM.match(first) else ("", 0)
 
 
 def _tag_of(line: Line) -> str | None:
-    """An equation number at the right end of a display line: ``(3)``."""
+    """An equation number at the right end of a display line, or alone on its line: ``(3)``."""
     gl = line.glyphs
-    k = len(gl)
-    while k > 0 and not (gl[k - 1].text == "(" and not gl[k - 1].math):
+    k = len(gl) - 1
+    while k >= 0 and gl[k].text != "(":
         k -= 1
         if len(gl) - k > 8:
             return None
-    if k == 0 or k == 1:
+    if k < 0 or gl[k].math:
         return None
-    text = "".join(g.text for g in gl[k - 1 :])
-    if _TAG.match(text) and gl[k - 1].x0 - gl[k - 2].x1 > 2 * line.size:
+    text = "".join(g.text for g in gl[k:])
+    if _TAG.match(text) and (k == 0 or gl[k].x0 - max(g.x1 for g in gl[:k]) > line.size):
         return text[1:-1]
     return None
 
@@ -352,6 +375,19 @@ def _inline_math(glyphs: Sequence[Glyph], rules: Sequence[Rule], base: float, si
     return f"${text}$" if text else ""
 
 
+def _footnote_mark(glyphs: Sequence[Glyph], line: Line) -> str:
+    """A raised number in a text font (not a formula's exponent): a footnote mark."""
+    if not all(g.text.isdigit() and not g.math and g.size < 0.85 * line.size and g.base < line.base - 0.1 * line.size
+               for g in glyphs):
+        return ""
+    return "".join(g.text for g in glyphs)
+
+
+def _closes_formula(text: str) -> bool:
+    """Whether the ``$`` at the end of ``text`` closes an inline formula (an even count of unescaped ``$``)."""
+    return len(re.findall(r"(?<!\\)\$", text)) % 2 == 0
+
+
 def inline_markdown(lines: Sequence[Line], rules: Sequence[Rule], counter: list[int], table: bool = False) -> str:
     """Prose with inline formulas as ``$…$`` spans (lines joined, hyphenation at line ends undone)."""
     out = ""
@@ -361,38 +397,46 @@ def inline_markdown(lines: Sequence[Line], rules: Sequence[Rule], counter: list[
         prev_glyph: Glyph | None = None
         for p in pieces:
             sep = " " if prev_glyph is not None and space_before(prev_glyph, p.glyphs[0]) else ""
-            if p.math:
+            mark = _footnote_mark(p.glyphs, ln)
+            if mark:
+                text += f"[^{mark}]"
+            elif p.math:
                 span = _inline_math(p.glyphs, rules, ln.base, ln.size, table)
                 if span:
                     counter[0] += 1
                     text += sep + span
             else:
-                text += sep + escape_prose(_text(p.glyphs))
+                prose = escape_prose(_text(p.glyphs))
+                if text.endswith("$") and prose[:1].isdigit():
+                    sep = " "  # protect would not close a formula before a digit
+                text += sep + prose
             prev_glyph = p.glyphs[-1]
         if not out:
             out = text
+        elif out.endswith("$") and text.startswith("$") and not text.startswith("$$") and _closes_formula(out):
+            out = out[:-1] + " " + text[1:]  # a formula broken across lines is one formula
+            counter[0] -= 1
         elif out.endswith("-") and not out.endswith("\\-") and text[:1].islower():
             out = out[:-1] + text
         else:
             out += " " + text
-    # a formula must not be followed by a digit (protect would not close it there)
-    return re.sub(r"(?<=[^\\]\$)(?=\d)", " ", out).strip()
+    return out.strip()
 
 
 def render_block(block: Block, rules: Sequence[Rule], counter: list[int], crop: Crop | None, index: int) -> str:
     if block.kind == "heading":
         return "#" * block.level + " " + inline_markdown(block.lines, rules, counter)
     if block.kind == "paragraph":
-        return inline_markdown(block.lines, rules, counter)
-    if block.kind == "list":
         text = inline_markdown(block.lines, rules, counter)
-        marker = block.marker
-        first = text.split(" ", 1)
-        rest = first[1] if len(first) > 1 else ""
-        if marker == "-":
-            return "- " + rest
-        number = re.sub(r"\D", "", marker)
-        return (f"{number}. " if number else "- ") + (rest if number else text)
+        # a paragraph that opens with a footnote mark is the footnote itself
+        return re.sub(r"^\[\^(\d+)\]\s*", r"[^\1]: ", text)
+    if block.kind == "list":
+        first = block.lines[0]
+        body = [Line(first.glyphs[block.marker_len :], first.base, first.size), *block.lines[1:]]
+        text = inline_markdown([ln for ln in body if ln.glyphs], rules, counter)
+        number = re.sub(r"\D", "", block.marker)
+        # a numbered item keeps its number; "(a)" items become bullets
+        return (f"{number}. " if number and block.marker[0].isdigit() else "- ") + text
     if block.kind == "display":
         return _display(block, rules, counter, crop, index)
     if block.kind == "table":

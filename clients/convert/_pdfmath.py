@@ -12,6 +12,8 @@ import re
 import unicodedata
 
 __all__ = [
+    "ACCENTS",
+    "COMBINING",
     "CID",
     "FUNCTION_NAMES",
     "base_font",
@@ -24,6 +26,12 @@ __all__ = [
 ]
 
 CID = re.compile(r"^\(cid:(\d+)\)$")
+# Accents as TeX's text fonts draw them above a math letter (\hat{g} is "ˆ" over "g").
+ACCENTS = {"ˆ": r"\hat", "˜": r"\tilde", "¯": r"\bar", "˙": r"\dot", "¨": r"\ddot", "´": r"\acute", "˘": r"\breve",
+           "ˇ": r"\check", "⃗": r"\vec"}
+# The combining forms, to put a text accent back on its letter ("´" over "e" is "é").
+COMBINING = {"ˆ": "\u0302", "˜": "\u0303", "¯": "\u0304", "˙": "\u0307", "¨": "\u0308", "´": "\u0301", "˘": "\u0306",
+             "ˇ": "\u030c", "`": "\u0300"}
 
 # Font families used only for mathematics. Matched against the base name (the subset prefix "ABCDEF+" removed).
 _MATH_FONT = re.compile(
@@ -62,7 +70,8 @@ _SYMBOLS = {
     "ℏ": r"\hbar", "ℑ": r"\Im", "ℜ": r"\Re", "℘": r"\wp", "ℵ": r"\aleph", "′": "'", "″": "''", "−": "-",
     "∖": r"\setminus", "∣": r"\mid", "…": r"\ldots", "⋯": r"\cdots", "⋮": r"\vdots", "⋱": r"\ddots",
     "□": r"\square", "△": r"\triangle", "◦": r"\circ", "⊖": r"\ominus", "⊘": r"\oslash", "≜": r"\triangleq",
-    "≔": r":=", "⊊": r"\subsetneq", "⪅": r"\lessapprox", "⩽": r"\leqslant", "⩾": r"\geqslant",
+    "≔": r":=", "⋆": r"\star", "★": r"\star", "∠": r"\angle", "⊎": r"\uplus", "⊔": r"\sqcup", "⊓": r"\sqcap",
+    "⊊": r"\subsetneq", "⪅": r"\lessapprox", "⩽": r"\leqslant", "⩾": r"\geqslant",
     "{": r"\{", "}": r"\}", "#": r"\#", "%": r"\%", "&": r"\&", "$": r"\$", "_": r"\_", "\\": r"\backslash",
     "ℝ": r"\mathbb{R}", "ℕ": r"\mathbb{N}", "ℤ": r"\mathbb{Z}", "ℚ": r"\mathbb{Q}", "ℂ": r"\mathbb{C}",
     "ℙ": r"\mathbb{P}", "𝔼": r"\mathbb{E}", "~": r"\sim", "^": r"\hat{}",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +107,22 @@ def _open(path: Path, password: str | None) -> Any:
         raise InputError(f"{path}: not a readable PDF ({type(inner).__name__}: {inner})") from exc
 
 
+_CONTINUES = re.compile(r"[A-Za-z,;$]$")
+_PARAGRAPH = re.compile(r"^(?![#|!>-]|\$\$|\d+\. )")
+
+
+def _join_continued(parts: list[str]) -> list[str]:
+    """A paragraph cut by a column or page break (no sentence end before, a lower-case word after) is one."""
+    out: list[str] = []
+    for part in parts:
+        if (out and _PARAGRAPH.match(out[-1]) and _PARAGRAPH.match(part) and _CONTINUES.search(out[-1])
+                and part[:1].islower()):
+            out[-1] = out[-1] + " " + part
+        else:
+            out.append(part)
+    return out
+
+
 def convert_pdfplumber(path: Path, *, image_dir: Path | None, out_dir: Path, password: str | None) -> PlumberResult:
     pdf = _open(path, password)
     with contextlib.closing(pdf):
@@ -145,6 +162,6 @@ def convert_pdfplumber(path: Path, *, image_dir: Path | None, out_dir: Path, pas
         finally:
             if cropper is not None:
                 cropper.close()
-    markdown = "\n\n".join(parts).strip() + "\n"
+    markdown = "\n\n".join(_join_continued(parts)).strip() + "\n"
     return PlumberResult(markdown, len(pages), cropper.written if cropper else [], counter[0])
 
