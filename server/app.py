@@ -49,12 +49,19 @@ async def start_engine(settings: Settings) -> Engine:
         # "fake:0.5" = every request takes 0.5 s (drain, backpressure and load tests on a real server process)
         delay = float(settings.model.partition(":")[2] or 0)
         return FakeEngine(delay=delay)
-    from papertrans.server.engine.inprocess import VllmEngine
     from papertrans.server.engine.model import resolve_model
 
     # the first run converts the embedded GGUF (minutes): keep the event loop free meanwhile
     model_path = await asyncio.to_thread(resolve_model, settings.model, settings.cache_dir)
-    engine: Engine = await VllmEngine.start(model_path, settings.engine)
+    engine: Engine
+    if settings.engine.urls:  # a pool of `vllm serve` endpoints; the local folder gives tokenizer and template
+        from papertrans.server.engine.remote import RemoteEngine
+
+        engine = await RemoteEngine.start(settings.engine.urls, model_path, settings.engine)
+        return engine
+    from papertrans.server.engine.inprocess import VllmEngine
+
+    engine = await VllmEngine.start(model_path, settings.engine)
     return engine
 
 
@@ -95,7 +102,8 @@ async def _watch_engine(app: Litestar, eng: Engine, settings: Settings) -> None:
             state = (await eng.health()).get("state")
         except Exception as exc:  # noqa: BLE001 - a health call that raises means the engine is gone
             state = f"error: {exc}"
-        if state in ("ready", "ok", "running"):
+        # "unavailable": a remote pool with no endpoint answering now; they come back, and a restart would not help
+        if state in ("ready", "ok", "running", "unavailable"):
             continue
         log.critical("engine is %s: the server stops (exit code %d)", state, ENGINE_DEAD_EXIT_CODE)
         app.state.engine_dead = str(state)

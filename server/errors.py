@@ -157,6 +157,7 @@ def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, A
 
 def _engine(request: Request[Any, Any, Any], exc: EngineError) -> Response[dict[str, Any]]:
     """Engine errors (server.engine.protocol) -> HTTP: the one place they are mapped."""
+    err: PapertransError
     if isinstance(exc, EngineUnavailableError):
         # The engine is closed or its core process died: fail fast; /health says so and the server exits for its
         # supervisor (see server.app's watchdog).

@@ -31,6 +31,24 @@ class EngineSettings(BaseModel):
         description="Layers vLLM wraps for LoRA (fewer = faster adapter requests on CPU; adapter weights for other "
         "layers are ignored). Empty = every supported layer. Default matches rl's q,k,v,o adapters.",
     )
+    tensor_parallel_size: int = Field(
+        1, ge=1, description="GPUs one model copy is split over (vLLM tensor_parallel_size; in-process engine)."
+    )
+    data_parallel_size: int = Field(
+        1, ge=1, description="Model copies vLLM runs side by side (vLLM data_parallel_size; in-process engine)."
+    )
+    urls: list[str] = Field(
+        default_factory=list,
+        description="Base URLs of `vllm serve` endpoints (JSON list): set = use them as a pool instead of starting "
+        "vLLM in this process (server/engine/remote.py). The model setting still names the local folder or "
+        "embedded model whose tokenizer the prompts and chunks are built with.",
+    )
+    served_model: str | None = Field(
+        None, description="The model name the vLLM endpoints serve (default: asked from their /v1/models)."
+    )
+    request_timeout_s: float = Field(600.0, description="Longest wait for one remote completion.")
+    health_timeout_s: float = Field(5.0, description="Longest wait for one remote endpoint's /health.")
+    endpoint_retry_s: float = Field(2.0, description="How often a taken-out remote endpoint is probed again.")
     constrain_placeholders: bool = Field(
         True,
         description="Constrained decoding: each placeholder of a segment exactly once, no stop while one is pending "

@@ -78,6 +78,9 @@ class VllmEngine:
             "seed": settings.seed,
             "max_model_len": settings.max_model_len,
             "max_num_seqs": settings.max_num_seqs,
+            # one model copy split over N GPUs / M copies side by side (both 1 on CPU and on one GPU)
+            "tensor_parallel_size": settings.tensor_parallel_size,
+            "data_parallel_size": settings.data_parallel_size,
             "enforce_eager": settings.enforce_eager,
             "enable_lora": True,
             "max_loras": settings.max_loras,
