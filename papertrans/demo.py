@@ -14,6 +14,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from papertrans import exitcodes
+
 __all__ = ["register", "run_demo"]
 
 
@@ -72,7 +74,7 @@ async def _demo(args: argparse.Namespace) -> int:
         while not server.started:
             if serving.done():  # start-up failed: surface its exception
                 serving.result()
-                return 1
+                return exitcodes.FAILED
             await asyncio.sleep(0.2)
         base = f"http://{settings.host}:{settings.port}"
         async with AsyncClient(base, timeout=600) as client:
@@ -104,4 +106,4 @@ async def _demo(args: argparse.Namespace) -> int:
         if seg.status != "ok":
             console.print(f"  {seg.id}: {seg.status} {', '.join(seg.reasons)}")
     console.print(f"wrote {zh_path} (bilingual output: papertrans translate --bilingual)")
-    return 0
+    return exitcodes.OK
