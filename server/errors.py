@@ -128,7 +128,9 @@ def _json(body: dict[str, Any], status: int) -> Response[dict[str, Any]]:
 
 
 def _papertrans(_: Request[Any, Any, Any], exc: PapertransError) -> Response[dict[str, Any]]:
-    return Response(content=exc.to_json(), status_code=exc.status_code, media_type=MediaType.JSON, headers=exc.headers())
+    return Response(
+        content=exc.to_json(), status_code=exc.status_code, media_type=MediaType.JSON, headers=exc.headers()
+    )
 
 
 def _missing_body(request: Request[Any, Any, Any]) -> bool:
@@ -196,6 +198,12 @@ def _bad_encoding(_: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Respons
     return _json({"error": "invalid_encoding", "detail": f"the body is not valid UTF-8: {exc.reason}"}, 400)
 
 
+def _too_deep(_: Request[Any, Any, Any], exc: RecursionError) -> Response[dict[str, Any]]:
+    # Only input nests deeply enough for this (a JSON body of thousands of "[" fails in the decoder): refuse it.
+    log.warning("refused a too deeply nested input: %s", exc)
+    return _json({"error": "too_deeply_nested", "detail": "the input is nested too deeply"}, 400)
+
+
 def _unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.exception("unhandled error", exc_info=exc)
     return _json({"error": "internal_error", "detail": "unexpected server error"}, HTTP_500_INTERNAL_SERVER_ERROR)
@@ -215,6 +223,7 @@ def exception_handlers() -> dict[type[Exception], Callable[..., Response[Any]]]:
         PoolTimeout: _store_down,
         ConnectionError: _store_down,
         UnicodeDecodeError: _bad_encoding,
+        RecursionError: _too_deep,
         ValidationException: _validation,
         HTTPException: _http,
         Exception: _unexpected,
