@@ -37,6 +37,10 @@ GLOSSARY = ("attention=注意力,token=词元,gradient=梯度,parameter=参数,l
             "probability=概率,algorithm=算法,neural network=神经网络,convolution=卷积,optimization=优化")
 
 
+def _figure(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=REPO / "data" / "bench-loop", help="work folder (wiped)")
@@ -87,7 +91,8 @@ def main() -> int:
     base_dir = Path(resolve_model("embedded:gemma-3-270m"))
     gen = open_generator(args.backend, base_dir)
     t = time.monotonic()
-    outputs = [g[0] for g in gen.generate(GenerationRequest([r["prompt"] for r in train_rows], max_new_tokens=args.max_new_tokens))]
+    request = GenerationRequest([r["prompt"] for r in train_rows], max_new_tokens=args.max_new_tokens)
+    outputs = [g[0] for g in gen.generate(request)]
     gen.close()
     print(f"base outputs for readers: {time.monotonic() - t:.0f} s")
     dpo, kto = [], []
@@ -101,7 +106,8 @@ def main() -> int:
     write_rows(export / "dpo.jsonl", dpo)
     write_rows(export / "kto.jsonl", kto)
     write_rows(export / "prompts.jsonl", [{k: v for k, v in r.items()} for r in train_rows[: args.online_prompts]])
-    print(f"readers: {len(dpo)} corrections, {sum(r['label'] for r in kto)} up / {sum(not r['label'] for r in kto)} down")
+    ups = sum(r["label"] for r in kto)
+    print(f"readers: {len(dpo)} corrections, {ups} up / {len(kto) - ups} down")
 
     opts = RefreshOptions(
         work_dir=args.work / "refresh",
@@ -122,9 +128,8 @@ def main() -> int:
     if gate:
         print(f"\n{'metric':22s} {'before (base)':>14s} {'after (adapter)':>16s}")
         for key in ("chrf", "bleu", "integrity", "fallback_rate", "glossary_adherence", "length_ok"):
-            b, c = gate["baseline"][key], gate["candidate"][key]
-            fmt = (lambda v: "n/a" if v is None else f"{v:.3f}")
-            print(f"{key:22s} {fmt(b):>14s} {fmt(c):>16s}")
+            b, c = (_figure(gate[side][key]) for side in ("baseline", "candidate"))
+            print(f"{key:22s} {b:>14s} {c:>16s}")
         print(f"\ngate: promote={gate['promote']} reasons={gate['reasons']}  report: {gate['report']}")
     (args.work / "bench.json").write_text(json.dumps(
         {"args": {k: str(v) for k, v in vars(args).items()}, "train_rows": len(train_rows),

@@ -46,11 +46,12 @@ def main() -> None:
     if not docs:
         raise SystemExit(f"no documents in {args.dev_data}/docs")
     texts = [p.read_text(encoding="utf-8") for p in docs]
-    for path, text in zip(docs, texts):
+    for path, text in zip(docs, texts, strict=True):
         t = best_of(text, args.repeat)
         per30 = t / (len(text.encode()) / 30_000)
         flag = "ok" if per30 <= 0.050 else "SLOW"
-        print(f"{path.name:60s} {len(text.encode()) / 1000:7.1f} KB  {t * 1000:7.2f} ms  {per30 * 1000:6.2f} ms/30KB  {flag}")
+        size_kb = len(text.encode()) / 1000
+        print(f"{path.name:60s} {size_kb:7.1f} KB  {t * 1000:7.2f} ms  {per30 * 1000:6.2f} ms/30KB  {flag}")
     base = "\n\n".join(texts)
     big = "\n\n".join([base] * 10)
     t1, t10 = best_of(base, args.repeat), best_of(big, max(2, args.repeat // 2))

@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -31,13 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from papertrans.server.engine.inprocess import VllmEngine
 from papertrans.server.engine import AdapterRef, Generation, SamplingOptions
+from papertrans.server.engine.inprocess import VllmEngine
 from papertrans.server.engine.model import resolve_model
 from papertrans.server.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
 
 DEV = REPO.parent / "shared" / "data" / "dev"
 ADMIN_KEY = "bench-admin"
@@ -233,7 +231,10 @@ async def part_c(engine: VllmEngine, settings: Settings, model_dir: Path, load: 
         if not (store / folder).exists():
             make_lora(model_dir, store / folder, rank=8, targets=["q_proj", "v_proj"], seed=10 + i)
     admin = {"X-Admin-Key": ADMIN_KEY}
-    doc = "## Attention\n\nThe attention mechanism lets the model focus on relevant tokens. We compute $a_i$ for each key."
+    doc = (
+        "## Attention\n\nThe attention mechanism lets the model focus on relevant tokens. "
+        "We compute $a_i$ for each key."
+    )
     async with serve(create_app(settings, engine=engine)) as c:
         r = await c.post("/adapters/swap/versions", json={"folder": "swap-v1"}, headers=admin)
         r.raise_for_status()
@@ -310,7 +311,8 @@ async def main() -> None:
             "-",
             "engine",
             f"{engine.device}, started in {time.perf_counter() - t0:.0f} s, max_loras="
-            f"{settings.engine.max_loras}, vLLM LoRA targets={engine_targets or settings.engine.lora_target_modules or 'all'}",
+            f"{settings.engine.max_loras}, vLLM LoRA targets="
+            f"{engine_targets or settings.engine.lora_target_modules or 'all'}",
         )
         try:
             for part in args.parts.split(","):

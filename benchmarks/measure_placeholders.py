@@ -68,7 +68,8 @@ def build(style: str, units: list[dict[str, Any]], n: int) -> tuple[list[str], l
     """Few-shot prompts (the same segments, in the same order, for every style)."""
     items = pairs(units, style)
     shots = [p for p in items if p[1] is not None and 60 < len(p[0]) < 220 and len(p[2].placeholders) >= 2][:2]
-    header = f"Translate English to Chinese. Copy every placeholder such as {protect.STYLES[style].make(1)} exactly.\n\n"
+    example = protect.STYLES[style].make(1)
+    header = f"Translate English to Chinese. Copy every placeholder such as {example} exactly.\n\n"
     header += "".join(f"English: {en}\nChinese: {zh}\n\n" for en, zh, _ in shots)
     shot_ids = {id(s[2]) for s in shots}
     queries = [p for p in items if id(p[2]) not in shot_ids and len(p[0]) < 600][:n]
@@ -104,7 +105,7 @@ def main() -> None:
         seconds = time.perf_counter() - t0
         seg_ok = ph_total = ph_ok = 0
         reasons: Counter[str] = Counter()
-        for seg, out in zip(segs, outs):
+        for seg, out in zip(segs, outs, strict=True):
             text = out.outputs[0].text.strip()
             report = protect.validate(seg, text)
             hard = HARD_PLACEHOLDER & set(report.reasons)

@@ -7,7 +7,15 @@
 
 from .client import AsyncClient, Client, ProgressCallback
 from .errors import ApiError, ClientError, InputError, JobFailed, ServerUnavailable
-from .convert import PdfDocument, PdfSupportMissing, TexDocument, latex_to_markdown, math_spans, pdf_to_markdown, tex_to_markdown
+from .convert import (
+    PdfDocument,
+    PdfSupportMissing,
+    TexDocument,
+    latex_to_markdown,
+    math_spans,
+    pdf_to_markdown,
+    tex_to_markdown,
+)
 from .client import Comparison, Health, Job, SegmentResult, TranslateResult, TranslateStats
 
 __all__ = [

@@ -48,6 +48,10 @@ _LIST = re.compile(r" {0,3}([-+*]|\d{1,9}[.)])(?=[ \t]|$)")
 _SETEXT = re.compile(r" {0,3}(=+|-+)[ \t]*$")
 _FOOTNOTE_DEF = re.compile(r" {0,3}\[\^[^\]\s]+\]:[ \t]*")
 _LINK_DEF = re.compile(r" {0,3}\[(?:[^\]\\]|\\.)+\]:[ \t]*\S")
+# A whole link reference definition: [label]: destination "optional title"
+_LINK_REFERENCE_DEFINITION = re.compile(
+    r"\[(?:[^\]\\]|\\.)+\]:\s*(?:<[^>]*>|\S+)(?:\s+(?:\"[^\"]*\"|'[^']*'|\([^)]*\)))?"
+)
 _MATH_BLOCK = re.compile(r" {0,3}(\$\$|\\\[|\\begin\s*\{([^{}]+)\})")
 _HTML_BLOCK_TAGS = (
     "address|article|aside|base|basefont|blockquote|body|caption|center|col|colgroup|dd|details|dialog|dir|div|dl|dt|"
@@ -172,7 +176,7 @@ class _Scanner:
                 i = self.container(lines, i, _FOOTNOTE_DEF, "footnote", cont, in_list)
             elif _LIST.match(t):
                 i = self.container(lines, i, _LIST, "list_item", cont, in_list)
-            elif i + 1 < n and "|" in t and _DELIM_ROW.match(self.text(lines[i + 1])) and "|" in self.text(lines[i + 1]):
+            elif i + 1 < n and "|" in t and _DELIM_ROW.match(below := self.text(lines[i + 1])) and "|" in below:
                 i = self.table(lines, i, cont)
             elif _LINK_DEF.match(t) and self.link_def(line):
                 i += 1
@@ -208,7 +212,9 @@ class _Scanner:
         self.nested(inner, "quote", cont + prefix.replace("\t", " "))
         return i
 
-    def container(self, lines: list[_Line], i: int, marker: re.Pattern[str], kind: str, cont: str, in_list: bool) -> int:
+    def container(
+        self, lines: list[_Line], i: int, marker: re.Pattern[str], kind: str, cont: str, in_list: bool
+    ) -> int:
         line = lines[i]
         m = marker.match(self.text(line))
         assert m is not None
@@ -326,7 +332,7 @@ class _Scanner:
 
     def link_def(self, line: _Line) -> bool:
         t = self.text(line).strip()
-        return re.fullmatch(r"\[(?:[^\]\\]|\\.)+\]:\s*(?:<[^>]*>|\S+)(?:\s+(?:\"[^\"]*\"|'[^']*'|\([^)]*\)))?", t) is not None
+        return _LINK_REFERENCE_DEFINITION.fullmatch(t) is not None
 
     # -- translatable leaves ---------------------------------------------------------------------------------------
     def emit(self, line_ranges: list[tuple[int, int]], kind: str, unit: tuple[int, int], cont: str, **kw: int) -> None:
@@ -371,7 +377,8 @@ class _Scanner:
             if sm is not None and _indent(self.src, nxt)[0] < 4:
                 level = 1 if sm.group(1)[0] == "=" else 2
                 para = lines[i:j]
-                self.emit([(ln.cstart, ln.end) for ln in para], "heading", (para[0].start, nxt.nl_end), cont, level=level)
+                spans = [(ln.cstart, ln.end) for ln in para]
+                self.emit(spans, "heading", (para[0].start, nxt.nl_end), cont, level=level)
                 return j + 1
             if self.interrupts(nxt, in_list):
                 break

@@ -27,7 +27,9 @@ _NEWLINES = re.compile(r"[ \t]*(?:\r\n|\r|\n)\s*")
 _PIPE = re.compile(r"(?<!\\)\|")
 # What would open a new block at the start of a translated line (and so change the document's structure): a heading,
 # list marker, quote, fence, or setext underline. Such a line start gets a backslash, which renders as the same text.
-_BLOCK_START = re.compile(r"(?m)^[ \t]*(?=#{1,6}(?:[ \t]|$)|[-+*][ \t]|\d{1,9}[.)](?:[ \t]|$)|>|`{3}|~{3}|=+[ \t]*$|-+[ \t]*$)")
+_BLOCK_START = re.compile(
+    r"(?m)^[ \t]*(?=#{1,6}(?:[ \t]|$)|[-+*][ \t]|\d{1,9}[.)](?:[ \t]|$)|>|`{3}|~{3}|=+[ \t]*$|-+[ \t]*$)"
+)
 _LINE_BREAK = re.compile(r"\r\n|\n|\r")
 _LABEL = re.compile(r"\s*(?:\\label\s*\{[^{}]*\}|:(?:label|eqlabel):`[^`]*`)\s*")
 _NUMBERED = re.compile(r"(?m)^([ \t]*\d{1,9})(?=[.)](?:[ \t]|$))")
@@ -195,7 +197,9 @@ def _title(src: str, h1: str | None) -> str | None:
     return h1
 
 
-def protect(markdown: str, glossary: Glossary | None = None, style: PlaceholderStyle | str | None = None) -> ProtectedDocument:
+def protect(
+    markdown: str, glossary: Glossary | None = None, style: PlaceholderStyle | str | None = None
+) -> ProtectedDocument:
     """Cut ``markdown`` into segments with every protected span replaced by a placeholder.
 
     ``style`` picks the placeholder form (default: the measured best, see ``docs/placeholders.md``).

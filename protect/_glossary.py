@@ -126,7 +126,8 @@ class Glossary:
             return cls.from_pairs(_json_rows(json.loads(text)))
         if fmt not in ("csv", "tsv", "tab", "txt"):
             raise ValueError(f"glossary: unknown format {fmt!r} (csv, tsv, json)")
-        rows = [r for r in csv.reader(io.StringIO(text), delimiter="," if fmt == "csv" else "\t") if any(c.strip() for c in r)]
+        reader = csv.reader(io.StringIO(text), delimiter="," if fmt == "csv" else "\t")
+        rows = [r for r in reader if any(c.strip() for c in r)]
         if rows and rows[0][0].strip().lower() in _HEADER_SOURCE:
             rows = rows[1:]
         return cls.from_pairs([r[:3] if len(r) > 2 and r[2].strip() else r[:2] for r in rows])
@@ -142,7 +143,7 @@ class Glossary:
         low = text.lower()
         return [
             e
-            for e, pat, key in zip(self.entries, self._patterns, self._keys)
+            for e, pat, key in zip(self.entries, self._patterns, self._keys, strict=True)
             if key in (text if e.case_sensitive else low) and pat.search(text)
         ]
 

@@ -27,7 +27,9 @@ _BASE_TRIGGERS = (
 )
 
 _REF_COMMANDS = frozenset(
-    ["cite", "citep", "citet", "citeauthor", "citeyear", "citealp", "citealt", "nocite", "parencite", "textcite", "autocite", "footcite", "ref", "eqref", "autoref", "cref", "Cref", "pageref", "nameref", "vref", "label", "url", "hyperref", "input", "include", "includegraphics"]
+    ["cite", "citep", "citet", "citeauthor", "citeyear", "citealp", "citealt", "nocite", "parencite", "textcite",
+     "autocite", "footcite", "ref", "eqref", "autoref", "cref", "Cref", "pageref", "nameref", "vref", "label", "url",
+     "hyperref", "input", "include", "includegraphics"]
 )
 # Commands whose last brace argument is prose: opener and closer are masked, the argument stays translatable.
 _WRAP_COMMANDS = frozenset(["emph", "textbf", "textit", "textsl", "underline", "footnote", "href"])

@@ -94,7 +94,9 @@ def config_class(method: str) -> type[Any]:
     """The TRL config dataclass for a method (imports TRL: call only when training)."""
     import trl
 
-    names = {"sft": "SFTConfig", "kto": "KTOConfig", "dpo": "DPOConfig", "online-dpo": "DPOConfig", "grpo": "GRPOConfig"}
+    names = {
+        "sft": "SFTConfig", "kto": "KTOConfig", "dpo": "DPOConfig", "online-dpo": "DPOConfig", "grpo": "GRPOConfig",
+    }
     # online DPO: our own sampling feeds DPOTrainer. getattr because TRL's lazy __init__ exports nothing to mypy.
     cls: type[Any] = getattr(trl, names[method])
     return cls

@@ -57,7 +57,8 @@ def evaluate_outputs(rows: list[dict[str, Any]], outputs: list[str]) -> SideMetr
     refs = [c["reference"] for c in cols]
     with_ref = [(o, r) for o, r in zip(outputs, refs, strict=True) if r]
     chrf_score = CHRF().corpus_score([o for o, _ in with_ref], [[r for _, r in with_ref]]).score if with_ref else 0.0
-    bleu = BLEU(tokenize="zh").corpus_score([o for o, _ in with_ref], [[r for _, r in with_ref]]).score if with_ref else 0.0
+    refs = [[r for _, r in with_ref]]
+    bleu = BLEU(tokenize="zh").corpus_score([o for o, _ in with_ref], refs).score if with_ref else 0.0
     batch = {k: [c[k] for c in cols] for k in ("glossary", "reference", "source")}
     gloss = [g for g in glossary_adherence([], outputs, **batch) if not math.isnan(g)]
     lengths = [v for v in length_ratio([], outputs, **batch) if not math.isnan(v)]

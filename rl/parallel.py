@@ -39,7 +39,9 @@ def aligned_reference(en: Any, zh: Any) -> str | None:
     return protect.unmask(str(zh.text), rename)
 
 
-def split_units(units: Sequence[dict[str, Any]], eval_percent: int = 30) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def split_units(
+    units: Sequence[dict[str, Any]], eval_percent: int = 30
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Stable train/eval split by a hash of the unit id (so reruns agree)."""
     train: list[dict[str, Any]] = []
     held: list[dict[str, Any]] = []

@@ -132,7 +132,8 @@ def length_ratio(prompts: Sequence[Any], completions: Sequence[Any], **kw: Any) 
 
 
 def target_script(prompts: Sequence[Any], completions: Sequence[Any], **kw: Any) -> list[float]:
-    """Chinese-ness: share of Han characters among Han characters + English words (1.0 from 50 %), minus 0.25 per untranslated English run.
+    """Chinese-ness: share of Han characters among Han characters + English words (1.0 from 50 %), minus 0.25 per
+    untranslated English run.
 
     Placeholders are removed first so masked formulas and code do not count as English.
     """

@@ -140,7 +140,9 @@ def _dataset(method: str, rows: list[dict[str, Any]]) -> Any:
     return Dataset.from_list([{k: r[k] for k in keep[method]} for r in rows])
 
 
-def _build_trainer(prep: Prepared, config: Any, model: Any, tokenizer: Any, peft_config: Any, rows: list[dict[str, Any]]) -> Any:
+def _build_trainer(
+    prep: Prepared, config: Any, model: Any, tokenizer: Any, peft_config: Any, rows: list[dict[str, Any]]
+) -> Any:
     import trl  # TRL's __init__ is lazy: mypy sees no exports (hence the attr-defined ignores)
 
     method = prep.loop.method

@@ -120,7 +120,8 @@ class AdapterRegistry:
         folder = self.adapter_dir / v.folder
         if v.served_name not in self._styles:
             self._styles[v.served_name] = prompt_style(folder)
-        return AdapterRef(name=v.served_name, int_id=v.int_id, path=str(folder), prompt_style=self._styles[v.served_name])
+        style = self._styles[v.served_name]
+        return AdapterRef(name=v.served_name, int_id=v.int_id, path=str(folder), prompt_style=style)
 
     async def _load(self, v: AdapterVersion) -> None:
         self._styles.pop(v.served_name, None)  # (re)read the folder's metadata with every load

@@ -108,7 +108,8 @@ class Settings(BaseSettings):
     cache_dir: Path | None = Field(None, description="Converted-model cache (default: ~/.cache/papertrans).")
     admin_key: str | None = Field(None, description="Key for the admin endpoints (X-Admin-Key); unset = admin off.")
     api_keys: list[str] = Field(
-        default_factory=list, description="Keys required (X-API-Key) on /translate, /jobs and feedback writes; empty = open.",
+        default_factory=list,
+        description="Keys required (X-API-Key) on /translate, /jobs and feedback writes; empty = open.",
     )
     max_body_bytes: int = Field(4_000_000, description="Largest request body (413 above).")
     max_concurrent_jobs: int = Field(2, description="Background jobs translating at once (the rest wait queued).")

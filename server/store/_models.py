@@ -12,7 +12,9 @@ __all__ = ["Base", "Comparison", "Feedback", "IdempotencyEntry", "Segment", "Tra
 
 
 class Base(DeclarativeBase):
-    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[str]: JSON, datetime: DateTime(timezone=True)}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dict[str, Any]: JSON, list[str]: JSON, datetime: DateTime(timezone=True)
+    }
 
 
 class Translation(Base):

@@ -75,11 +75,16 @@ def _row(tr: Translation, seg: Segment, split: str, **fields: Any) -> dict[str, 
     return row
 
 
-async def _feedback(store: Store, since: datetime | None, adapter: str | None) -> list[tuple[Translation, Segment, Feedback]]:
+async def _feedback(
+    store: Store, since: datetime | None, adapter: str | None
+) -> list[tuple[Translation, Segment, Feedback]]:
     stmt = (
         select(Translation, Segment, Feedback)
         .join(Segment, Segment.translation_id == Translation.id)
-        .join(Feedback, (Feedback.translation_id == Segment.translation_id) & (Feedback.segment_id == Segment.segment_id))
+        .join(
+            Feedback,
+            (Feedback.translation_id == Segment.translation_id) & (Feedback.segment_id == Segment.segment_id),
+        )
         .order_by(Feedback.id)
     )
     if since is not None:
@@ -118,7 +123,10 @@ def _kto(items: list[tuple[Translation, Segment, Feedback]], split: Any) -> tupl
 
 def _dpo_corrections(items: list[tuple[Translation, Segment, Feedback]], split: Any) -> list[dict[str, Any]]:
     return [
-        _row(tr, seg, split(tr), chosen=fb.correction_masked, rejected=seg.output, reference=fb.correction, source="correction")
+        _row(
+            tr, seg, split(tr), chosen=fb.correction_masked, rejected=seg.output, reference=fb.correction,
+            source="correction",
+        )
         for tr, seg, fb in items
         if fb.correction_masked and fb.correction_masked.strip() != seg.output.strip()
     ]
@@ -130,7 +138,10 @@ async def _dpo_choices(
     stmt = (
         select(Translation, Segment, Comparison)
         .join(Comparison, Comparison.translation_id == Translation.id)
-        .join(Segment, (Segment.translation_id == Comparison.translation_id) & (Segment.segment_id == Comparison.segment_id))
+        .join(
+            Segment,
+            (Segment.translation_id == Comparison.translation_id) & (Segment.segment_id == Comparison.segment_id),
+        )
         .where(Comparison.choice.in_(("a", "b")))
         .order_by(Comparison.created_at)
     )

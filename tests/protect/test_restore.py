@@ -116,7 +116,7 @@ def test_human_translations_round_trip(dev_data: Path) -> None:
         if len(en.segments) != len(zh.segments):
             continue
         translations: dict[str, str] = {}
-        for a, b in zip(en.segments, zh.segments):
+        for a, b in zip(en.segments, zh.segments, strict=True):
             masked = mask_like(a, b)
             if masked is None:  # the data differ in a protected item (e.g. spacing inside math)
                 continue
