@@ -5,8 +5,17 @@
 ...     result = c.translate(open("paper.md").read(), glossary={"attention": "注意力"})
 """
 
-from .client import AsyncClient, Client, ProgressCallback
-from .errors import ApiError, ClientError, InputError, JobFailed, ServerUnavailable
+from .client import (
+    AsyncClient,
+    Client,
+    Comparison,
+    Health,
+    Job,
+    ProgressCallback,
+    SegmentResult,
+    TranslateResult,
+    TranslateStats,
+)
 from .convert import (
     PdfDocument,
     PdfSupportMissing,
@@ -16,7 +25,7 @@ from .convert import (
     pdf_to_markdown,
     tex_to_markdown,
 )
-from .client import Comparison, Health, Job, SegmentResult, TranslateResult, TranslateStats
+from .errors import ApiError, ClientError, InputError, JobFailed, ServerUnavailable
 
 __all__ = [
     "ApiError",
