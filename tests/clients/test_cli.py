@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from papertrans import exitcodes
+from papertrans.cli import main
 from papertrans.clients import Client, math_spans
 from papertrans.clients._translate import STATE_FILE, JobState, job_key
-from papertrans.cli import main
 
 from ._fixtures import PDF_LINES, project_sources, write_latex_project, write_pdf
 

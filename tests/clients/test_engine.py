@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import uvicorn
 
-from papertrans.clients import math_spans
 from papertrans.cli import main
+from papertrans.clients import math_spans
 
 from ._fixtures import PDF_LINES, project_sources, write_pdf, write_small_latex_project
 from .conftest import make_app

@@ -19,8 +19,8 @@ import uvicorn
 
 from papertrans.clients import Client
 from papertrans.rl.publish import PublishError, publish, rollback
-from papertrans.server.engine.fake import FakeEngine
 from papertrans.server.app import create_app
+from papertrans.server.engine.fake import FakeEngine
 from papertrans.server.settings import Settings
 
 ADMIN_KEY = "rl-admin"

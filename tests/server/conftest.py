@@ -13,8 +13,8 @@ import httpx
 import pytest
 from litestar import Litestar
 
-from papertrans.server.engine.fake import FakeEngine
 from papertrans.server.app import create_app
+from papertrans.server.engine.fake import FakeEngine
 from papertrans.server.settings import Settings
 
 ADMIN_KEY = "test-admin-key"
