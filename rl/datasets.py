@@ -82,31 +82,35 @@ def data_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _validate_row(method: str, index: int, row: dict[str, Any]) -> None:
+    required = REQUIRED_COLUMNS[method]
+    missing = [c for c in required if c not in row]
+    if missing:
+        present = ", ".join(sorted(row)) or "none"
+        raise DataError(
+            "missing_columns",
+            f"row {index}: {method} needs columns {', '.join(required)}; missing {', '.join(missing)} "
+            f"(present: {present})",
+        )
+    for column in required:
+        value = row[column]
+        if column == "label":
+            if not isinstance(value, bool):
+                raise DataError("invalid_label", f"row {index}: 'label' must be true or false, got {value!r}")
+        elif not isinstance(value, str) or not value.strip():
+            raise DataError("empty_field", f"row {index}: {column!r} must be a non-empty string")
+    if method == "dpo" and row["chosen"] == row["rejected"]:
+        raise DataError("identical_pair", f"row {index}: 'chosen' equals 'rejected'; the pair teaches nothing")
+
+
 def validate_rows(method: str, rows: Sequence[dict[str, Any]], *, min_examples: int | None = None) -> None:
     """Raise :class:`DataError` unless ``rows`` can train ``method``."""
     if method not in REQUIRED_COLUMNS:
         raise DataError("unknown_method", f"{method!r}; choose one of {', '.join(METHODS)}")
     if not rows:
         raise DataError("empty_dataset", "the dataset has no rows")
-    required = REQUIRED_COLUMNS[method]
     for index, row in enumerate(rows):
-        missing = [c for c in required if c not in row]
-        if missing:
-            present = ", ".join(sorted(row)) or "none"
-            raise DataError(
-                "missing_columns",
-                f"row {index}: {method} needs columns {', '.join(required)}; missing {', '.join(missing)} "
-                f"(present: {present})",
-            )
-        for column in required:
-            value = row[column]
-            if column == "label":
-                if not isinstance(value, bool):
-                    raise DataError("invalid_label", f"row {index}: 'label' must be true or false, got {value!r}")
-            elif not isinstance(value, str) or not value.strip():
-                raise DataError("empty_field", f"row {index}: {column!r} must be a non-empty string")
-        if method == "dpo" and row["chosen"] == row["rejected"]:
-            raise DataError("identical_pair", f"row {index}: 'chosen' equals 'rejected'; the pair teaches nothing")
+        _validate_row(method, index, row)
     needed = max(MIN_EXAMPLES[method], min_examples or 0)
     if len(rows) < needed:
         raise DataError("too_few_examples", f"{method} needs at least {needed} rows, got {len(rows)}")
