@@ -16,8 +16,9 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .protocol import AdapterLoadError, AdapterRef, EngineClosedError, Generation, SamplingOptions
 from papertrans.server.settings import EngineSettings
+
+from .protocol import AdapterLoadError, AdapterRef, EngineClosedError, Generation, SamplingOptions
 
 __all__ = ["VllmEngine"]
 

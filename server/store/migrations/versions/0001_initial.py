@@ -35,7 +35,9 @@ def upgrade() -> None:
     op.create_table(
         "segments",
         sa.Column("pk", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("translation_id", sa.String(64), sa.ForeignKey("translations.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "translation_id", sa.String(64), sa.ForeignKey("translations.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("segment_id", sa.String(64), nullable=False),
         sa.Column("position", sa.Integer, nullable=False),
         sa.Column("source", sa.Text, nullable=False),
@@ -50,7 +52,9 @@ def upgrade() -> None:
     op.create_table(
         "feedback",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("translation_id", sa.String(64), sa.ForeignKey("translations.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "translation_id", sa.String(64), sa.ForeignKey("translations.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("segment_id", sa.String(64), nullable=False),
         sa.Column("rating", sa.String(8)),
         sa.Column("correction", sa.Text),
@@ -64,7 +68,9 @@ def upgrade() -> None:
     op.create_table(
         "comparisons",
         sa.Column("id", sa.String(64), primary_key=True),
-        sa.Column("translation_id", sa.String(64), sa.ForeignKey("translations.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "translation_id", sa.String(64), sa.ForeignKey("translations.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("segment_id", sa.String(64), nullable=False),
         sa.Column("prompt", sa.Text, nullable=False),
         *[
