@@ -44,8 +44,12 @@ def _copy_into_store(adapter: Path, store: Path, name: str) -> str:
     target = store / rel
     tmp = target.with_name("." + target.name + ".tmp")
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(adapter, tmp)
-    tmp.rename(target)
+    try:
+        shutil.copytree(adapter, tmp)
+        tmp.rename(target)
+    except OSError:  # disk full, permissions...: leave no half copy behind; the server was not told anything
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return rel
 
 
