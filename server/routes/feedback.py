@@ -27,8 +27,7 @@ from papertrans.server.access import require_api_key
 from papertrans.server.engine import AdapterRef, SamplingOptions
 from papertrans.server.errors import BadRequest, PayloadTooLarge, ServiceUnavailable, Unprocessable
 from papertrans.server.settings import Settings
-from papertrans.server.store import Store
-from papertrans.server.store._store import adapter_label, request_hash
+from papertrans.server.store import Store, adapter_label, request_hash
 
 __all__ = ["LIMITS", "REVIEW_CSP", "REVIEW_DIR", "route_handlers"]
 
@@ -113,7 +112,8 @@ def _check_sizes(fields: dict[str, Any]) -> None:
     for name, value in fields.items():
         limit = LIMITS.get(name)
         if isinstance(value, str) and limit is not None and len(value) > limit:
-            raise PayloadTooLarge("field_too_large", f"{name} is longer than {limit} characters", field=name, limit=limit)
+            detail = f"{name} is longer than {limit} characters"
+            raise PayloadTooLarge("field_too_large", detail, field=name, limit=limit)
 
 
 def _mask_correction(correction: str, placeholders: dict[str, str]) -> str:
