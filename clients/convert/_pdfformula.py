@@ -18,6 +18,7 @@ from ._pdfmath import ACCENTS, CID, FUNCTION_NAMES, is_italic_font, is_operator,
 __all__ = ["Piece", "formula_latex", "split_line", "space_before"]
 
 _PROSE_PUNCT = ".,;:!?"
+_RELATIONS = frozenset("=≤≥<>≈∼≡≃≅∝≠")
 _BACK_OPS = frozenset("=+-−<>≤≥×·([{⟨∼≈")
 _BULLETS = frozenset("•∙◦–—-*▪‣")
 _KEPT_PIECES = frozenset([48, 49, 50, 51, 56, 57])  # tops of tall delimiters stand for the whole delimiter
@@ -168,12 +169,22 @@ def formula_latex(glyphs: Sequence[Glyph], rules: Sequence[Rule], *, ref_base: f
         return []
     size = ref_size or max(g.size for g in items if not g.extension) if any(not g.extension for g in items) else 10.0
     items = _collapse(items, rules, size)
+    if rows:
+        items = _matrices(items, size)
     if not rows:
         base = ref_base if ref_base is not None else _main_base(items, size)
         return [_render(items, base, size)]
-    out = []
-    for line in build_lines(items):
-        out.append(_render(line.glyphs, line.base, max(line.size, 1.0)))
+    lines = [ln for ln in build_lines(items) if ln.glyphs]
+    marks = [next((g.x0 for g in ln.glyphs if g.text in _RELATIONS and not _script(g, ln.base, ln.size)), None)
+             for ln in lines]
+    xs = [x for x in marks if x is not None]
+    if len(lines) > 1 and len(xs) == len(lines) and max(xs) - min(xs) < 1.5:
+        # the relations line up: an aligned block, "&" before each row's first relation
+        out = [_render([g for g in ln.glyphs if g.x0 < x - 0.1], ln.base, max(ln.size, 1.0)) + " &"
+               + _render([g for g in ln.glyphs if g.x0 >= x - 0.1], ln.base, max(ln.size, 1.0))
+               for ln, x in zip(lines, xs, strict=True)]
+        return [r.strip() for r in out]
+    out = [_render(ln.glyphs, ln.base, max(ln.size, 1.0)) for ln in lines]
     return [r for r in out if r]
 
 
@@ -192,6 +203,51 @@ def _accents(items: list[Glyph]) -> list[Glyph]:
         command = ACCENTS.get(a.text, r"\hat")
         out[k] = replace(out[k], latex=f"{command}{{{out[k].latex or out[k].text}}}")
     return out
+
+
+_MATRIX_ENVS = {"(": ("pmatrix", ")"), "[": ("bmatrix", "]"), r"\{": ("Bmatrix", r"\}"), "|": ("vmatrix", "|"),
+                r"\|": ("Vmatrix", r"\|")}
+
+
+def _matrices(items: list[Glyph], size: float) -> list[Glyph]:
+    """Rows of glyphs between a pair of big delimiters become ``\\begin{pmatrix} a & b \\\\ c & d \\end{pmatrix}``;
+    the cells are cut at the vertical strips that no row crosses."""
+    for opener in sorted((g for g in items if g.extension and g.latex in _MATRIX_ENVS), key=lambda g: g.x0):
+        env, close = _MATRIX_ENVS[opener.latex]
+        closer = next((g for g in sorted(items, key=lambda g: g.x0) if g.extension and g.latex == close
+                       and g.x0 > opener.x1 and abs(g.top - opener.top) < 0.5 * size), None)
+        if closer is None or not any(g is opener for g in items):
+            continue
+        top, bottom = opener.top - 1.5 * size, opener.bottom + 1.5 * size
+        body = [g for g in items if opener.x1 - 0.5 <= g.x0 and g.x1 <= closer.x0 + 0.5 and top <= g.cy <= bottom]
+        rows = build_lines(body)
+        if len(rows) < 2:
+            continue
+        cuts = _column_cuts(body, size)
+        lines = []
+        for row in rows:
+            cells: list[list[Glyph]] = [[] for _ in range(len(cuts) + 1)]
+            for g in row.glyphs:
+                cells[sum(1 for c in cuts if g.cx > c)].append(g)
+            lines.append(" & ".join(_render(c, row.base, row.size) if c else "" for c in cells))
+        latex = f"\\begin{{{env}}} " + r" \\ ".join(lines) + f" \\end{{{env}}}"
+        used = {id(g) for g in body} | {id(opener), id(closer)}
+        node = Glyph(latex, "", size, opener.x0, closer.x1, min(g.top for g in body), max(g.bottom for g in body),
+                     (rows[0].base + rows[-1].base) / 2, math=True, latex=latex, node=True)
+        items = [g for g in items if id(g) not in used] + [node]
+    return items
+
+
+def _column_cuts(glyphs: Sequence[Glyph], size: float) -> list[float]:
+    """x positions of the empty vertical strips (at least a font size wide) between the glyphs."""
+    spans = sorted((g.x0, g.x1) for g in glyphs)
+    cuts: list[float] = []
+    reach = spans[0][1]
+    for x0, x1 in spans[1:]:
+        if x0 - reach >= 0.9 * size:
+            cuts.append((x0 + reach) / 2)
+        reach = max(reach, x1)
+    return cuts
 
 
 def _dropped_piece(g: Glyph) -> bool:

@@ -465,7 +465,8 @@ def _display(block: Block, rules: Sequence[Rule], counter: list[int], crop: Crop
     if len(rows) == 1:
         latex = rows[0] + (f" \\tag{{{tags[0]}}}" if len(tags) == 1 else "")
     else:
-        latex = "\\begin{gathered}\n" + " \\\\\n".join(rows) + "\n\\end{gathered}"
+        env = "aligned" if all("&" in r for r in rows) else "gathered"
+        latex = f"\\begin{{{env}}}\n" + " \\\\\n".join(rows) + f"\n\\end{{{env}}}"
         if tags:
             latex += " \\tag{" + ", ".join(tags) + "}"
     latex = latex.replace("$", r"\$")

@@ -117,6 +117,23 @@ def test_headings_and_two_columns(pdfs: dict[str, Path]) -> None:
     assert at == sorted(at)
 
 
+@pytest.mark.parametrize(
+    ("name", "latex"),
+    [
+        ("inline", r"$J(\theta) = \mathbb{E}_{\tau\sim\pi_{\theta}} [\sum_{t=0}^T \gamma^tr_t]$"),
+        ("inline", r"$\theta \leftarrow \theta + \alpha\nabla_{\theta}J$"),
+        ("display", r"\mathrm{softmax}(\frac{QK^{\top}}{\sqrt{d_k}})V \tag{1}"),
+        ("display", r"\mathcal{L} = -\frac{1}{N} \sum_{i=1}^N \log p(y_i | x_i)"),
+        ("aligned", "\\begin{aligned}\n\\mu &= \\frac{1}{H} \\sum_{i=1}^H a_i \\\\\n"),
+        ("matrix", r"R(\phi) = \begin{pmatrix} \cos\phi & -\sin\phi \\ \sin\phi & \cos\phi \end{pmatrix}"),
+        ("table", r"| Adam | $3 \times 10^{-4}$ | 0.31 |"),
+    ],
+)
+def test_formulas_are_rebuilt_as_latex(pdfs: dict[str, Path], name: str, latex: str) -> None:
+    """Scripts from sizes and baselines, fractions and radicals from their rules, matrices from big delimiters."""
+    assert latex in pdf_to_markdown(pdfs[name]).markdown
+
+
 def test_paper_title_lists_footnotes(pdfs: dict[str, Path]) -> None:
     markdown = pdf_to_markdown(pdfs["paper"]).markdown
     assert markdown.startswith("# Policy Optimisation with Learned Baselines\n")
