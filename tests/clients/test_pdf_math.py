@@ -281,3 +281,20 @@ def test_math_ocr_backend_is_optional(tmp_path: Path, monkeypatch: pytest.Monkey
         pdf_to_markdown(pdfs["inline"], backend="nougat")
     monkeypatch.setenv("PAPERTRANS_NOUGAT_CHECKPOINT", str(tmp_path))
     assert pdf_to_markdown(pdfs["inline"], backend="nougat").markdown == "OCR says $x^2$\n"
+
+
+def test_word_processor_math_in_italic_text_fonts(tmp_path: Path) -> None:
+    """No TeX fonts: single italic letters beside operators, and raised small digits, still make a formula."""
+    pymupdf = pytest.importorskip("pymupdf")
+    doc = pymupdf.open()
+    page = doc.new_page()
+    x = 72.0
+    for text, font, size, dy in [("The loss is minimised when ", "tiro", 11, 0), ("x", "tiit", 11, 0),
+                                 (" = ", "tiro", 11, 0), ("y", "tiit", 11, 0), ("2", "tiro", 7, -4),
+                                 (" + 1 holds, and ", "tiro", 11, 0), ("a", "tiit", 11, 0),
+                                 (" is a letter.", "tiro", 11, 0)]:
+        page.insert_text((x, 100 + dy), text, fontname=font, fontsize=size)
+        x += pymupdf.get_text_length(text, fontname=font, fontsize=size)
+    doc.save(tmp_path / "word.pdf")
+    markdown = pdf_to_markdown(tmp_path / "word.pdf").markdown
+    assert markdown == "The loss is minimised when $x = y^2 + 1$ holds, and a is a letter.\n"
