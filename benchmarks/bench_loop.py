@@ -1,141 +1,267 @@
-"""The learning loop, measured: simulated readers on a train split of d2l → ``refresh`` → before/after on held-out data.
+"""The learning loop, measured through the real server: base model → starter adapter → one refresh on top.
 
-1. Split ``d2l_en_zh.jsonl`` by unit id (stable hash; half held out). Build export-format rows with the serving prompt
-   (segments aligned one to one between the English and the Chinese, same kind and same protected spans).
-2. Simulated readers: the base model translates each train segment (offline, greedy). A reader gives thumbs down and
-   a correction (the human translation) when the output breaks a placeholder or reads badly (combined reward below
-   ``--bad-below``), thumbs up otherwise. Corrections become DPO pairs, thumbs KTO rows, the prompts the online set.
-3. ``refresh`` (export dir → DPO/KTO → online DPO → gate vs the base model on the held-out split).
-4. Print before (base model) and after (the refreshed adapter) on the held-out split: chrF, BLEU-zh, placeholder
-   integrity, fallback rate, glossary adherence. Generation uses vLLM's offline engine by default (the same
-   repetition stop as the server); ``--backend hf`` uses transformers instead (much slower on CPU). Run under the
-   heavy lock (about 15-20 minutes on 2 cores)::
+One run, one table, on held-out d2l units (``../shared/data/dev/d2l_en_zh.jsonl``, never trained on):
 
-       .venv/bin/python benchmarks/bench_loop.py
+1. Start ``papertrans serve``'s app (the embedded model, default settings) in this process; the shipped starter
+   adapter ``papertrans-zh`` is registered, activated and the default.
+2. **base**: translate the held-out units with ``adapter: "none"``; **starter**: with no adapter named (the default).
+3. Simulated readers on units of the *training* corpus (``../shared/data/train``): each segment the starter translated
+   is scored against the human translation; a reader posts the human translation as a correction (``POST /feedback``)
+   when the output fell back or reads badly (text-only chrF below ``--bad-below``), a thumbs up otherwise.
+4. ``refresh`` (the nightly job, from the server's store): export → DPO on the corrections (from the starter) → online
+   DPO on the recent prompts → gate against the starter on held-out rows → publish as ``papertrans-zh`` (hot swap).
+5. **refresh**: translate the held-out units again with the default adapter (now the refreshed version).
+
+Measured per stage on the words alone (code, math, roles, URLs and tags removed from output and reference): chrF and
+BLEU (``tokenize="zh"``), the Chinese share of the output's letters, the share of segments that fell back to English,
+and must-preserve items (math, code spans, roles, URLs) of the source missing from the output. Run under the heavy
+lock (tens of minutes on 2 cores)::
+
+    .venv/bin/python benchmarks/bench_loop.py [--units 40] [--reader-units 16]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
 import os
+import random
+import re
 import sys
+import threading
 import time
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+DATA = REPO.parent / "shared" / "data"
+
+# Must-preserve items (math, code spans, d2l roles, link targets, URLs, tags): removed for the text-only scores and
+# counted for "items lost".
+_ITEM = re.compile(r"\$\$.+?\$\$|\$[^$\n]+\$|:\w+:`[^`]*`|`[^`\n]+`|\]\([^)\s]*\)|https?://[^\s)>\]]+|<[^>\n]+>", re.S)
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN = re.compile(r"[A-Za-z]")
 
 
-def _dev_data() -> Path:
-    override = os.environ.get("PAPERTRANS_DEV_DATA")
-    return Path(override) if override else REPO.parent / "shared" / "data" / "dev"
+def text_only(markdown: str) -> str:
+    return re.sub(r"\s+", " ", _ITEM.sub(" ", markdown)).strip()
 
 
-# Terms whose d2l human translation uses exactly this Chinese in (nearly) every unit that has them.
-GLOSSARY = ("attention=注意力,token=词元,gradient=梯度,parameter=参数,loss=损失,vector=向量,matrix=矩阵,"
-            "probability=概率,algorithm=算法,neural network=神经网络,convolution=卷积,optimization=优化")
+def items(markdown: str) -> Counter[str]:
+    return Counter(m.group(0) for m in _ITEM.finditer(markdown))
 
 
-def _figure(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
+def chinese_share(text: str) -> float:
+    cjk, latin = len(_CJK.findall(text)), len(_LATIN.findall(text))
+    return cjk / (cjk + latin) if cjk + latin else 0.0
+
+
+def score(outputs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Corpus scores of one stage: outputs are {source, reference, markdown, segments}."""
+    from sacrebleu.metrics import BLEU, CHRF  # type: ignore[attr-defined]
+
+    hyps = [text_only(o["markdown"]) for o in outputs]
+    refs = [text_only(o["reference"]) for o in outputs]
+    segments = [s for o in outputs for s in o["segments"]]
+    letters = " ".join(hyps)
+    return {
+        "units": len(outputs),
+        "segments": len(segments),
+        "chrf": round(CHRF().corpus_score(hyps, [refs]).score, 2),
+        "bleu_zh": round(BLEU(tokenize="zh").corpus_score(hyps, [refs]).score, 2),
+        "chinese_share": round(chinese_share(letters), 3),
+        "fallback_pct": round(100 * sum(s["status"] == "fallback" for s in segments) / max(1, len(segments)), 2),
+        "memory_pct": round(100 * sum(s["status"] == "memory" for s in segments) / max(1, len(segments)), 2),
+        "items_lost": sum(sum((items(o["source"]) - items(o["markdown"])).values()) for o in outputs),
+        "items": sum(sum(items(o["source"]).values()) for o in outputs),
+    }
+
+
+@contextlib.contextmanager
+def serving(app: Any) -> Iterator[str]:
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, name="bench-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 1800  # the first start converts the model
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the server did not start")
+        time.sleep(0.2)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=120)
+
+
+async def translate_all(
+    url: str, units: list[dict[str, Any]], adapter: str | None, concurrency: int
+) -> list[dict[str, Any]]:
+    import httpx
+
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(client: httpx.AsyncClient, unit: dict[str, Any]) -> dict[str, Any]:
+        body: dict[str, Any] = {"markdown": unit["en"]}
+        if adapter is not None:
+            body["adapter"] = adapter
+        async with gate:
+            for _ in range(20):
+                r = await client.post("/translate", json=body)
+                if r.status_code not in (429, 503):
+                    break
+                await asyncio.sleep(float(r.headers.get("Retry-After", "2")))
+        r.raise_for_status()
+        data = r.json()
+        return {"id": unit["id"], "source": unit["en"], "reference": unit["zh"], "markdown": data["markdown"],
+                "segments": data["segments"], "translation_id": data["translation_id"], "adapter": data["adapter"]}
+
+    async with httpx.AsyncClient(base_url=url, timeout=3600) as client:
+        return list(await asyncio.gather(*(one(client, u) for u in units)))
+
+
+async def readers(
+    url: str, outputs: list[dict[str, Any]], units: list[dict[str, Any]], bad_below: float
+) -> dict[str, int]:
+    """Thumbs and corrections on the starter's translations of training-corpus units, as readers would give them."""
+    import httpx
+    from sacrebleu.metrics import CHRF  # type: ignore[attr-defined]
+
+    from papertrans import protect
+    from papertrans.rl.corpus import parallel_rows
+
+    counts = {"corrections": 0, "up": 0, "unaligned": 0}
+    chrf = CHRF()
+    async with httpx.AsyncClient(base_url=url, timeout=600) as client:
+        for out, unit in zip(outputs, units, strict=True):
+            rows, _ = parallel_rows([unit], style=None)
+            refs = {r["meta"]["segment_id"]: r for r in rows}
+            masked = {s.id: s for s in protect.protect(unit["en"]).segments}  # as the server protected it
+            for seg in out["segments"]:
+                row = refs.get(seg["id"])
+                if row is None or seg["id"] not in masked:
+                    counts["unaligned"] += 1
+                    continue
+                reference = protect.unmask(row["reference"], masked[seg["id"]].placeholders)
+                quality = chrf.sentence_score(text_only(seg["translation"]), [text_only(reference)]).score
+                body: dict[str, Any] = {"translation_id": out["translation_id"], "segment_id": seg["id"]}
+                if seg["status"] == "fallback" or quality < bad_below:
+                    body |= {"correction": reference, "rating": "down"}
+                    counts["corrections"] += 1
+                else:
+                    body |= {"rating": "up"}
+                    counts["up"] += 1
+                r = await client.post("/feedback", json=body)
+                r.raise_for_status()
+    return counts
+
+
+def _print(table: dict[str, dict[str, Any]]) -> None:
+    keys = ("chrf", "bleu_zh", "chinese_share", "fallback_pct", "items_lost", "segments")
+    print(f"\n{'stage':10s}" + "".join(f"{k:>15s}" for k in keys))
+    for stage, row in table.items():
+        print(f"{stage:10s}" + "".join(f"{row.get(k, float('nan')):>15}" for k in keys))
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=REPO / "data" / "bench-loop", help="work folder (wiped)")
-    ap.add_argument("--train-units", type=int, default=40, help="at most this many train rows")
-    ap.add_argument("--eval-units", type=int, default=40, help="at most this many held-out rows")
-    ap.add_argument("--eval-percent", type=int, default=50, help="share of d2l units held out (by id hash)")
-    ap.add_argument("--train-max-chars", type=int, default=600, help="longest train segment (training cost)")
-    ap.add_argument("--eval-max-chars", type=int, default=900, help="longest held-out segment")
-    ap.add_argument("--bad-below", type=float, default=0.6, help="combined reward under which a reader corrects")
-    ap.add_argument("--max-steps", type=int, default=12)
+    ap.add_argument("--units", type=int, default=40, help="held-out dev units (every n-th of the 115)")
+    ap.add_argument("--reader-units", type=int, default=16, help="training-corpus units the simulated readers see")
+    ap.add_argument("--bad-below", type=float, default=35.0, help="text-only chrF under which a reader corrects")
+    ap.add_argument("--model", default="embedded:gemma-3-270m")
+    ap.add_argument("--starter", type=Path, help="starter adapter folder (default: the packaged papertrans-zh)")
+    ap.add_argument("--dpo-steps", type=int, default=8)
+    ap.add_argument("--online-steps", type=int, default=2)
     ap.add_argument("--learning-rate", type=float, default=5e-5)
-    ap.add_argument("--max-length", type=int, default=512, help="training sequence length (prompt + answer)")
-    ap.add_argument("--max-new-tokens", type=int, default=256)
-    ap.add_argument("--online-prompts", type=int, default=4)
-    ap.add_argument("--glossary", default=GLOSSARY, help="term=translation,... (agrees with d2l's human translation)")
-    ap.add_argument("--backend", default="vllm", choices=["hf", "vllm"], help="offline generation backend")
+    ap.add_argument("--gate-rows", type=int, default=16)
+    ap.add_argument("--gate-new-tokens", type=int, default=256)
+    ap.add_argument("--backend", default="vllm", choices=["hf", "vllm"], help="gate generation backend")
+    ap.add_argument("--concurrency", type=int, default=4, help="documents in flight (the per-client limit is 4)")
+    ap.add_argument("--no-refresh", action="store_true", help="measure base and starter only")
     args = ap.parse_args()
 
     import shutil
 
-    from papertrans import protect
-    from papertrans.rl.datasets import load_rows, reward_columns, write_rows
-    from papertrans.rl.generate import GenerationRequest, open_generator
-    from papertrans.rl.parallel import rows_from_parallel, split_units
+    from papertrans.rl.corpus import parallel_rows
+    from papertrans.rl.datasets import load_rows, write_rows
     from papertrans.rl.refresh import RefreshOptions, refresh
-    from papertrans.rl.rewards import translation_reward
-    from papertrans.server.engine.model import resolve_model
+    from papertrans.server import starter
+    from papertrans.server.app import create_app
+    from papertrans.server.settings import Settings
 
     t0 = time.monotonic()
     shutil.rmtree(args.work, ignore_errors=True)
-    export = args.work / "export"
-    export.mkdir(parents=True)
-    pairs = [tuple(p.split("=", 1)) for p in args.glossary.split(",") if "=" in p]
-    glossary = protect.Glossary.from_pairs(pairs)
-    units = load_rows(_dev_data() / "d2l_en_zh.jsonl")
-    train_units, eval_units = split_units(units, eval_percent=args.eval_percent)
-    train_rows = rows_from_parallel(train_units, glossary=glossary, split="train",
-                                    max_chars=args.train_max_chars)
-    eval_rows = rows_from_parallel(eval_units, glossary=glossary, split="eval",
-                                   max_chars=args.eval_max_chars)
-    # Spread the picks over the corpus (rows come in chapter order).
-    train_rows = train_rows[:: max(1, len(train_rows) // args.train_units)][: args.train_units]
-    eval_rows = eval_rows[:: max(1, len(eval_rows) // args.eval_units)][: args.eval_units]
-    write_rows(export / "eval.jsonl", eval_rows)
-    print(f"train rows {len(train_rows)}, eval rows {len(eval_rows)} (aligned segments)")
-
-    # Simulated readers on the base model's outputs.
-    base_dir = Path(resolve_model("embedded:gemma-3-270m"))
-    gen = open_generator(args.backend, base_dir)
-    t = time.monotonic()
-    request = GenerationRequest([r["prompt"] for r in train_rows], max_new_tokens=args.max_new_tokens)
-    outputs = [g[0] for g in gen.generate(request)]
-    gen.close()
-    print(f"base outputs for readers: {time.monotonic() - t:.0f} s")
-    dpo, kto = [], []
-    for row, out in zip(train_rows, outputs, strict=True):
-        cols = reward_columns(row)
-        score = translation_reward([row["prompt"]], [out], **{k: [v] for k, v in cols.items()})[0]
-        good = score >= args.bad_below
-        kto.append({**row, "completion": out, "label": good})
-        if not good and out != row["reference"]:
-            dpo.append({**row, "chosen": row["reference"], "rejected": out})
-    write_rows(export / "dpo.jsonl", dpo)
-    write_rows(export / "kto.jsonl", kto)
-    write_rows(export / "prompts.jsonl", [{k: v for k, v in r.items()} for r in train_rows[: args.online_prompts]])
-    ups = sum(r["label"] for r in kto)
-    print(f"readers: {len(dpo)} corrections, {ups} up / {len(kto) - ups} down")
-
-    opts = RefreshOptions(
-        work_dir=args.work / "refresh",
-        export_dir=export,
-        eval_file=export / "eval.jsonl",
-        train_args=["--max_steps", str(args.max_steps), "--learning_rate", str(args.learning_rate),
-                    "--max_length", str(args.max_length)],
-        online_args=["--max_steps", "2", "--samples_per_prompt", "2", "--sample_max_tokens", "96"],
-        online=args.online_prompts > 0,
-        gate_backend=args.backend,
-        gate_max_new_tokens=args.max_new_tokens,
-    )
-    t = time.monotonic()
-    report = refresh(opts)
-    print(f"refresh (train + gate): {time.monotonic() - t:.0f} s")
-    gate = report.get("gate", {})
-    print(json.dumps({k: report.get(k) for k in ("outcome", "steps", "export")}, indent=2, ensure_ascii=False))
-    if gate:
-        print(f"\n{'metric':22s} {'before (base)':>14s} {'after (adapter)':>16s}")
-        for key in ("chrf", "bleu", "integrity", "fallback_rate", "glossary_adherence", "length_ok"):
-            b, c = (_figure(gate[side][key]) for side in ("baseline", "candidate"))
-            print(f"{key:22s} {b:>14s} {c:>16s}")
-        print(f"\ngate: promote={gate['promote']} reasons={gate['reasons']}  report: {gate['report']}")
+    args.work.mkdir(parents=True)
+    if args.starter is not None:
+        folder = args.starter.resolve()
+        starter.starter_folder = lambda: folder  # a candidate starter instead of the packaged one
+    start_adapter = starter.starter_folder()
+    if start_adapter is None:
+        raise SystemExit("no starter adapter: train one (docs/learning-loop.md) or pass --starter DIR")
+    dev = load_rows(DATA / "dev" / "d2l_en_zh.jsonl")
+    units = dev[:: max(1, len(dev) // args.units)][: args.units]
+    train_units = [u for u in load_rows(DATA / "train" / "d2l_en_zh_train.jsonl") if u["unit_type"] == "paragraph"
+                   and parallel_rows([u], style=None)[1].units_used == 1]  # readers know the whole translation
+    reader_units = random.Random(0).sample(train_units, args.reader_units)
+    eval_rows, _ = parallel_rows(units, style=None, split="eval")
+    write_rows(args.work / "eval.jsonl", eval_rows)
+    admin = "bench-admin"
+    settings = Settings(model=args.model, data_dir=args.work / "server", admin_key=admin,
+                        default_adapter=starter.STARTER_NAME)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    table: dict[str, dict[str, Any]] = {}
+    timings: dict[str, float] = {}
+    report: dict[str, Any] = {}
+    with serving(create_app(settings)) as url:
+        timings["server_start_s"] = round(time.monotonic() - t0, 1)
+        for stage, adapter in (("base", "none"), ("starter", None)):
+            t = time.monotonic()
+            outputs = asyncio.run(translate_all(url, units, adapter, args.concurrency))
+            timings[f"{stage}_s"] = round(time.monotonic() - t, 1)
+            table[stage] = score(outputs) | {"adapter": outputs[0]["adapter"]}
+            (args.work / f"{stage}.json").write_text(json.dumps(outputs, ensure_ascii=False, indent=1))
+            print(stage, json.dumps(table[stage]), flush=True)
+        if not args.no_refresh:
+            t = time.monotonic()
+            seen = asyncio.run(translate_all(url, reader_units, None, args.concurrency))
+            counts = asyncio.run(readers(url, seen, reader_units, args.bad_below))
+            timings["readers_s"] = round(time.monotonic() - t, 1)
+            print("readers", counts, flush=True)
+            opts = RefreshOptions(
+                work_dir=args.work / "refresh", data_dir=settings.data_dir, eval_file=args.work / "eval.jsonl",
+                server=url, admin_key=admin, adapter_name=starter.STARTER_NAME, adapter_store=settings.adapter_dir,
+                start_adapter=start_adapter,
+                train_args=["--max_steps", str(args.dpo_steps), "--learning_rate", str(args.learning_rate),
+                            "--max_length", "512", "--per_device_train_batch_size", "2"],
+                online_args=["--max_steps", str(args.online_steps), "--samples_per_prompt", "2",
+                             "--sample_max_tokens", "96", "--max_rows", "8"],
+                gate_max_rows=args.gate_rows, gate_backend=args.backend, gate_max_new_tokens=args.gate_new_tokens,
+            )
+            t = time.monotonic()
+            report = refresh(opts)
+            timings["refresh_s"] = round(time.monotonic() - t, 1)
+            print("refresh", json.dumps({k: report.get(k) for k in ("outcome", "steps", "export", "gate")},
+                                        ensure_ascii=False, default=str), flush=True)
+            t = time.monotonic()
+            outputs = asyncio.run(translate_all(url, units, None, args.concurrency))
+            timings["refresh_eval_s"] = round(time.monotonic() - t, 1)
+            table["refresh"] = score(outputs) | {"adapter": outputs[0]["adapter"]}
+            (args.work / "refresh.json").write_text(json.dumps(outputs, ensure_ascii=False, indent=1))
+    timings["wall_s"] = round(time.monotonic() - t0, 1)
+    _print(table)
+    print(json.dumps(timings))
     (args.work / "bench.json").write_text(json.dumps(
-        {"args": {k: str(v) for k, v in vars(args).items()}, "train_rows": len(train_rows),
-         "eval_rows": len(eval_rows), "corrections": len(dpo), "report": report,
-         "wall_s": round(time.monotonic() - t0)}, indent=2, ensure_ascii=False, default=str))
-    print(f"wall clock: {time.monotonic() - t0:.0f} s")
+        {"args": {k: str(v) for k, v in vars(args).items()}, "table": table, "timings": timings,
+         "refresh": report}, indent=2, ensure_ascii=False, default=str))
     return 0
 
 

@@ -98,6 +98,7 @@ async def _demo(args: argparse.Namespace) -> int:
         counts[seg.status] = counts.get(seg.status, 0) + 1
     console.print(result.markdown)
     console.print(
+        f"[bold]model[/bold] {settings.model}  [bold]adapter[/bold] {result.adapter or 'none (base model)'}\n"
         f"[bold]segments[/bold] {len(result.segments)} {counts}  fallbacks {result.stats.fallbacks}  "
         f"glossary adherence {result.stats.glossary_adherence}  tokens {result.stats.tokens_in}->"
         f"{result.stats.tokens_out}  {result.stats.seconds:.1f}s  translation id {result.translation_id}"

@@ -123,6 +123,7 @@ def _refresh(args: argparse.Namespace) -> int:
         adapter_name=args.name, adapter_store=args.adapter_store, online=not args.no_online,
         train_args=split_args(args.train_arg), online_args=split_args(args.online_arg),
         gate_max_rows=args.gate_max_rows, gate_backend=args.backend, chrf_tolerance=args.chrf_tolerance,
+        start_adapter=_start_adapter(args.start_adapter, args.base_model),
     )
     try:
         report = refresh(opts)
@@ -130,6 +131,15 @@ def _refresh(args: argparse.Namespace) -> int:
         return _fail(exc)
     print(json.dumps(report, ensure_ascii=False, indent=2, default=str))
     return exitcodes.OK
+
+
+def _start_adapter(value: str | None, base_model: str) -> Path | None:
+    """``--start-adapter``: a folder, ``none`` (the base model), or unset = the shipped starter on its base model."""
+    if value is not None:
+        return None if value.lower() in ("none", "base") else Path(value)
+    from papertrans.server.starter import STARTER_BASE_MODEL, starter_folder
+
+    return starter_folder() if base_model == STARTER_BASE_MODEL else None
 
 
 def _server_args(p: argparse.ArgumentParser) -> None:
@@ -188,6 +198,8 @@ def register(subparsers: Any) -> None:
                    help="server URL to publish to (env PAPERTRANS_SERVER); without it the adapter is only promoted locally")
     p.add_argument("--admin-key", default=os.environ.get("PAPERTRANS_ADMIN_KEY"), help="admin key")
     p.add_argument("--no-online", action="store_true", help="skip the online-DPO step")
+    p.add_argument("--start-adapter", help="adapter the first run refines before anything was promoted (default: the "
+                   "shipped starter papertrans-zh on the embedded model; 'none' = the base model)")
     p.add_argument("--train-arg", action="append", help="extra `train` options for every step (repeatable)")
     p.add_argument("--online-arg", action="append", help="extra options for the online-DPO step")
     p.add_argument("--gate-max-rows", type=int, help="gate on at most this many held-out rows")

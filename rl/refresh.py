@@ -1,7 +1,9 @@
 """``papertrans refresh``: export what arrived since the last successful run → train → gate → publish.
 
 Training plan: DPO when corrections or A/B pairs exist, else KTO when thumbs of both kinds exist; then online DPO on
-the recent prompts, continuing from that adapter. Each step continues from the currently promoted adapter.
+the recent prompts, continuing from that adapter. Each step continues from the currently promoted adapter; before
+the first promotion, from ``start_adapter`` (the CLI's default: the shipped starter ``papertrans-zh`` on the embedded
+model), so preference training refines the adapter that already translates, not the raw base model.
 
 Safety: one run at a time (an ``flock`` on ``<work>/refresh.lock``, released by the OS if the process dies); all work
 happens in a fresh run folder; the state file (``state.json``: last successful run, promoted adapter) is replaced
@@ -53,6 +55,9 @@ class RefreshOptions:
     gate_max_new_tokens: int = 256
     chrf_tolerance: float = 1.0
     min_rows: int = 1
+    # What the first run refines (and gates against) before anything was promoted: e.g. the shipped starter adapter.
+    # None = the raw base model.
+    start_adapter: Path | None = None
 
 
 def read_state(work_dir: Path) -> dict[str, Any]:
@@ -175,7 +180,7 @@ def _run(opts: RefreshOptions) -> dict[str, Any]:
         if not steps:
             report["outcome"] = "nothing_to_train"
             return _finish(opts, state, report, run_dir, started, success=True)
-        parent = Path(state["promoted"]) if state.get("promoted") else None
+        parent = Path(state["promoted"]) if state.get("promoted") else opts.start_adapter
         current = parent
         for method, data in steps:
             step_t = time.monotonic()
