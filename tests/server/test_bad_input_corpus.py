@@ -70,7 +70,8 @@ CASES: dict[str, Case] = {
     "translate_invalid_utf8": Case("POST", "/translate", b'{"markdown": "bad \xff\xfe"}', J, 400, "invalid_encoding"),
     "translate_wrong_content_type": Case("POST", "/translate", b"markdown=x", {"content-type": "text/plain"}, 400),
     "translate_get": Case("GET", "/translate", None, {}, 405, "method_not_allowed"),
-    "translate_deep_json": Case("POST", "/translate", b'{"markdown": ' + b"[" * 2000 + b"]" * 2000 + b"}", J, 400),
+    "translate_deep_json": Case("POST", "/translate", b'{"markdown": ' + b"[" * 2000 + b"]" * 2000 + b"}", J, 400,
+                                "too_deeply_nested"),
     # /jobs
     "jobs_empty_body": Case("POST", "/jobs", b"", J, 400, "empty_body"),
     "jobs_not_json": Case("POST", "/jobs", b"{", J, 400, "invalid_json"),
