@@ -20,7 +20,7 @@ __all__ = ["Glyph", "Line", "Rule", "build_lines", "page_glyphs", "page_rules"]
 _LIGATURES = {"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st"}
 
 
-@dataclass
+@dataclass(slots=True)
 class Glyph:
     text: str
     font: str
@@ -128,10 +128,8 @@ def _near(g: Glyph, n: Glyph) -> bool:
     return abs(n.cy - g.cy) < 1.3 * max(n.size, g.size) and n.x0 < g.x1 + 24 and n.x1 > g.x0 - 24
 
 
-def build_lines(glyphs: list[Glyph]) -> list[Line]:
-    """Group glyphs into lines (top to bottom; glyphs of a line sorted left to right)."""
-    if not glyphs:
-        return []
+def _anchors(glyphs: list[Glyph]) -> list[Glyph]:
+    """The full-size glyphs (see ``_anchor``), found through a grid of 8 pt rows × 24 pt columns."""
     grid: dict[tuple[int, int], list[Glyph]] = defaultdict(list)  # 8 pt rows × 24 pt columns
     for g in glyphs:
         grid[int(g.cy // 8), int(g.cx // 24)].append(g)
@@ -141,10 +139,40 @@ def build_lines(glyphs: list[Glyph]) -> list[Line]:
         return [n for j in range(k - 4, k + 5) for i in range(c - 2, c + 3) for n in grid.get((j, i), ())
                 if n is not g and _near(g, n)]
 
-    anchors = [g for g in glyphs if _anchor(g, near(g))]
+    cell_max = {key: max(n.size for n in cell) for key, cell in grid.items()}
+    around: dict[tuple[int, int], float] = {}
+
+    def biggest_around(g: Glyph) -> float:
+        """The largest size in the cells near ``g``: a cheap upper bound, exact checks only below it."""
+        key = (int(g.cy // 8), int(g.cx // 24))
+        if key not in around:
+            around[key] = max(cell_max.get((j, i), 0.0) for j in range(key[0] - 4, key[0] + 5)
+                              for i in range(key[1] - 2, key[1] + 3))
+        return around[key]
+
+    return [g for g in glyphs
+            if g.node or (not g.extension and not g.accent and g.size >= 0.85 * biggest_around(g))
+            or _anchor(g, near(g))]
+
+
+def build_lines(glyphs: list[Glyph]) -> list[Line]:
+    """Group glyphs into lines (top to bottom; glyphs of a line sorted left to right)."""
+    if not glyphs:
+        return []
+    anchors = _anchors(glyphs)
     anchor_ids = {id(g) for g in anchors}
-    others = [g for g in glyphs if id(g) not in anchor_ids]
     lines = _cluster(anchors)
+    loose = _assign([g for g in glyphs if id(g) not in anchor_ids], lines)
+    lines.extend(_cluster(loose))
+    for line in lines:
+        line.glyphs.sort(key=lambda g: (g.x0, g.top))
+        _place_accents(line)
+    lines.sort(key=lambda ln: (ln.base, ln.x0))
+    return lines
+
+
+def _assign(others: list[Glyph], lines: list[Line]) -> list[Glyph]:
+    """Put each smaller glyph into the line whose band it sits in (or next to); returns those that fit none."""
     loose: list[Glyph] = []
     bands = [[min(a.top for a in ln.glyphs), max(a.bottom for a in ln.glyphs), ln.x0, ln.x1] for ln in lines]
     # big operators and delimiters first: the limits under a display sum then find the line the sum widened
@@ -163,12 +191,7 @@ def build_lines(glyphs: list[Glyph]) -> list[Line]:
             if g.extension:
                 band = bands[best]
                 band[0], band[1] = min(band[0], g.top), max(band[1], g.bottom)
-    lines.extend(_cluster(loose))
-    for line in lines:
-        line.glyphs.sort(key=lambda g: (g.x0, g.top))
-        _place_accents(line)
-    lines.sort(key=lambda ln: (ln.base, ln.x0))
-    return lines
+    return loose
 
 
 def _place_accents(line: Line) -> None:

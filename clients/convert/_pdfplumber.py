@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from ._pdfglyphs import Glyph, Line, build_lines, page_glyphs, page_rules
+from ._pdfglyphs import Line, Rule, build_lines, page_glyphs, page_rules
 from ._pdflayout import Box, heading_size, layout_page, render_block
 
 __all__ = ["PlumberResult", "convert_pdfplumber"]
@@ -107,6 +107,15 @@ def _open(path: Path, password: str | None) -> Any:
         raise InputError(f"{path}: not a readable PDF ({type(inner).__name__}: {inner})") from exc
 
 
+@dataclass
+class _Page:
+    width: float
+    height: float
+    lines: list[Line]
+    rules: list[Rule]
+    figures: list[Box]
+
+
 _CONTINUES = re.compile(r"[A-Za-z,;$]$")
 _PARAGRAPH = re.compile(r"^(?![#|!>-]|\$\$|\d+\. )")
 
@@ -125,43 +134,42 @@ def _join_continued(parts: list[str]) -> list[str]:
 
 def convert_pdfplumber(path: Path, *, image_dir: Path | None, out_dir: Path, password: str | None) -> PlumberResult:
     pdf = _open(path, password)
+    sizes: Counter[float] = Counter()
+    data: list[_Page] = []
     with contextlib.closing(pdf):
         try:
-            pages = list(pdf.pages)
-            data: list[tuple[Any, list[Glyph], list[Line]]] = []
-            for page in pages:
+            for page in pdf.pages:
                 glyphs = page_glyphs(page)
-                data.append((page, glyphs, build_lines(glyphs)))
+                sizes.update(round(g.size, 1) for g in glyphs if g.text.isalpha() and not g.math)
+                data.append(_Page(float(page.width), float(page.height), build_lines(glyphs), page_rules(page),
+                                  _figures(page)))
+                page.close()  # pdfplumber caches every object of a page; a long paper would keep them all
         except InputError:
             raise
         except Exception as exc:
             raise InputError(f"{path}: not a readable PDF ({type(exc).__name__}: {exc})") from exc
-        if not pages:
-            raise InputError(f"{path}: the PDF has no pages")
-        if not any(glyphs for _, glyphs, _ in data):
-            raise InputError(f"{path}: the PDF has no text layer (a scan or image-only PDF); run OCR first "
-                             "(e.g. ocrmypdf)")
-        sizes = Counter(round(g.size, 1) for _, glyphs, _ in data for g in glyphs if g.text.isalpha() and not g.math)
-        body = sizes.most_common(1)[0][0] if sizes else 10.0
-        heading_sizes = sorted({s for _, _, lines in data for ln in lines if (s := heading_size(ln, body))},
-                               reverse=True)
-        cropper = _Cropper(path, image_dir, out_dir, path.stem, password) if image_dir is not None else None
-        parts: list[str] = []
-        counter = [0]
-        try:
-            for no, (page, _, lines) in enumerate(data):
-                if cropper is not None:
-                    cropper.page(no)
-                rules = page_rules(page)
-                blocks = layout_page(lines, rules, float(page.width), float(page.height), body, heading_sizes,
-                                     _figures(page))
-                for k, block in enumerate(blocks):
-                    text = render_block(block, rules, counter, cropper, k + 1)
-                    if text.strip():
-                        parts.append(text)
-        finally:
+    if not data:
+        raise InputError(f"{path}: the PDF has no pages")
+    if not any(p.lines for p in data):
+        raise InputError(f"{path}: the PDF has no text layer (a scan or image-only PDF); run OCR first "
+                         "(e.g. ocrmypdf)")
+    body = sizes.most_common(1)[0][0] if sizes else 10.0
+    heading_sizes = sorted({s for p in data for ln in p.lines if (s := heading_size(ln, body))}, reverse=True)
+    cropper = _Cropper(path, image_dir, out_dir, path.stem, password) if image_dir is not None else None
+    parts: list[str] = []
+    counter = [0]
+    try:
+        for no, p in enumerate(data):
             if cropper is not None:
-                cropper.close()
+                cropper.page(no)
+            blocks = layout_page(p.lines, p.rules, p.width, p.height, body, heading_sizes, p.figures)
+            for k, block in enumerate(blocks):
+                text = render_block(block, p.rules, counter, cropper, k + 1)
+                if text.strip():
+                    parts.append(text)
+    finally:
+        if cropper is not None:
+            cropper.close()
     markdown = "\n\n".join(_join_continued(parts)).strip() + "\n"
-    return PlumberResult(markdown, len(pages), cropper.written if cropper else [], counter[0])
+    return PlumberResult(markdown, len(data), cropper.written if cropper else [], counter[0])
 
