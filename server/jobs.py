@@ -34,6 +34,7 @@ __all__ = ["Job", "JobManager"]
 log = logging.getLogger(__name__)
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 TERMINAL = ("done", "failed")
+MAX_RESTARTS = 3  # a job interrupted this many times (e.g. one that crashes the server) is failed, not retried again
 
 
 @dataclass
@@ -125,12 +126,16 @@ class JobManager:
             if data.get("status") in TERMINAL:
                 continue
             req = self._read_request(meta.stem)
-            if req is None:  # nothing to resume from: report it as failed
+            job = self._load(meta.stem) if req is not None else None
+            restarts = sum(e.get("type") == "requeued" for e in job.events) if job is not None else 0
+            if req is None or restarts >= MAX_RESTARTS:  # nothing to resume from, or a job that keeps dying with us
                 data["status"] = "failed"
-                data["error"] = {"error": "interrupted", "detail": "the server stopped while the job ran"}
+                data["error"] = {"error": "interrupted", "detail": f"the server stopped while the job ran "
+                                 f"({restarts} restart(s))"}
                 meta.write_text(json.dumps(data, ensure_ascii=False))
+                self._request_path(meta.stem).unlink(missing_ok=True)
                 continue
-            job = self._load(meta.stem)
+            assert job is not None
             job.status, job.done, job.total, job.owner = "queued", 0, None, data.get("owner")
             self._jobs[job.id] = job
             self._save(job)

@@ -14,6 +14,7 @@ import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import NoReturn
 
 from papertrans import protect
 from papertrans.server.errors import PayloadTooLarge, ServiceUnavailable, TooManyRequests
@@ -34,7 +35,7 @@ class Admission:
         self._waiting = 0
         self._running = 0
 
-    def _refuse(self, exc: TooManyRequests | ServiceUnavailable) -> None:
+    def _refuse(self, exc: TooManyRequests | ServiceUnavailable) -> NoReturn:
         if self.metrics is not None:
             self.metrics.rejections.labels(exc.code).inc()
         raise exc

@@ -100,3 +100,17 @@ async def test_database_away_translate_still_answers_feedback_503_nothing_lost(
         stored = (await c.get(f"/translations/{first}")).json()
     ratings = [f for s in stored["segments"] for f in s.get("feedback", [])]
     assert len(ratings) == 1, stored
+
+
+async def test_a_job_interrupted_again_and_again_is_failed_not_requeued_forever(app_factory: Any) -> None:
+    from papertrans.server.jobs import MAX_RESTARTS
+
+    async with serve(app_factory(FakeEngine(delay=30.0))) as c:
+        job = (await c.post("/jobs", json={"markdown": DOC})).json()["id"]
+    for _ in range(MAX_RESTARTS):  # each start queues it again; each stop interrupts it again
+        async with serve(app_factory(FakeEngine(delay=30.0))) as c:
+            assert (await c.get(f"/jobs/{job}")).json()["status"] in ("queued", "running")
+    async with serve(app_factory()) as c:
+        body = (await c.get(f"/jobs/{job}")).json()
+    assert body["status"] == "failed" and body["error"]["error"] == "interrupted"
+    assert f"{MAX_RESTARTS} restart" in body["error"]["detail"]
