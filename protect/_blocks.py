@@ -52,7 +52,8 @@ _LINK_DEF = re.compile(r" {0,3}\[(?:[^\]\\]|\\.)+\]:[ \t]*\S")
 _LINK_REFERENCE_DEFINITION = re.compile(
     r"\[(?:[^\]\\]|\\.)+\]:\s*(?:<[^>]*>|\S+)(?:\s+(?:\"[^\"]*\"|'[^']*'|\([^)]*\)))?"
 )
-_MATH_BLOCK = re.compile(r" {0,3}(\$\$|\\\[|\\begin\s*\{([^{}]+)\})")
+# $$, \[ and environments; also \\[ (MathJax's \[ written for Markdown, which eats one backslash)
+_MATH_BLOCK = re.compile(r" {0,3}(\$\$|\\\\\[|\\\[|\\begin\s*\{([^{}]+)\})")
 _HTML_BLOCK_TAGS = (
     "address|article|aside|base|basefont|blockquote|body|caption|center|col|colgroup|dd|details|dialog|dir|div|dl|dt|"
     "fieldset|figcaption|figure|footer|form|frame|frameset|h[1-6]|head|header|hr|html|iframe|legend|li|link|main|"
@@ -282,6 +283,8 @@ class _Scanner:
         opener = m.group(1)
         if opener == "$$":
             closer = re.compile(r"\$\$")
+        elif opener.startswith("\\\\["):
+            closer = re.compile(r"\\\\\]")
         elif opener.startswith("\\["):
             closer = re.compile(r"\\\]")
         else:

@@ -171,6 +171,13 @@ def _code_spans(s: str) -> dict[int, int]:
 
 def _backslash(s: str, i: int, end: int, style: PlaceholderStyle, out: list[Span]) -> int:
     nxt = s[i + 1] if i + 1 < end else ""
+    if nxt == "\\" and s[i + 2 : i + 3] in ("(", "[") and i + 3 <= end:
+        # \\( … \\) and \\[ … \\]: MathJax delimiters written for Markdown (which turns "\\(" into "\("). Only a
+        # closed pair is math; otherwise it is an escaped backslash before a bracket (a LaTeX line break "\\[2pt]").
+        closer = "\\\\)" if s[i + 2] == "(" else "\\\\]"
+        j = s.find(closer, i + 3, end)
+        if j >= 0:
+            return _add(out, i, j + 3)
     if nxt in ("(", "["):
         closer = "\\)" if nxt == "(" else "\\]"
         j = s.find(closer, i + 2, end)
