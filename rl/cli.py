@@ -89,7 +89,7 @@ def _publish(args: argparse.Namespace) -> int:
     if store is None:
         from papertrans.server.settings import Settings
 
-        store = Settings().adapter_dir  # type: ignore[call-arg]  # pydantic-settings fills every field
+        store = Settings().adapter_dir
     try:
         with _client(args) as client:
             result = publish(client, args.adapter, args.name, store, smoke=not args.no_smoke)
@@ -145,7 +145,8 @@ def _start_adapter(value: str | None, base_model: str) -> Path | None:
 def _server_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--server", default=os.environ.get("PAPERTRANS_SERVER", "http://127.0.0.1:8000"),
                    help="server URL (env PAPERTRANS_SERVER)")
-    p.add_argument("--admin-key", default=os.environ.get("PAPERTRANS_ADMIN_KEY"), help="admin key (env PAPERTRANS_ADMIN_KEY)")
+    p.add_argument("--admin-key", default=os.environ.get("PAPERTRANS_ADMIN_KEY"),
+                   help="admin key (env PAPERTRANS_ADMIN_KEY)")
 
 
 def register(subparsers: Any) -> None:
@@ -153,7 +154,8 @@ def register(subparsers: Any) -> None:
     # claiming the '--' options here. `papertrans train --method dpo --help` lists every option.
     p = subparsers.add_parser(
         "train", add_help=False, prefix_chars="+",
-        help="train a LoRA adapter: --method sft|kto|dpo|online-dpo|grpo --data FILE --out DIR (--help for all options)",
+        help="train a LoRA adapter: --method sft|kto|dpo|online-dpo|grpo --data FILE --out DIR "
+        "(--help for all options)",
     )
     p.add_argument("argv", nargs=argparse.REMAINDER)
     p.set_defaults(handler=_train)
@@ -195,7 +197,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--name", default="papertrans", help="adapter name to publish as")
     p.add_argument("--adapter-store", type=Path, help="the server's adapter store")
     p.add_argument("--publish", dest="server", default=os.environ.get("PAPERTRANS_SERVER"),
-                   help="server URL to publish to (env PAPERTRANS_SERVER); without it the adapter is only promoted locally")
+                   help="server URL to publish to (env PAPERTRANS_SERVER); without it the adapter is only "
+                   "promoted locally")
     p.add_argument("--admin-key", default=os.environ.get("PAPERTRANS_ADMIN_KEY"), help="admin key")
     p.add_argument("--no-online", action="store_true", help="skip the online-DPO step")
     p.add_argument("--start-adapter", help="adapter the first run refines before anything was promoted (default: the "

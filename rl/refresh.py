@@ -92,7 +92,7 @@ async def _export_from_store(opts: RefreshOptions, since: dt.datetime | None, ou
     from papertrans.server.store import open_store
     from papertrans.server.store.export import export
 
-    settings = Settings()  # type: ignore[call-arg]  # pydantic-settings fills every field
+    settings = Settings()
     if opts.data_dir is not None:
         settings.data_dir = opts.data_dir
     if opts.store_url:
@@ -242,7 +242,7 @@ def _adapter_store(opts: RefreshOptions) -> Path:
         return opts.adapter_store
     from papertrans.server.settings import Settings
 
-    settings = Settings()  # type: ignore[call-arg]  # pydantic-settings fills every field
+    settings = Settings()
     if opts.data_dir is not None:
         settings.data_dir = opts.data_dir
     return settings.adapter_dir

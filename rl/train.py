@@ -289,7 +289,7 @@ def _time_box(minutes: float) -> Any:
 
     from transformers import TrainerCallback
 
-    class TimeBox(TrainerCallback):  # type: ignore[misc]
+    class TimeBox(TrainerCallback):
         def __init__(self) -> None:
             self.deadline = time.monotonic() + 60.0 * minutes
 

@@ -95,7 +95,7 @@ async def _export(args: argparse.Namespace) -> dict[str, Any]:
     from papertrans.server.store import open_store
     from papertrans.server.store.export import export, write_jsonl
 
-    settings = Settings()  # type: ignore[call-arg]  # every field has a default or comes from the env
+    settings = Settings()
     if args.data_dir is not None:
         settings.data_dir = args.data_dir
     if args.store_url:

@@ -76,7 +76,7 @@ class ChoiceIn(msgspec.Struct):
 
 @cache
 def _default_settings() -> Settings:
-    return Settings()  # type: ignore[call-arg]  # pydantic-settings fills every field from defaults/env
+    return Settings()
 
 
 def _settings(request: ASGIConnection[Any, Any, Any, Any]) -> Settings:

@@ -318,7 +318,7 @@ class Store:
                            same_glossary)
                 )
                 for source, correction, created, fid in (await session.execute(stmt)).all():
-                    if source not in found or (created, fid) > found[source][:2]:
+                    if correction is not None and (source not in found or (created, fid) > found[source][:2]):
                         found[source] = (created, fid, correction)
         return {source: entry[2] for source, entry in found.items()}
 
