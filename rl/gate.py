@@ -141,8 +141,8 @@ def run_gate(
     rows = load_rows(eval_file)
     if rows and is_parallel(rows):
         rows = parallel_rows(rows, style=None, glossary=load_glossary(glossary), split="eval")[0]
-    if max_rows is not None:
-        rows = rows[:max_rows]
+    if max_rows is not None and len(rows) > max_rows:
+        rows = rows[:: len(rows) // max_rows][:max_rows]  # spread over the file (rows come in chapter order)
     if not rows:
         raise DataError("empty_dataset", f"{eval_file} has no rows")
     if any("prompt" not in r for r in rows):
