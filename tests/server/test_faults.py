@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from papertrans.server.engine import EngineUnavailableError
 from papertrans.server.engine.fake import FakeEngine
+from tests.feedback.conftest import PG_URL, drop_database, fresh_settings
 from tests.server.conftest import serve
 
 DOC = "The model reads the paper.\n\nThe attention $x$ focuses on tokens."
@@ -61,45 +65,110 @@ async def test_engine_death_fails_in_flight_requests_fast_with_503(app_factory: 
     assert dead_flag == "dead"  # recorded: `papertrans serve` exits non-zero for its supervisor
 
 
-async def test_database_away_translate_still_answers_feedback_503_nothing_lost(
-    app_factory: Any, tmp_path: Path
-) -> None:
+async def _database_outage(c: Any, go_away: Callable[[], Awaitable[None]], come_back: Callable[[], Awaitable[None]]
+                           ) -> None:
+    """/translate keeps answering while the database is away, feedback is 503, and after it returns the kept
+    translation is written and the retried feedback (same Idempotency-Key) is stored exactly once."""
+    first = (await c.post("/translate", json={"markdown": DOC})).json()["translation_id"]
+    await go_away()
+    r = await c.post("/translate", json={"markdown": "The paper reads the model."})
+    assert r.status_code == 200  # translations are still served
+    during = r.json()["translation_id"]
+    feedback = {"translation_id": first, "segment_id": "s0", "rating": "up"}
+    key = {"Idempotency-Key": "fb-1"}
+    fb = await c.post("/feedback", json=feedback, headers=key)
+    assert fb.status_code == 503 and fb.json()["error"] == "store_unavailable" and "retry-after" in fb.headers
+    assert (await c.get(f"/translations/{first}")).status_code == 503
+    health = (await c.get("/health")).json()
+    assert health["status"] == "degraded" and health["store"]["ok"] is False and health["store"]["backlog"] == 1
+
+    await come_back()
+    health = (await c.get("/health")).json()
+    assert health["status"] == "ok" and health["store"]["backlog"] == 0
+    assert (await c.get(f"/translations/{during}")).status_code == 200  # nothing acknowledged was lost
+    fb = await c.post("/feedback", json=feedback, headers=key)
+    assert fb.status_code == 201, fb.text
+    again = await c.post("/feedback", json=feedback, headers=key)
+    assert again.headers.get("idempotent-replayed") == "true"
+    stored = (await c.get(f"/translations/{first}")).json()
+    assert len([f for s in stored["segments"] for f in s.get("feedback", [])]) == 1, stored
+
+
+async def test_sqlite_away_translate_still_answers_feedback_503_nothing_lost(app_factory: Any, tmp_path: Path) -> None:
     db_dir = tmp_path / "db"
     db_dir.mkdir()
     url = f"sqlite+aiosqlite:///{db_dir / 'store.db'}"
     async with serve(app_factory(store={"url": url})) as c:
         store = c.app.state.store
-        first = (await c.post("/translate", json={"markdown": DOC})).json()["translation_id"]
 
-        # the database goes away: its folder disappears and open connections are dropped
-        os.rename(db_dir, tmp_path / "db.gone")
-        await store._engine.dispose()
-        await store._write_engine.dispose()
+        async def go_away() -> None:  # the database file's folder disappears and open connections are dropped
+            os.rename(db_dir, tmp_path / "db.gone")
+            await store._engine.dispose()
+            await store._write_engine.dispose()
 
-        r = await c.post("/translate", json={"markdown": "The paper reads the model."})
-        assert r.status_code == 200  # translations are still served
-        during = r.json()["translation_id"]
-        feedback = {"translation_id": first, "segment_id": "s0", "rating": "up"}
-        key = {"Idempotency-Key": "fb-1"}
-        fb = await c.post("/feedback", json=feedback, headers=key)
-        assert fb.status_code == 503 and fb.json()["error"] == "store_unavailable" and "retry-after" in fb.headers
-        read = await c.get(f"/translations/{first}")
-        assert read.status_code == 503
-        health = (await c.get("/health")).json()
-        assert health["status"] == "degraded" and health["store"]["ok"] is False and health["store"]["backlog"] == 1
+        async def come_back() -> None:
+            os.rename(tmp_path / "db.gone", db_dir)
 
-        # it comes back: the kept translation is written, the feedback retry (same key) is accepted once
-        os.rename(tmp_path / "db.gone", db_dir)
-        health = (await c.get("/health")).json()
-        assert health["status"] == "ok" and health["store"]["backlog"] == 0
-        assert (await c.get(f"/translations/{during}")).status_code == 200  # nothing acknowledged was lost
-        fb = await c.post("/feedback", json=feedback, headers=key)
-        assert fb.status_code == 201, fb.text
-        again = await c.post("/feedback", json=feedback, headers=key)
-        assert again.headers.get("idempotent-replayed") == "true"
-        stored = (await c.get(f"/translations/{first}")).json()
-    ratings = [f for s in stored["segments"] for f in s.get("feedback", [])]
-    assert len(ratings) == 1, stored
+        await _database_outage(c, go_away, come_back)
+
+
+class _Proxy:
+    """A TCP proxy in front of PostgreSQL: closing it (and every connection through it) is the database going away
+    for the app, without touching the server other tests share."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.server: asyncio.Server | None = None
+        self.writers: set[asyncio.StreamWriter] = set()
+        self.port = 0
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+        self.writers |= {writer, up_writer}
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._client, "127.0.0.1", self.port)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for w in self.writers:
+            w.transport.abort()
+        self.writers.clear()
+        await self.server.wait_closed()
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+@pytest.mark.skipif(not PG_URL, reason="PAPERTRANS_TEST_PG_URL is not set")
+async def test_postgres_away_translate_still_answers_feedback_503_nothing_lost(
+    app_factory: Any, tmp_path: Path
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    settings, db = await fresh_settings("postgres", tmp_path)
+    try:
+        url = make_url(str(settings.store.url))
+        proxy = _Proxy(url.host or "127.0.0.1", url.port or 5432)
+        await proxy.start()
+        proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        async with serve(app_factory(store={"url": proxied})) as c:
+            await _database_outage(c, proxy.stop, proxy.start)
+        await proxy.stop()
+    finally:
+        await drop_database(db)
 
 
 async def test_a_job_interrupted_again_and_again_is_failed_not_requeued_forever(app_factory: Any) -> None:
