@@ -25,6 +25,14 @@ cd "$work"   # away from the repository: the installed package is what gets impo
 "$VPY" -c "import papertrans, papertrans.protect, papertrans.client, papertrans.clients; print('base imports ok')"
 "$work/venv/bin/papertrans" --help > /dev/null
 "$work/venv/bin/papertrans" translate --help > /dev/null
+# the LaTeX converter is part of the base install: a formula comes through byte for byte
+printf '%s\n' '\documentclass{article}' '\begin{document}' '\section{Intro}' \
+    'Attention weights $\alpha_{t,i}$ sum to one.' '\end{document}' > "$work/paper.tex"
+md=$("$work/venv/bin/papertrans" tex2md "$work/paper.tex")
+if ! grep -qF '$\alpha_{t,i}$' <<< "$md"; then
+    echo "check_base_install: tex2md lost the formula: $md" >&2
+    exit 1
+fi
 if "$VPY" -c "import torch" 2> /dev/null; then
     echo "check_base_install: torch is importable from the base install" >&2
     exit 1
