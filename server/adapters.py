@@ -20,12 +20,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from papertrans.server.engine import AdapterLoadError, AdapterRef, Engine
 from papertrans.server.errors import BadRequest, Conflict, NotFound, Unprocessable
 
-__all__ = ["AdapterRegistry", "AdapterVersion", "prompt_style"]
+__all__ = ["AdapterRegistry", "AdapterVersion", "SharedState", "prompt_style"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,14 @@ def prompt_style(folder: Path) -> str | None:
         return None
     style = raw.get("prompt_style") if isinstance(raw, dict) else None
     return style if isinstance(style, str) else None
+
+
+class SharedState(Protocol):
+    """Where a fleet keeps the registry (``server.store.AdapterTable``): the JSON file's shape, saved per name."""
+
+    async def load(self) -> dict[str, Any]: ...
+
+    async def save(self, name: str, item: dict[str, Any] | None) -> None: ...
 
 
 @dataclass
@@ -69,11 +77,21 @@ class _Adapter:
 class AdapterRegistry:
     """Adapter versions known to the server; mutations are serialized by one lock."""
 
-    def __init__(self, engine: Engine, adapter_dir: Path, state_file: Path, *, max_rank: int | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        adapter_dir: Path,
+        state_file: Path,
+        *,
+        max_rank: int | None = None,
+        shared: SharedState | None = None,
+    ) -> None:
         self.engine = engine
         self.adapter_dir = adapter_dir
         self.state_file = state_file
         self.max_rank = max_rank
+        # A fleet: the state lives in the store, every replica loads what any replica published (refresh()).
+        self.shared = shared
         self._adapters: dict[str, _Adapter] = {}
         self._next_id = 1
         self._in_use: Counter[str] = Counter()
@@ -85,18 +103,77 @@ class AdapterRegistry:
         """Load the persisted state and load every version into the engine (those whose folder vanished stay
         registered but unloaded, and are reported by ``GET /adapters``)."""
         self.adapter_dir.mkdir(parents=True, exist_ok=True)
-        if self.state_file.exists():
-            raw = json.loads(self.state_file.read_text())
-            self._next_id = int(raw.get("next_id", 1))
-            for name, item in raw.get("adapters", {}).items():
-                versions = {int(v["version"]): AdapterVersion(**{**v, "loaded": False}) for v in item["versions"]}
-                self._adapters[name] = _Adapter(versions, item.get("active"), list(item.get("history", [])))
+        if self.shared is not None:
+            self._merge(await self.shared.load())
+        elif self.state_file.exists():
+            self._merge(json.loads(self.state_file.read_text()))
+        await self._load_unloaded()
+
+    async def _load_unloaded(self) -> None:
         for adapter in self._adapters.values():
             for v in adapter.versions.values():
+                if v.loaded:
+                    continue
                 try:
                     await self._load(v)
                 except AdapterLoadError as exc:  # a broken version must not keep the server from starting
-                    log.error("could not reload adapter %s: %s", v.served_name, exc)
+                    log.error("could not load adapter %s: %s", v.served_name, exc)
+
+    def _merge(self, raw: dict[str, Any]) -> list[AdapterVersion]:
+        """Take the persisted state as the truth, keeping what is loaded; returns the versions that vanished."""
+        self._next_id = max(self._next_id, int(raw.get("next_id", 1)))
+        gone: list[AdapterVersion] = []
+        known = self._adapters
+        self._adapters = {}
+        for name, item in raw.get("adapters", {}).items():
+            old = known.get(name, _Adapter()).versions
+            versions = {}
+            for row in item["versions"]:
+                v = AdapterVersion(**{**row, "loaded": False})
+                was = old.get(v.version)
+                v.loaded = was is not None and was.int_id == v.int_id and was.loaded
+                versions[v.version] = v
+            self._adapters[name] = _Adapter(versions, item.get("active"), list(item.get("history", [])))
+        for name, adapter in known.items():
+            now = self._adapters.get(name, _Adapter()).versions
+            gone += [v for n, v in adapter.versions.items() if n not in now or now[n].int_id != v.int_id]
+        return gone
+
+    async def refresh(self) -> None:
+        """Fleet: take what other replicas published, activated, rolled back or deleted (no-op with a file)."""
+        if self.shared is None:
+            return
+        async with self._lock:
+            await self._refresh_locked()
+
+    async def _refresh_locked(self) -> None:
+        if self.shared is None:
+            return
+        for v in self._merge(await self.shared.load()):
+            if v.loaded and not self._in_use[v.served_name]:
+                await self.engine.remove_adapter(self._ref(v))  # deleted elsewhere: free the slot here too
+        await self._load_unloaded()
+
+    async def sync_forever(self, interval_s: float) -> None:
+        """Refresh every ``interval_s`` (a task of the app's lifespan in a fleet)."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.refresh()
+            except Exception as exc:  # noqa: BLE001 - a store hiccup must not end the sync
+                log.warning("adapter registry refresh failed: %s", exc)
+
+    async def _persist(self, name: str) -> None:
+        if self.shared is None:
+            self._save()
+            return
+        a = self._adapters.get(name)
+        item = None if a is None else {
+            "active": a.active,
+            "history": a.history,
+            "versions": [{k: x for k, x in asdict(v).items() if k != "loaded"} for v in a.versions.values()],
+        }
+        await self.shared.save(name, item)
 
     def _save(self) -> None:
         data = {
@@ -181,6 +258,7 @@ class AdapterRegistry:
         path = self.resolve_folder(folder)
         rel = path.relative_to(self.adapter_dir.resolve()).as_posix()
         async with self._lock:
+            await self._refresh_locked()  # a fleet: versions and ids another replica took meanwhile
             adapter = self._adapters.get(name) or _Adapter()
             version = max(adapter.versions, default=0) + 1
             v = AdapterVersion(name, version, self._next_id, rel, time.time())
@@ -188,11 +266,12 @@ class AdapterRegistry:
             self._next_id += 1
             adapter.versions[version] = v
             self._adapters[name] = adapter
-            self._save()
+            await self._persist(name)
             return self.info(v, adapter)
 
     async def activate(self, name: str, version: int) -> dict[str, Any]:
         async with self._lock:
+            await self._refresh_locked()
             adapter = self._get(name)
             v = self._version(name, version)
             if not v.loaded:  # flip only once the engine holds this version
@@ -201,11 +280,12 @@ class AdapterRegistry:
                 if adapter.active is not None:
                     adapter.history.append(adapter.active)
                 adapter.active = version
-                self._save()
+                await self._persist(name)
             return self.info(v, adapter)
 
     async def rollback(self, name: str) -> dict[str, Any]:
         async with self._lock:
+            await self._refresh_locked()
             adapter = self._get(name)
             while adapter.history:
                 previous = adapter.history.pop()
@@ -215,13 +295,14 @@ class AdapterRegistry:
                 if not v.loaded:
                     await self._load(v)
                 adapter.active = previous
-                self._save()
+                await self._persist(name)
                 return self.info(v, adapter)
-            self._save()
+            await self._persist(name)
             raise Conflict("no_previous_version", f"adapter {name!r} has no earlier active version")
 
     async def delete(self, name: str, version: int) -> dict[str, Any]:
         async with self._lock:
+            await self._refresh_locked()
             adapter = self._get(name)
             v = self._version(name, version)
             if adapter.active == version:
@@ -233,7 +314,7 @@ class AdapterRegistry:
             adapter.history = [h for h in adapter.history if h != version]
             if not adapter.versions:
                 del self._adapters[name]
-            self._save()
+            await self._persist(name)
             if v.loaded:
                 await self.engine.remove_adapter(self._ref(v))
             return {"name": name, "version": version, "deleted": True}

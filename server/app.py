@@ -31,7 +31,7 @@ from papertrans.server.metrics import Metrics
 from papertrans.server.pipeline import Pipeline, Translator
 from papertrans.server.routes import route_handlers
 from papertrans.server.settings import Settings
-from papertrans.server.store import Store, open_store
+from papertrans.server.store import AdapterTable, Store, open_store
 
 __all__ = ["ENGINE_DEAD_EXIT_CODE", "create_app", "start_engine"]
 
@@ -115,7 +115,7 @@ async def _watch_engine(app: Litestar, eng: Engine, settings: Settings) -> None:
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Litestar:
     """Build the app; nothing starts until the ASGI lifespan runs."""
-    settings = settings or Settings()  # type: ignore[call-arg]  # pydantic-settings fills them from the environment
+    settings = settings or Settings()
     metrics = Metrics()
     admission = Admission(settings.limits, metrics)
 
@@ -128,12 +128,19 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         store: Store | None = None
         jobs = None
         watch: asyncio.Task[None] | None = None
+        sync: asyncio.Task[None] | None = None
         try:
+            store = await _open_store(settings, metrics)
             registry = AdapterRegistry(
-                eng, settings.adapter_dir, settings.data_dir / "adapters.json", max_rank=settings.engine.max_lora_rank
+                eng,
+                settings.adapter_dir,
+                settings.data_dir / "adapters.json",
+                max_rank=settings.engine.max_lora_rank,
+                shared=AdapterTable(store) if settings.shared_adapters else None,
             )
             await registry.start()
-            store = await _open_store(settings, metrics)
+            if registry.shared is not None:  # a fleet: take what other replicas publish
+                sync = asyncio.create_task(registry.sync_forever(settings.adapter_sync_s), name="adapter-sync")
             pipeline = Pipeline(eng, settings.translate, metrics, max_segments=settings.limits.max_segments)
             translator = Translator(pipeline, registry, store, metrics, settings.translate)
             translator.default_adapter = await _default_adapter(settings, registry, own_engine)
@@ -143,8 +150,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             watch = asyncio.create_task(_watch_engine(app, eng, settings)) if settings.engine_check_s > 0 else None
             yield
         finally:
-            if watch is not None:
-                watch.cancel()
+            for task in (watch, sync):
+                if task is not None:
+                    task.cancel()
             if jobs is not None:
                 await jobs.close()
             if store is not None:

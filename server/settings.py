@@ -7,6 +7,7 @@ fields are also reachable as ``PAPERTRANS_ENGINE__KV_CACHE_GIB`` etc.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -122,6 +123,20 @@ class Settings(BaseSettings):
     translate: TranslateSettings = Field(default_factory=TranslateSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    adapters_dir: Path | None = Field(
+        default=None,
+        description="The adapter store (default: <data_dir>/adapters). In a fleet: one shared volume, mounted at the "
+        "same path in every replica and every vllm serve (they load adapters by path).",
+    )
+    adapter_registry: Literal["auto", "file", "store"] = Field(
+        "auto",
+        description="Where the adapter registry lives: 'file' (adapters.json in the data folder, one server), "
+        "'store' (the database: every replica of a fleet sees the same versions and active ones), 'auto' = 'store' "
+        "when engine.urls is set.",
+    )
+    adapter_sync_s: float = Field(
+        2.0, description="How often a replica takes the fleet's adapter registry from the store (seconds)."
+    )
     drain_timeout_s: float = Field(30.0, description="On SIGTERM: how long in-flight requests may finish.")
     engine_check_s: float = Field(5.0, description="How often the engine's health is checked (0 = never).")
     exit_on_engine_death: bool = Field(
@@ -129,6 +144,11 @@ class Settings(BaseSettings):
     )
 
     @property
+    def shared_adapters(self) -> bool:
+        """True when the adapter registry lives in the store (a fleet)."""
+        return self.adapter_registry == "store" or (self.adapter_registry == "auto" and bool(self.engine.urls))
+
+    @property
     def adapter_dir(self) -> Path:
         """The adapter store: only folders under it can be registered."""
-        return self.data_dir / "adapters"
+        return self.adapters_dir or self.data_dir / "adapters"

@@ -3,11 +3,13 @@
 SQLite in WAL mode in the server's data folder by default, PostgreSQL (asyncpg) by ``settings.store.url``.
 """
 
+from ._adapters import AdapterTable
 from ._records import SegmentRecord, TranslationRecord
 from ._store import Store, WriteResult, adapter_label, open_store, request_hash, resolve_url
 from .errors import RecordNotFound, StoreConflict, StoreError
 
 __all__ = [
+    "AdapterTable",
     "RecordNotFound",
     "SegmentRecord",
     "Store",

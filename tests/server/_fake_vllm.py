@@ -55,10 +55,10 @@ class FakeServer:
             return httpx.Response(200, json={"data": cards})
         body = json.loads(request.content or b"{}")
         if path == "/v1/load_lora_adapter":
+            if body["lora_name"] in self.loras:  # vLLM checks this before it tries to load
+                return httpx.Response(400, json={"error": {"message": "has already been loaded"}})
             if self.refuse_lora:
                 return httpx.Response(500, json={"error": {"message": "rank too large"}})
-            if body["lora_name"] in self.loras:
-                return httpx.Response(400, json={"error": {"message": "has already been loaded"}})
             self.loras[body["lora_name"]] = body["lora_path"]
             return httpx.Response(200, text="Success")
         if path == "/v1/unload_lora_adapter":
