@@ -25,13 +25,14 @@ from papertrans import exitcodes
 from papertrans.server.adapters import AdapterRegistry
 from papertrans.server.engine import Engine
 from papertrans.server.errors import exception_handlers
-from papertrans.server.jobs import JobManager
+from papertrans.server.jobs import JobManager, JobQueue
 from papertrans.server.limits import Admission
 from papertrans.server.metrics import Metrics
 from papertrans.server.pipeline import Pipeline, Translator
 from papertrans.server.routes import route_handlers
 from papertrans.server.settings import Settings
-from papertrans.server.store import AdapterTable, Store, open_store
+from papertrans.server.shared_jobs import SharedJobManager
+from papertrans.server.store import AdapterTable, JobTable, Store, open_store
 
 __all__ = ["ENGINE_DEAD_EXIT_CODE", "create_app", "start_engine"]
 
@@ -113,6 +114,15 @@ async def _watch_engine(app: Litestar, eng: Engine, settings: Settings) -> None:
         return
 
 
+def _job_manager(settings: Settings, translator: Translator, store: Store, metrics: Metrics) -> JobQueue:
+    """Jobs in the store (a fleet: any replica runs and resumes them) or in the data folder (one server)."""
+    if settings.shared_jobs:
+        return SharedJobManager(
+            translator, JobTable(store), metrics, settings.max_concurrent_jobs, lease_s=settings.job_lease_s
+        )
+    return JobManager(translator, settings.data_dir / "jobs", metrics, settings.max_concurrent_jobs)
+
+
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Litestar:
     """Build the app; nothing starts until the ASGI lifespan runs."""
     settings = settings or Settings()
@@ -126,7 +136,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         own_engine = engine is None
         eng = engine if engine is not None else await start_engine(settings)
         store: Store | None = None
-        jobs = None
+        jobs: JobQueue | None = None
         watch: asyncio.Task[None] | None = None
         sync: asyncio.Task[None] | None = None
         try:
@@ -144,7 +154,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             pipeline = Pipeline(eng, settings.translate, metrics, max_segments=settings.limits.max_segments)
             translator = Translator(pipeline, registry, store, metrics, settings.translate)
             translator.default_adapter = await _default_adapter(settings, registry, own_engine)
-            jobs = JobManager(translator, settings.data_dir / "jobs", metrics, settings.max_concurrent_jobs)
+            jobs = _job_manager(settings, translator, store, metrics)
             jobs.start()
             state.update(engine=eng, adapters=registry, store=store, translator=translator, jobs=jobs, engine_dead=None)
             watch = asyncio.create_task(_watch_engine(app, eng, settings)) if settings.engine_check_s > 0 else None

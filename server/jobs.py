@@ -20,6 +20,7 @@ import os
 import re
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from papertrans.server.errors import NotFound, PapertransError
 from papertrans.server.metrics import Metrics
 from papertrans.server.pipeline import SegmentOutcome, TranslateInput, Translator
 
-__all__ = ["Job", "JobManager"]
+__all__ = ["Job", "JobManager", "JobQueue"]
 
 log = logging.getLogger(__name__)
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -63,7 +64,33 @@ class Job:
         }
 
 
-class JobManager:
+class JobQueue(ABC):
+    """What the routes and the app need from a job manager: this module's (jobs in the data folder, one server) or
+    ``server.shared_jobs.SharedJobManager`` (jobs in the store, a fleet)."""
+
+    @abstractmethod
+    def start(self) -> None: ...
+
+    @abstractmethod
+    async def create(self, req: TranslateInput, owner: str | None = None) -> Job: ...
+
+    @abstractmethod
+    async def lookup(self, job_id: str) -> Job: ...
+
+    @abstractmethod
+    async def unfinished_count(self, owner: str | None = None) -> int: ...
+
+    @abstractmethod
+    def queued(self) -> int: ...
+
+    @abstractmethod
+    def events(self, job_id: str, after: int = -1) -> AsyncIterator[dict[str, Any]]: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+
+class JobManager(JobQueue):
     """Owns the job tasks; at most ``max_concurrent`` run at once (the rest wait in the queue)."""
 
     def __init__(self, translator: Translator, folder: Path, metrics: Metrics, max_concurrent: int = 2) -> None:
@@ -186,6 +213,16 @@ class JobManager:
 
     def get(self, job_id: str) -> Job:
         return self._load(job_id)
+
+    # the async face the routes use, shared with server.shared_jobs.SharedJobManager (jobs in the store)
+    async def create(self, req: TranslateInput, owner: str | None = None) -> Job:
+        return self.submit(req, owner)
+
+    async def lookup(self, job_id: str) -> Job:
+        return self.get(job_id)
+
+    async def unfinished_count(self, owner: str | None = None) -> int:
+        return self.unfinished(owner)
 
     async def events(self, job_id: str, after: int = -1) -> AsyncIterator[dict[str, Any]]:
         """Every event with ``seq > after``, then new ones as they come, until the final event."""

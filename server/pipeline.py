@@ -14,7 +14,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -277,9 +277,12 @@ class Pipeline:
         on_start: Callable[[int], None] | None = None,
         translation_id: str | None = None,
         memory: Memory | None = None,
+        done: Mapping[str, SegmentOutcome] | None = None,
     ) -> TranslationResult:
         """``memory(masked sources, glossary version)`` returns accepted corrections by masked source (the store's
-        translation memory); a segment found there is not sent to the engine."""
+        translation memory); a segment found there is not sent to the engine. ``done`` holds the outcomes of segments
+        an earlier, interrupted run already finished (by segment id): they are reused, not sent again, not reported
+        to ``on_segment`` again."""
         started = time.perf_counter()
         tid = translation_id or uuid.uuid4().hex
         # in a thread: a large document takes a moment to scan and the event loop must keep serving others
@@ -299,6 +302,8 @@ class Pipeline:
             on_start(len(pd.segments))
 
         async def run(seg: protect.Segment) -> SegmentOutcome:
+            if done and seg.id in done:
+                return done[seg.id]
             outcome = await self._segment(seg, items.get(seg.id, []), glossary, adapter=adapter, tid=tid, tally=tally,
                                           remembered=remembered.get(seg.text))
             self.metrics.segments.labels(outcome.status).inc()
@@ -425,6 +430,7 @@ class Translator:
         on_segment: OnSegment | None = None,
         on_start: Callable[[int], None] | None = None,
         translation_id: str | None = None,
+        done: Mapping[str, SegmentOutcome] | None = None,
     ) -> TranslationResult:
         glossary = self.glossary(req.glossary)
         spec = self.adapter_spec(req.adapter)
@@ -438,6 +444,7 @@ class Translator:
                 on_start=on_start,
                 translation_id=translation_id,
                 memory=self._memory(),
+                done=done,
             )
         await self.record(result, req)
         return result

@@ -134,6 +134,14 @@ class Settings(BaseSettings):
         "'store' (the database: every replica of a fleet sees the same versions and active ones), 'auto' = 'store' "
         "when engine.urls is set.",
     )
+    job_queue: Literal["auto", "file", "store"] = Field(
+        "auto",
+        description="Where background jobs live: 'file' (the data folder; this server runs them), 'store' (the "
+        "database: any replica runs, resumes and streams them), 'auto' = 'store' when engine.urls is set.",
+    )
+    job_lease_s: float = Field(
+        15.0, description="Jobs in the store: a job whose replica stopped renewing its lease this long is resumed."
+    )
     adapter_sync_s: float = Field(
         2.0, description="How often a replica takes the fleet's adapter registry from the store (seconds)."
     )
@@ -147,6 +155,11 @@ class Settings(BaseSettings):
     def shared_adapters(self) -> bool:
         """True when the adapter registry lives in the store (a fleet)."""
         return self.adapter_registry == "store" or (self.adapter_registry == "auto" and bool(self.engine.urls))
+
+    @property
+    def shared_jobs(self) -> bool:
+        """True when background jobs live in the store (a fleet)."""
+        return self.job_queue == "store" or (self.job_queue == "auto" and bool(self.engine.urls))
 
     @property
     def adapter_dir(self) -> Path:

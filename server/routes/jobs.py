@@ -13,7 +13,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from papertrans.server.access import client_id, require_api_key
 from papertrans.server.errors import BadRequest
-from papertrans.server.jobs import JobManager
+from papertrans.server.jobs import JobQueue
 from papertrans.server.limits import Admission, check_segments
 from papertrans.server.routes._schemas import JobCreated, TranslateBody
 from papertrans.server.routes.translate import check_input
@@ -32,26 +32,26 @@ class JobController(Controller):
         self,
         data: JSONBody[TranslateBody],
         request: Request[Any, Any, Any],
-        jobs: NamedDependency[JobManager],
+        jobs: NamedDependency[JobQueue],
         settings: NamedDependency[Settings],
         admission: NamedDependency[Admission],
     ) -> JobCreated:
         req = check_input(data, settings)
         client = client_id(request)
-        admission.check_job(client, jobs.unfinished(client), jobs.unfinished())
+        admission.check_job(client, await jobs.unfinished_count(client), await jobs.unfinished_count())
         await check_segments(req.markdown, settings.limits.max_segments)  # a job too large fails the POST
-        job = jobs.submit(req, owner=client)
+        job = await jobs.create(req, owner=client)
         return JobCreated(id=job.id, status=job.status)
 
     @get("/{job_id:str}", summary="Progress, and the result when done")
-    async def status(self, job_id: FromPath[str], jobs: NamedDependency[JobManager]) -> dict[str, Any]:
-        return jobs.get(job_id).summary()
+    async def status(self, job_id: FromPath[str], jobs: NamedDependency[JobQueue]) -> dict[str, Any]:
+        return (await jobs.lookup(job_id)).summary()
 
     @get("/{job_id:str}/events", summary="Server-sent events: one per finished segment, then done/error")
     async def events(
         self,
         job_id: FromPath[str],
-        jobs: NamedDependency[JobManager],
+        jobs: NamedDependency[JobQueue],
         request: Request[Any, Any, Any],
         after: FromQuery[int | None] = None,
     ) -> ServerSentEvent:
@@ -60,7 +60,7 @@ class JobController(Controller):
             if not last.strip().lstrip("-").isdigit():
                 raise BadRequest("invalid_last_event_id", "Last-Event-ID must be an integer")
             after = int(last)
-        jobs.get(job_id)  # 404 before the stream starts
+        await jobs.lookup(job_id)  # 404 before the stream starts
 
         async def stream() -> AsyncIterator[ServerSentEventMessage]:
             async for event in jobs.events(job_id, after if after is not None else -1):

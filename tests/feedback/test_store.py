@@ -18,7 +18,7 @@ async def test_open_migrates_and_reopens(settings: Settings) -> None:
     health = await st.health()
     await st.close()
     assert health["ok"] is True
-    assert health["schema_version"] == HEAD == "0002"
+    assert health["schema_version"] == HEAD == "0003"
     again = await open_store(settings)  # migrating a migrated database is a no-op
     assert (await again.health())["schema_version"] == HEAD
     await again.close()

@@ -176,7 +176,8 @@ async def test_document_through_the_app_while_an_endpoint_dies(tmp_path: Path) -
     assert r.status_code == 200, r.text
     body = r.json()
     assert_document_intact(source, body)
-    assert all(s["status"] == "ok" for s in body["segments"]), [s["status"] for s in body["segments"]]
+    # none lost to the dying endpoint: no fallback, no engine error (a "retried" is the fake model's, not the kill's)
+    assert not [s for s in body["segments"] if s["status"] == "fallback" or "engine_error" in s["reasons"]]
     assert len(fleet[0].completions) == 3 and len(fleet[1].completions) >= len(body["segments"]) - 3
     assert [e["healthy"] for e in health["engine"]["endpoints"]] == [False, True]
     await engine.close()
