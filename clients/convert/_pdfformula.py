@@ -19,6 +19,7 @@ __all__ = ["Piece", "formula_latex", "split_line", "space_before"]
 
 _PROSE_PUNCT = ".,;:!?"
 _RELATIONS = frozenset("=≤≥<>≈∼≡≃≅∝≠")
+_LEADERS = frozenset(".,·:;")
 _BACK_OPS = frozenset("=+-−<>≤≥×·([{⟨∼≈")
 _BULLETS = frozenset("•∙◦–—-*▪‣")
 _KEPT_PIECES = frozenset([48, 49, 50, 51, 56, 57])  # tops of tall delimiters stand for the whole delimiter
@@ -57,19 +58,50 @@ def split_line(glyphs: Sequence[Glyph], line_base: float, line_size: float) -> l
         return []
     cls = [_cls(g, i, glyphs, line_base, line_size) for i, g in enumerate(glyphs)]
     spaced = [i > 0 and space_before(glyphs[i - 1], glyphs[i]) for i in range(n)]
-    # pieces: maximal runs of one kind (L, or M/S together) inside a word
+    _typography(glyphs, cls, spaced)
+    bounds = _bounds(cls, spaced)
+    _italic_letters(glyphs, bounds)
+    in_math = [False] * n
+    for a, b in _runs(glyphs, bounds, spaced):
+        for m in range(a, b):
+            in_math[m] = True
+    pieces: list[Piece] = []
+    for i, g in enumerate(glyphs):
+        if pieces and pieces[-1].math == in_math[i]:
+            pieces[-1].glyphs.append(g)
+        else:
+            pieces.append(Piece([g], in_math[i]))
+    return pieces
+
+
+def _typography(glyphs: Sequence[Glyph], cls: list[str], spaced: list[bool]) -> None:
+    """A raised or lowered letter of a text font inside a word is typography (the A of the LaTeX logo)."""
+    n = len(glyphs)
+    for i, g in enumerate(glyphs):
+        if cls[i] == "M" and not g.math and g.text.isalpha() and (
+            (i > 0 and not spaced[i] and cls[i - 1] == "L") or (i + 1 < n and not spaced[i + 1] and cls[i + 1] == "L")
+        ):
+            cls[i] = "L"
+
+
+def _bounds(cls: list[str], spaced: list[bool]) -> list[tuple[int, int, str]]:
+    """Pieces of a line: maximal runs of one kind (L, or M/S together) inside a word."""
     bounds: list[tuple[int, int, str]] = []
-    i = 0
+    i, n = 0, len(cls)
     while i < n:
         j = i + 1
         letter = cls[i] == "L"
         while j < n and not spaced[j] and (cls[j] == "L") == letter:
             j += 1
-        kind = "L" if letter else ("M" if "M" in cls[i:j] else "S")
-        bounds.append((i, j, kind))
+        bounds.append((i, j, "L" if letter else ("M" if "M" in cls[i:j] else "S")))
         i = j
-    _italic_letters(glyphs, bounds)
-    in_math = [False] * n
+    return bounds
+
+
+def _runs(glyphs: Sequence[Glyph], bounds: list[tuple[int, int, str]], spaced: list[bool]) -> list[tuple[int, int]]:
+    """Glyph ranges of the formulas: math pieces grown over the symbols and operators that join them."""
+    n = len(glyphs)
+    out: list[tuple[int, int]] = []
     k = 0
     while k < len(bounds):
         if bounds[k][2] != "M":
@@ -83,18 +115,13 @@ def split_line(glyphs: Sequence[Glyph], line_base: float, line_size: float) -> l
         ):
             last += 1
         a, b = bounds[first][0], bounds[last][1]
-        a, b = _trim(glyphs, a, b, touching_letter=(first > 0 and not spaced[a]),
-                     before_letter=(b < n and not spaced[b]))
-        for m in range(a, b):
-            in_math[m] = True
         k = last + 1
-    pieces: list[Piece] = []
-    for i, g in enumerate(glyphs):
-        if pieces and pieces[-1].math == in_math[i]:
-            pieces[-1].glyphs.append(g)
-        else:
-            pieces.append(Piece([g], in_math[i]))
-    return pieces
+        marks = [g.text for g in glyphs[a:b] if g.math]
+        if len(marks) >= 3 and all(t in _LEADERS for t in marks):
+            continue  # dot leaders of a table of contents, set in a math font: not a formula
+        out.append(_trim(glyphs, a, b, touching_letter=(first > 0 and not spaced[a]),
+                         before_letter=(b < n and not spaced[b])))
+    return out
 
 
 def _italic_letters(glyphs: Sequence[Glyph], bounds: list[tuple[int, int, str]]) -> None:

@@ -212,7 +212,7 @@ def _cluster(glyphs: list[Glyph]) -> list[Line]:
     """Glyphs with (nearly) the same baseline form one line; a column gutter splits nothing here (see layout)."""
     lines: list[Line] = []
     for g in sorted(glyphs, key=lambda g: g.base):
-        if lines and abs(g.base - lines[-1].base) <= max(1.2, 0.2 * g.size):
+        if lines and abs(g.base - lines[-1].base) <= max(1.2, 0.25 * g.size):
             lines[-1].glyphs.append(g)
         else:
             lines.append(Line([g], g.base, g.size))

@@ -74,7 +74,7 @@ _SYMBOLS = {
     "⊊": r"\subsetneq", "⪅": r"\lessapprox", "⩽": r"\leqslant", "⩾": r"\geqslant",
     "{": r"\{", "}": r"\}", "#": r"\#", "%": r"\%", "&": r"\&", "$": r"\$", "_": r"\_", "\\": r"\backslash",
     "ℝ": r"\mathbb{R}", "ℕ": r"\mathbb{N}", "ℤ": r"\mathbb{Z}", "ℚ": r"\mathbb{Q}", "ℂ": r"\mathbb{C}",
-    "ℙ": r"\mathbb{P}", "𝔼": r"\mathbb{E}", "~": r"\sim", "^": r"\hat{}",
+    "ℙ": r"\mathbb{P}", "𝔼": r"\mathbb{E}", "~": r"\sim", "^": r"\hat{}", "∆": r"\Delta", "Ω": r"\Omega",
 }
 # Codes of TeX's math extension font (OMX encoding, CMEX and its clones): big delimiters, operators and pieces.
 _OMX: dict[int, str] = {}

@@ -35,9 +35,11 @@ class PlumberResult:
 def _figures(page: Any) -> list[Box]:
     """Embedded pictures, and clusters of vector drawing big enough to be a figure."""
     boxes: list[Box] = []
+    page_area = float(page.width) * float(page.height)
     for im in page.images:
         box = (float(im["x0"]), float(im["top"]), float(im["x1"]), float(im["bottom"]))
-        if box[2] - box[0] > 20 and box[3] - box[1] > 20:
+        area = (box[2] - box[0]) * (box[3] - box[1])
+        if box[2] - box[0] > 20 and box[3] - box[1] > 20 and area < 0.5 * page_area:  # not a slide's background
             boxes.append(box)
     shapes = [(float(o["x0"]), float(o["top"]), float(o["x1"]), float(o["bottom"])) for o in list(page.curves)
               + [r for r in page.rects if float(r["bottom"]) - float(r["top"]) > 1.5]]
@@ -50,7 +52,7 @@ def _figures(page: Any) -> list[Box]:
         else:
             clusters.append([*s, 1])
     for c in clusters:
-        if c[4] >= 5 and c[2] - c[0] > 60 and c[3] - c[1] > 40:
+        if c[4] >= 5 and c[2] - c[0] > 60 and c[3] - c[1] > 40 and (c[2] - c[0]) * (c[3] - c[1]) < 0.5 * page_area:
             boxes.append((c[0], c[1], c[2], c[3]))
     return boxes
 

@@ -298,3 +298,29 @@ def test_word_processor_math_in_italic_text_fonts(tmp_path: Path) -> None:
     doc.save(tmp_path / "word.pdf")
     markdown = pdf_to_markdown(tmp_path / "word.pdf").markdown
     assert markdown == "The loss is minimised when $x = y^2 + 1$ holds, and a is a letter.\n"
+
+
+def test_logos_and_dot_leaders_are_prose(pdfs: dict[str, Path], tmp_path: Path) -> None:
+    """The raised A of the LaTeX logo and the math-mode dots of a leader are typography, not formulas."""
+    tex = tmp_path / "lead.tex"
+    tex.write_text("\\documentclass{article}\\pagestyle{empty}\\begin{document}\n"
+                   "\\LaTeX{} and \\TeX{} are typesetting systems.\n\n"
+                   "Introduction\\leaders\\hbox{$\\mkern4.5mu.\\mkern4.5mu$}\\hfill 5\n\\end{document}\n")
+    subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", tex.name], cwd=tmp_path, check=True,
+                   capture_output=True, timeout=120)
+    markdown = pdf_to_markdown(tmp_path / "lead.pdf").markdown
+    assert "$" not in markdown
+    assert markdown.startswith("LATEX and TEX are typesetting systems.\n\nIntroduction . . . .")
+
+
+def test_text_over_a_full_page_background_is_kept(tmp_path: Path) -> None:
+    """A slide's background picture covers the page; its text is still the content."""
+    pymupdf = pytest.importorskip("pymupdf")
+    doc = pymupdf.open()
+    page = doc.new_page(width=640, height=480)
+    pix = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 64, 48), False)
+    pix.set_rect(pix.irect, (200, 220, 255))
+    page.insert_image(page.rect, pixmap=pix)
+    page.insert_text((60, 100), "Slides keep their words over a background.", fontname="helv", fontsize=20)
+    doc.save(tmp_path / "slide.pdf")
+    assert "Slides keep their words over a background." in pdf_to_markdown(tmp_path / "slide.pdf").markdown
