@@ -12,15 +12,17 @@ Pure library (standard library only at run time; no I/O except :meth:`Glossary.l
 
 from ._chunk import Chunk, ChunkItem, chunk, split_sentences
 from ._document import ProtectedDocument, RestoreResult, protect
+from ._echo import PromptText
 from ._glossary import Glossary, GlossaryEntry
 from ._inventory import InventoryCheck, InventoryMismatch, check_inventory, mask, unmask
 from ._placeholder import DEFAULT_STYLE, STYLES, PlaceholderStyle, find_style
 from ._segment import Segment
-from ._validate import HARD_REASONS, SOFT_REASONS, SegmentReport, validate
+from ._validate import HARD_REASONS, RETRY_REASONS, SOFT_REASONS, SegmentReport, validate
 
 __all__ = [
     "DEFAULT_STYLE",
     "HARD_REASONS",
+    "RETRY_REASONS",
     "SOFT_REASONS",
     "STYLES",
     "Chunk",
@@ -30,6 +32,7 @@ __all__ = [
     "InventoryCheck",
     "InventoryMismatch",
     "PlaceholderStyle",
+    "PromptText",
     "ProtectedDocument",
     "RestoreResult",
     "Segment",

@@ -7,20 +7,35 @@ the translation is kept.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ._echo import PromptText, echoed_prompt_text, untranslated_sentences
 from ._glossary import Glossary
 from ._inventory import check_inventory
 from ._placeholder import STYLES
 from ._segment import Segment
 
-__all__ = ["HARD_REASONS", "LENGTH_RATIO_BAND", "SOFT_REASONS", "SegmentReport", "validate"]
+__all__ = ["HARD_REASONS", "LENGTH_RATIO_BAND", "RETRY_REASONS", "SOFT_REASONS", "SegmentReport", "validate"]
 
 HARD_REASONS = frozenset(
-    {"placeholder_missing", "placeholder_duplicated", "placeholder_invented", "placeholder_altered", "empty_output"}
+    {
+        "placeholder_missing",
+        "placeholder_duplicated",
+        "placeholder_invented",
+        "placeholder_altered",
+        "empty_output",
+        "prompt_echo",
+    }
 )
-SOFT_REASONS = frozenset({"identical_to_source", "length_ratio", "too_little_chinese", "glossary_term_missing"})
+SOFT_REASONS = frozenset(
+    {"identical_to_source", "length_ratio", "too_little_chinese", "glossary_term_missing", "untranslated_sentences"}
+)
+#: Soft reasons worth another attempt: the translation is kept only if the retries do no better.
+RETRY_REASONS = frozenset({"untranslated_sentences"})
+#: ``untranslated_sentences``: at least this share of the source's sentences came back verbatim in English.
+UNTRANSLATED_SHARE = 0.5
 
 #: Allowed (translation chars) / (source chars) of the prose outside placeholders. Chinese is denser than English
 #: (0.19–0.71, median 0.36, characters per English character on the dev data); outside this band something went wrong.
@@ -59,11 +74,15 @@ def _prose(seg: Segment, text: str) -> str:
     return seg.style.token.sub(" ", text)
 
 
-def validate(seg: Segment, translation: str, glossary: Glossary | None = None) -> SegmentReport:
+def validate(
+    seg: Segment, translation: str, glossary: Glossary | None = None, *, prompt_texts: Sequence[PromptText] = ()
+) -> SegmentReport:
     """Check ``translation`` (masked, as the model produced it) against ``seg``.
 
-    Hard: placeholder_missing / _duplicated / _invented / _altered, empty_output.
-    Soft: identical_to_source, length_ratio, too_little_chinese, glossary_term_missing.
+    Hard: placeholder_missing / _duplicated / _invented / _altered, empty_output, prompt_echo (a span of one of
+    ``prompt_texts``, the examples and instructions the prompt showed, that the source does not warrant).
+    Soft: identical_to_source, length_ratio, too_little_chinese, glossary_term_missing, untranslated_sentences
+    (most of the source's sentences copied in English; in :data:`RETRY_REASONS`).
     """
     report = SegmentReport()
     if not translation.strip():
@@ -89,6 +108,8 @@ def validate(seg: Segment, translation: str, glossary: Glossary | None = None) -
             extra = other.token.findall(translation)
             if len(extra) > len(other.token.findall(seg.text)):
                 report.add("placeholder_invented", f"{other.open}…{other.close} x{len(extra)}")
+    for span in echoed_prompt_text(seg.text, translation, prompt_texts):
+        report.add("prompt_echo", repr(span[:60]))
     _soft(seg, translation, glossary, report)
     return report
 
@@ -105,6 +126,9 @@ def _soft(seg: Segment, translation: str, glossary: Glossary | None, report: Seg
         lo, hi = LENGTH_RATIO_BAND
         if not lo <= ratio <= hi:
             report.add("length_ratio", f"{ratio:.2f} outside [{lo}, {hi}]")
+    copied, sentences = untranslated_sentences(seg.text, translation)
+    if copied and copied >= UNTRANSLATED_SHARE * sentences:
+        report.add("untranslated_sentences", f"{copied} of {sentences} sentences left in English")
     if len(src_words) >= 3:
         run = _ENGLISH_RUN.search(out_prose)
         if not _CJK.search(out_prose):

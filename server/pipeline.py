@@ -38,6 +38,17 @@ HARD_CODES = protect.HARD_REASONS
 _LETTERS = re.compile(r"[A-Za-z]{2,}")
 
 
+#: Finish reasons other than a stop fail an attempt: "length" cut the text short, "repetition" is vLLM's loop detector.
+_FINISH_CODES = {"length": "truncated", "repetition": "repetition"}
+
+
+def _finish_failure(reason: str | None) -> str | None:
+    """The failure code of an engine finish reason (``None`` for a normal stop)."""
+    if reason is None or reason == "stop":
+        return None
+    return _FINISH_CODES.get(reason, f"finish_{reason}")
+
+
 def _placeholders_in(text: str) -> tuple[str, ...]:
     """The placeholders of a masked item, in order: its translation must carry each exactly once (the engine's
     constrained decoding enforces it; validation checks it)."""
@@ -157,8 +168,9 @@ class Pipeline:
         adapter: AdapterRef | None,
         request_id: str,
         tally: _Tally,
-    ) -> tuple[str, str | None]:
-        """One engine request for one item; returns (prompt, cleaned output), output None when the engine failed."""
+    ) -> tuple[str, str | None, str | None]:
+        """One engine request for one item; returns (prompt, cleaned output, failure code of its finish reason), output
+        None when the engine failed."""
         prompt, stop = self._prompt(text, ctx, glossary, strict=strict, adapter=adapter)
         options = SamplingOptions(
             max_tokens=int(self.settings.max_tokens_factor * self.engine.count_tokens(text)) + 32,
@@ -174,14 +186,14 @@ class Pipeline:
         except Exception as exc:  # noqa: BLE001 -- one failed request must not fail the document: it becomes a retry/fallback
             log.warning("engine request %s failed: %s", request_id, exc)
             self.metrics.engine_errors.inc()
-            return prompt, None
+            return prompt, None, None
         finally:
             self.metrics.queue_depth.dec()
         tally.tokens_in += gen.tokens_in
         tally.tokens_out += gen.tokens_out
         self.metrics.tokens.labels("in").inc(gen.tokens_in)
         self.metrics.tokens.labels("out").inc(gen.tokens_out)
-        return prompt, prompts.clean_output(gen.text)
+        return prompt, prompts.clean_output(gen.text), _finish_failure(gen.finish_reason)
 
     async def _attempt(
         self,
@@ -192,8 +204,9 @@ class Pipeline:
         adapter: AdapterRef | None,
         rid: str,
         tally: _Tally,
-    ) -> tuple[str, str, bool]:
-        """All pieces of one attempt at once; returns (prompt, joined output, whether the engine failed on any)."""
+    ) -> tuple[str, str, bool, list[str]]:
+        """All pieces of one attempt at once; returns (prompt, joined output, whether the engine failed on any, the
+        failure codes of finish reasons other than a stop)."""
         results = await asyncio.gather(
             *(
                 self._generate(
@@ -202,9 +215,10 @@ class Pipeline:
                 for i, (text, ctx) in enumerate(pieces)
             )
         )
-        prompt = results[0][0] if len(results) == 1 else "\n\n".join(p for p, _ in results)
-        failed = any(out is None for _, out in results)
-        return prompt, "".join(out or "" for _, out in results), failed
+        prompt = results[0][0] if len(results) == 1 else "\n\n".join(p for p, _, _ in results)
+        failed = any(out is None for _, out, _ in results)
+        finish = sorted({code for _, _, code in results if code is not None})
+        return prompt, "".join(out or "" for _, out, _ in results), failed, finish
 
     async def _segment(
         self,
@@ -243,26 +257,36 @@ class Pipeline:
         ladder = ladder[: 1 + self.settings.max_retries]
         failed: list[str] = []
         prompt = output = ""
+        kept: tuple[str, str, list[str]] | None = None  # an acceptable output that a retry may still improve on
         for n, (kind, pieces, strict) in enumerate(ladder):
             if n:
                 tally.retries += 1
                 self.metrics.retries.labels(kind).inc()
-            prompt, output, engine_failed = await self._attempt(
+            prompt, output, engine_failed, finish = await self._attempt(
                 pieces, glossary, strict=strict, adapter=adapter, rid=f"{tid}-{seg.id}-{n}", tally=tally
             )
-            report = protect.validate(seg, output, glossary)
+            report = protect.validate(seg, output, glossary, prompt_texts=prompts.PROMPT_TEXTS)
             hard = [r for r in report.reasons if r in HARD_CODES]
             for code in hard:
                 self.metrics.placeholder_failures.labels(code).inc()
-            if report.status == "ok" and not hard:
-                status: Status = "ok" if n == 0 else "retried"
-                reasons = sorted(set(failed)) + [r for r in report.reasons if r not in failed]
-                translation = protect.unmask(output, seg.placeholders, seg.style)
-                return SegmentOutcome(
-                    seg.id, source, translation, status, reasons, prompt=prompt, output=output, **base
-                )
-            codes = (["engine_error"] if engine_failed else []) + (hard or report.reasons or ["invalid_output"])
+            if report.status == "ok" and not hard and not finish:
+                again = [r for r in report.reasons if r in protect.RETRY_REASONS]
+                if not again or n + 1 == len(ladder):
+                    status: Status = "ok" if n == 0 else "retried"
+                    reasons = sorted(set(failed)) + [r for r in report.reasons if r not in failed]
+                    translation = protect.unmask(output, seg.placeholders, seg.style)
+                    return SegmentOutcome(
+                        seg.id, source, translation, status, reasons, prompt=prompt, output=output, **base
+                    )
+                kept = kept or (prompt, output, report.reasons)
+            codes = ["engine_error"] if engine_failed else []
+            codes += finish + (hard or report.reasons or ["invalid_output"])
             failed.extend(r for r in codes if r not in failed)
+        if kept is not None:  # the retries did no better than an output that only failed a soft check: keep it
+            prompt, output, soft = kept
+            reasons = sorted(set(failed) | set(soft))
+            translation = protect.unmask(output, seg.placeholders, seg.style)
+            return SegmentOutcome(seg.id, source, translation, "retried", reasons, prompt=prompt, output=output, **base)
         return SegmentOutcome(seg.id, source, source, "fallback", failed, prompt=prompt, output=output, **base)
 
     # -- the document -------------------------------------------------------------------------------------------

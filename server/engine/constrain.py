@@ -2,7 +2,8 @@
 
 A request that carries its placeholder inventory in ``SamplingParams.extra_args["placeholders"]`` (e.g.
 ``["⟦1⟧", "⟦2⟧"]``) produces each of them exactly once, in any order, produces no other delimiter, cannot stop (EOS or
-one of its stop strings) while one is pending, and is made to write the pending ones before ``max_tokens`` runs out.
+one of its stop strings, a line break) while one is pending: when its best token is one of those, it writes the
+pending placeholders at once and may stop after them; they are also forced before ``max_tokens`` runs out.
 Requests without an inventory are not touched. The rules live in the pure
 :class:`~papertrans.server.engine.placeholder_automaton.PlaceholderAutomaton`; this module only feeds it the batch.
 
@@ -151,6 +152,9 @@ class PlaceholderConstraint(LogitsProcessor):
                 continue
             req.sync()
             mask = req.automaton.mask()
+            if mask.stop and int(torch.argmax(logits[index])) in mask.stop:
+                req.automaton.close()  # it wants to end: write the pending placeholders now, then it may
+                mask = req.automaton.mask()
             if mask.allow is not None:
                 allow = torch.tensor(sorted(t for t in mask.allow if t < vocab), dtype=torch.long, device=logits.device)
                 kept = logits[index, allow]

@@ -32,6 +32,15 @@ DEFAULT_VOCAB: dict[str, str] = {
     "paper": "论文",
     "we": "我们",
     "and": "和",
+    # function words: without them the fake copies long English runs, which validation reports as
+    # untranslated_sentences (and the pipeline retries)
+    "is": "是",
+    "a": "一个",
+    "as": "如",
+    "by": "通过",
+    "to": "到",
+    "from": "从",
+    "it": "它",
 }
 
 _WORD = re.compile(r"[A-Za-z]+")

@@ -8,8 +8,12 @@ the next step may (``Mask.allow``) or may not (``Mask.block``) produce so that:
   allowed;
 - nothing else produces a delimiter (``⟦``/``⟧``): no token containing one, and no run of byte tokens spelling one
   (``<0xE2><0x9F><0xA6>`` is ``⟦`` by byte fallback);
-- while a placeholder is pending, no end-of-sequence token and no stop string (``"\\n\\n"``, ``"\\n英文："``) can be
-  completed: the text is matched on bytes, so a stop string split over several tokens is caught at its last token;
+- while a placeholder is pending, no end-of-sequence token, no stop string (``"\\n\\n"``, ``"\\n英文："``; the text
+  is matched on bytes, so a stop string split over several tokens is caught at its last token) and no line break (a
+  base model that may not stop starts a new "example" on the next line): these are the *stop wishes* of a step;
+- a model that wishes to stop while placeholders are pending (its best token is a stop wish: the caller sees the
+  logits and calls :meth:`PlaceholderAutomaton.close`) writes the pending placeholders right away and may stop then,
+  instead of rambling on until it happens to write them;
 - the pending placeholders still fit into ``max_tokens``: when the remaining budget equals what they need, only their
   tokens are allowed.
 
@@ -133,10 +137,12 @@ class ConstraintSpec:
 
 @dataclass(frozen=True)
 class Mask:
-    """The next step's constraint: only ``allow`` (when not ``None``), and never ``block``."""
+    """The next step's constraint: only ``allow`` (when not ``None``), and never ``block``; ``stop`` is the part of
+    ``block`` that ends the text (EOS, stop strings, line breaks): a model whose best token is in it wants to stop."""
 
     allow: frozenset[int] | None = None
     block: frozenset[int] = frozenset()
+    stop: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -154,6 +160,7 @@ class PlaceholderAutomaton:
     pending: Counter[tuple[int, ...]] = field(init=False)
     prefix: tuple[int, ...] = field(init=False, default=())
     tail: bytes = field(init=False, default=b"")
+    closing: bool = field(init=False, default=False)
     _keep: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
@@ -194,13 +201,22 @@ class PlaceholderAutomaton:
             self.tail = (self.tail + self.table.pieces[token])[-self._keep :]
 
     # -- the mask ------------------------------------------------------------------------------------------------
+    def close(self) -> None:
+        """The model wants to stop: from now on only the pending placeholders, then it may stop.
+
+        Not part of the replayed state: a preempted request that was closing closes again at its next stop wish.
+        """
+        if self.pending:
+            self.closing = True
+
     def mask(self) -> Mask:
         """What the next token may be."""
         if self.prefix:
             return Mask(allow=frozenset(t for t in self._continuations() if self._fits(t)))
-        if self.pending and not self._fits(None):
+        if self.pending and (self.closing or not self._fits(None)):
             return Mask(allow=frozenset(t for t in self._openers() if self._fits(t)))
-        return Mask(block=self._blocked_outside())
+        stop = self._stop_wishes()
+        return Mask(block=self._blocked_outside() | stop, stop=stop)
 
     def _openers(self) -> set[int]:
         return {seq[0] for seq in self.pending}
@@ -238,15 +254,23 @@ class PlaceholderAutomaton:
         return self._need(prefix) <= left
 
     def _blocked_outside(self) -> frozenset[int]:
+        """Delimiters outside a placeholder (and, while one is pending, the stop wishes)."""
         blocked: set[int] = set()
         for pattern in self.spec.guards:
             blocked |= self._completing(pattern)
         if self.pending:
             blocked -= self._openers()
-            blocked |= self.spec.eos_ids
-            for pattern in self.spec.stops:
-                blocked |= self._completing(pattern)
+            blocked |= self._stop_wishes()
         return frozenset(blocked)
+
+    def _stop_wishes(self) -> frozenset[int]:
+        """Tokens that end the text while a placeholder is pending: EOS, stop strings, line breaks."""
+        if not self.pending:
+            return frozenset()
+        wishes = set(self.spec.eos_ids) | self.table.containing(b"\n")
+        for pattern in self.spec.stops:
+            wishes |= self._completing(pattern)
+        return frozenset(wishes - self._openers())
 
     def _completing(self, pattern: bytes) -> set[int]:
         """Ids that would put ``pattern`` into the text: containing it, or finishing it after the current tail."""

@@ -25,6 +25,7 @@ from papertrans import protect
 __all__ = [
     "FEWSHOT",
     "PROMPT_STYLES",
+    "PROMPT_TEXTS",
     "PROMPT_TEMPLATE_VERSION",
     "ZEROSHOT",
     "GlossaryLike",
@@ -95,6 +96,18 @@ def style_of(text: str) -> Callable[[int], str]:
 
 def _render(template: str, make: Callable[[int], str]) -> str:
     return re.sub(r"\{(\d)\}", lambda m: make(int(m.group(1))), template)
+
+
+#: What the prompts show besides the item, for validation's ``prompt_echo``: each example's translation (fine to
+#: reproduce only when the item shares words with the example's source), each example's source, and the instructions.
+PROMPT_TEXTS: tuple[protect.PromptText, ...] = (
+    *(protect.PromptText(_render(tgt, protect.DEFAULT_STYLE.make), warrant=src) for src, tgt in _SHOTS),
+    *(protect.PromptText(_render(src, protect.DEFAULT_STYLE.make), warrant=src) for src, _ in _SHOTS),
+    *(
+        protect.PromptText(_render(h, protect.DEFAULT_STYLE.make))
+        for h in (_STRICT_HEAD, _ZERO_HEAD, _CHAT_INSTRUCTION)
+    ),
+)
 
 
 def _entries(glossary_entries: Iterable[Any]) -> list[tuple[str, str]]:

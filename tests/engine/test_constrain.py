@@ -109,6 +109,20 @@ def test_preempted_request_is_replayed_from_its_output() -> None:
     assert torch.isfinite(logits[0]).nonzero().flatten().tolist() == [digit(1)]
 
 
+def test_a_model_that_wants_to_stop_writes_the_pending_placeholder_first() -> None:
+    proc = _processor()
+    out = [DE]
+    proc.update_state(_update(1, added=[(0, _params("⟦1⟧"), [5], out)]))
+    logits = torch.zeros(1, len(PIECES))
+    logits[0, EOS] = 5.0  # its best token is EOS
+    logits = proc.apply(logits)
+    assert torch.isfinite(logits[0]).nonzero().flatten().tolist() == [OPEN]
+    out.extend([OPEN, digit(1), CLOSE])
+    logits = torch.zeros(1, len(PIECES))
+    logits[0, EOS] = 5.0
+    assert int(torch.argmax(proc.apply(logits)[0])) == EOS  # nothing pending: it may stop
+
+
 def test_max_tokens_forces_the_pending_placeholder() -> None:
     proc = _processor()
     out = [DE, DE]

@@ -79,27 +79,42 @@ def test_no_stop_while_a_placeholder_is_pending() -> None:
     a = automaton(1)
     m = a.mask()
     assert m.allow is None
-    assert not allowed(m, EOS) and not allowed(m, NL2)  # EOS and the "\n\n" stop string
-    assert allowed(m, NL) and allowed(m, DE) and allowed(m, OPEN)  # one newline is not a stop yet
+    # EOS, the "\n\n" stop string and any line break (where a base model starts a new "example") are stop wishes
+    for token in (EOS, NL2, NL, NL_YING):
+        assert not allowed(m, token) and token in m.stop
+    assert allowed(m, DE) and allowed(m, OPEN) and OPEN not in m.stop
     a.feed_all(ph(1))
     m = a.mask()
-    assert a.done and allowed(m, EOS) and allowed(m, NL2)
+    assert a.done and allowed(m, EOS) and allowed(m, NL2) and allowed(m, NL) and not m.stop
 
 
 def test_a_stop_string_split_over_tokens_is_blocked_at_its_last_token() -> None:
-    a = automaton(1)
-    a.feed(DE)
-    a.feed(NL)  # "\n": the text now ends with a prefix of "\n\n" and of "\n英文："
+    stops = ("英文：".encode(),)
+    a = PlaceholderAutomaton(TABLE, ConstraintSpec(sequences=(ph(1),), stops=stops, eos_ids=frozenset({EOS})))
     m = a.mask()
-    assert not allowed(m, NL) and not allowed(m, NL2) and not allowed(m, SRC)
-    assert allowed(m, YING) and allowed(m, DE)  # "英" alone does not finish a stop string
+    assert not allowed(m, SRC) and allowed(m, YING)  # "英" alone does not finish the stop string
     a.feed(YING)
-    assert not allowed(a.mask(), WEN)  # "\n英" + "文：" would
-    b = automaton(1)
-    b.feed(NL_YING)  # one token "\n英", then "文："
-    assert not allowed(b.mask(), WEN)
-    b.feed_all(ph(1))
-    assert allowed(b.mask(), EOS)
+    m = a.mask()
+    assert not allowed(m, WEN) and WEN in m.stop  # "英" + "文：" would
+    a.feed(DE)
+    assert allowed(a.mask(), WEN)  # "英的文：" is no stop string
+    a.feed_all(ph(1))
+    a.feed(YING)
+    assert allowed(a.mask(), WEN)  # nothing pending: it may stop
+
+
+def test_a_stop_wish_writes_the_pending_placeholders_then_allows_the_stop() -> None:
+    a = automaton(1, 2)
+    a.feed(DE)
+    a.close()  # the model's best token was a stop wish
+    assert a.mask().allow == {OPEN}
+    a.feed_all([OPEN, digit(2)])
+    assert a.mask().allow == {CLOSE}
+    a.feed(CLOSE)
+    assert a.mask().allow == {OPEN}  # still closing: ⟦1⟧ next
+    a.feed_all(ph(1))
+    m = a.mask()
+    assert a.done and m.allow is None and allowed(m, EOS)
 
 
 def test_duplicates_and_other_openers_are_impossible() -> None:
@@ -228,11 +243,14 @@ def test_any_model_under_the_mask_writes_every_placeholder_once(numbers: list[in
     text = b""
     stopped = False
     while a.produced < need + slack:
+        # favour EOS and newlines so that the model keeps trying to stop early (the engine adapter's rule: a stop
+        # wish as the best token closes)
+        weights = [rng.random() + (0.9 if t in (EOS, NL, NL2) else 0.0) for t in range(len(PIECES))]
         m = a.mask()
-        candidates = [t for t in range(len(PIECES)) if allowed(m, t)]
-        # favour EOS and newlines so that the model keeps trying to stop early
-        weights = [5.0 if t in (EOS, NL, NL2) else rng.random() for t in candidates]
-        token = max(zip(weights, candidates, strict=True))[1]
+        if max(range(len(PIECES)), key=weights.__getitem__) in m.stop:
+            a.close()
+            m = a.mask()
+        token = max((t for t in range(len(PIECES)) if allowed(m, t)), key=weights.__getitem__)
         a.feed(token)
         text += PIECES[token]
         if token == EOS or any(s.encode() in text for s in STOPS):
