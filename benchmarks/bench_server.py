@@ -9,7 +9,10 @@ Run (it starts vLLM, so take the heavy lock on the shared machine):
 (b) generation throughput through a LoRA adapter vs the base model (same prompts, fixed length) -> ratio,
     target >= 0.85; ``--lora-targets`` / ``--engine-lora-targets`` / ``PAPERTRANS_ENGINE__MAX_LORAS`` vary the design;
 (c) hot-swap under load: translations on adapter version 1 while version 2 is registered and activated -> failed
-    requests (target 0) and the swap latency.
+    requests (target 0) and the swap latency;
+(d) the placeholder constraint's cost: the same few-shot prompts of dev segments with placeholders, each generating a
+    fixed number of tokens, with their inventory (constrained decoding on) and without (off), alternating, on the
+    same engine -> throughput on / off, target >= 0.95 (``--parts d``).
 
 Settings come from the environment like the server's (``PAPERTRANS_MODEL``, ``PAPERTRANS_ENGINE__*``).
 """
@@ -274,6 +277,53 @@ async def part_c(engine: VllmEngine, settings: Settings, model_dir: Path, load: 
     )
 
 
+async def constrained_throughput(
+    engine: VllmEngine, items: list[tuple[str, list[str]]], tokens: int, on: bool
+) -> float:
+    """Tokens/s generating ``tokens`` tokens for every prompt, with (``on``) or without its placeholder inventory."""
+    from vllm.sampling_params import SamplingParams
+
+    from papertrans.server.engine.constrain import EXTRA_ARG
+
+    async def one(prompt: str, placeholders: list[str]) -> int:
+        extra = {EXTRA_ARG: placeholders} if on else None
+        params = SamplingParams(
+            temperature=0.0, max_tokens=tokens, min_tokens=tokens, ignore_eos=True, extra_args=extra
+        )
+        n = 0
+        async for out in engine.llm.generate({"prompt": prompt}, params, uuid.uuid4().hex):
+            if out.finished:
+                n = len(out.outputs[0].token_ids)
+        return n
+
+    t0 = time.perf_counter()
+    counts = await asyncio.gather(*(one(p, phs) for p, phs in items))
+    return sum(counts) / (time.perf_counter() - t0)
+
+
+async def part_d(engine: VllmEngine, n: int, tokens: int, reps: int) -> None:
+    from papertrans import protect
+    from papertrans.server.engine import prompts
+
+    if not engine.settings.constrain_placeholders:
+        raise RuntimeError("the engine was started without the constraint (EngineSettings.constrain_placeholders)")
+    rows = [json.loads(line) for line in (DEV / "d2l_en_zh.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    items: list[tuple[str, list[str]]] = []
+    for r in rows:
+        for seg in protect.protect(r["en"]).segments:
+            if seg.placeholders and len(items) < n:
+                items.append((prompts.build_prompt(engine, seg.text)[0], list(seg.placeholders)))
+    await constrained_throughput(engine, items[:4], 8, True)  # warm-up (the processor builds its token table once)
+    ratios: list[float] = []
+    for _ in range(reps):
+        off = await constrained_throughput(engine, items, tokens, False)
+        on = await constrained_throughput(engine, items, tokens, True)
+        ratios.append(on / off)
+        row("d", "tokens/s off -> on", f"{off:.1f} -> {on:.1f}")
+    row("d", "prompts x tokens", f"{len(items)} x {tokens} ({sum(len(p) for _, p in items)} placeholders)")
+    row("d", "throughput constrained / unconstrained (median, target >= 0.95)", f"{statistics.median(ratios):.3f}")
+
+
 def dev_texts(n: int) -> list[str]:
     rows = [json.loads(line) for line in (DEV / "d2l_en_zh.jsonl").read_text(encoding="utf-8").splitlines() if line]
     out = []
@@ -287,7 +337,7 @@ def dev_texts(n: int) -> list[str]:
 
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--parts", default="b,c,a", help="which parts to run, in order (a, b, c)")
+    ap.add_argument("--parts", default="b,c,a,d", help="which parts to run, in order (a, b, c, d)")
     ap.add_argument("--doc", type=Path, default=DEV / "docs" / "d2l-en__reinforcement-learning__value-iter.md")
     ap.add_argument("--reps", type=int, default=2, help="repetitions of part b")
     ap.add_argument("--a-reps", type=int, default=1, help="timed repetitions of part a")
@@ -340,6 +390,8 @@ async def run_part(
         await part_b(engine, ref, dev_texts(args.prompts), args.tokens, args.reps)
     elif part == "c":
         await part_c(engine, settings, model_dir, args.load)
+    elif part == "d":
+        await part_d(engine, args.prompts, args.tokens, args.reps)
     else:
         raise ValueError(f"unknown part {part!r}")
 
