@@ -31,7 +31,8 @@ JSON = dict[str, Any]
 ProgressCallback = Callable[[int, int, "JSON | None"], None]
 
 DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=5.0)  # a whole-document /translate on CPU takes minutes
-# A job's event stream (server/jobs.py): "started", one "segment" per finished segment, then "done" or "error".
+# A job's event stream (server/jobs.py, server/shared_jobs.py): "started", one "segment" per finished segment ("resumed"
+# when another replica takes over a job), then "done" or "error".
 _LAST_EVENTS = ("done", "error")
 
 
@@ -91,6 +92,10 @@ def _decode(response: httpx.Response) -> Any:
         return response.json()
     except ValueError as exc:
         raise ClientError(f"{response.request.method} {response.request.url.path}: answer is not JSON") from exc
+
+
+def _count(value: object, previous: int) -> int:
+    return value if isinstance(value, int) else previous
 
 
 def _result_of(job: Job) -> TranslateResult:
@@ -237,8 +242,9 @@ class AsyncClient:
     ) -> tuple[int, int]:
         done, total = progress
         async for event in self.job_events(job_id):
-            # "started" carries total; "segment" carries done and total; "done"/"error" carry neither.
-            done, total = int(event.get("done", done)), int(event.get("total", total))
+            # "started" carries total, "segment" and "resumed" done and total (total may be null before the job has
+            # cut its document), "done"/"error" neither.
+            done, total = _count(event.get("done"), done), _count(event.get("total"), total)
             if on_progress:
                 on_progress(done, total, event)
             if event.get("type") in _LAST_EVENTS:

@@ -161,3 +161,37 @@ def test_sync_client_is_the_async_one() -> None:
     for name in ("translate", "submit_job", "job", "wait_job", "feedback", "create_comparison", "choose"):
         assert getattr(Client, name).__wrapped__ is getattr(AsyncClient, name)
         assert getattr(Client, name).__doc__ == getattr(AsyncClient, name).__doc__
+
+
+def test_wait_job_follows_the_server_events_including_a_takeover() -> None:
+    """The events as server/jobs.py and server/shared_jobs.py write them: a 'resumed' event (another replica took the
+    job over; its total may still be null) keeps the progress going, 'done' ends the stream."""
+    import json
+
+    result = {"translation_id": "j1", "markdown": "译文", "model": "fake", "adapter": None,
+              "segments": [{"id": "s0", "source": "a", "translation": "甲", "status": "ok", "reasons": []},
+                           {"id": "s1", "source": "b", "translation": "乙", "status": "ok", "reasons": []}],
+              "stats": {"segments": 2, "chunks": 1, "tokens_in": 4, "tokens_out": 4, "seconds": 0.1, "fallbacks": 0,
+                        "retries": 0, "glossary_adherence": None}}
+    events = [{"type": "started", "total": 2}, {"type": "resumed", "done": 1, "total": None, "detail": "replica"},
+              {"type": "segment", "done": 2, "total": 2, "segment": result["segments"][1]},
+              {"type": "done", "translation_id": "j1", "stats": result["stats"]}]
+    polls = {"n": 0}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/jobs/j1/events":
+            body = "".join(f"id: {i}\nevent: {e['type']}\ndata: {json.dumps({'seq': i, **e})}\n\n"
+                           for i, e in enumerate(events))
+            return httpx.Response(200, text=body, headers={"content-type": "text/event-stream"})
+        polls["n"] += 1
+        running = polls["n"] == 1
+        return httpx.Response(200, json={
+            "id": "j1", "status": "running" if running else "done", "created_at": 0.0, "finished_at": None,
+            "progress": {"done": 0 if running else 2, "total": None if running else 2}, "error": None,
+            "result": None if running else result})
+
+    seen: list[tuple[int, int, str | None]] = []
+    with Client("http://server.invalid", transport=httpx.MockTransport(handler)) as client:
+        out = client.wait_job("j1", on_progress=lambda d, t, e: seen.append((d, t, e and e["type"])))
+    assert out.markdown == "译文" and out.stats.segments == 2
+    assert seen == [(0, 0, None), (0, 2, "started"), (1, 2, "resumed"), (2, 2, "segment"), (2, 2, "done")]
