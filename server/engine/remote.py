@@ -108,6 +108,7 @@ class RemoteEngine:
             raise ValueError("RemoteEngine needs at least one endpoint URL")
         self.model_name = model_name
         self.served_model = served_model or model_name  # the "model" field the vLLM servers answer to
+        self._discover = served_model is None  # ask the servers (/v1/models) once one answers
         self.settings = settings
         self.device = "remote"
         self.endpoints = [Endpoint(u.rstrip("/")) for u in urls]
@@ -131,8 +132,7 @@ class RemoteEngine:
         name = model_name or Path(str(model_path)).name
         engine = cls(urls, tokenizer=tokenizer, model_name=name, settings=settings, served_model=settings.served_model)
         await engine.probe()
-        if settings.served_model is None:
-            engine.served_model = await engine._discover_model() or engine.served_model
+        await engine._discover_served()
         engine.start_probe()
         log.info("remote engine: %d endpoint(s), model %s", len(engine.endpoints), engine.served_model)
         return engine
@@ -162,6 +162,13 @@ class RemoteEngine:
         elif not ep.healthy:
             log.info("engine endpoint %s is back", ep.url)
             ep.healthy, ep.down_since, ep.last_error = True, None, None
+
+    async def _discover_served(self) -> None:
+        """Learn the base model's served name, unless configured; retried until an endpoint has answered."""
+        if self._discover:
+            name = await self._discover_model()
+            if name is not None:
+                self.served_model, self._discover = name, False
 
     async def _discover_model(self) -> str | None:
         """The base model id of the first healthy endpoint (``GET /v1/models``: the entry without a parent)."""
@@ -265,6 +272,7 @@ class RemoteEngine:
     async def generate(
         self, prompt: str, options: SamplingOptions, *, adapter: AdapterRef | None = None, request_id: str
     ) -> Generation:
+        await self._discover_served()  # no endpoint answered at start: learn the name now
         # Cancelling this task closes the HTTP request, and vllm serve aborts a request whose client went away.
         data = await self._route("/v1/completions", self._body(prompt, options, adapter, stream=False), adapter)
         choices = sorted(data.get("choices") or [], key=lambda c: int(c.get("index", 0)))
@@ -286,6 +294,7 @@ class RemoteEngine:
         if options.n != 1:
             raise ValueError("stream() supports n=1 only")
         self._check_open()
+        await self._discover_served()
         body = self._body(prompt, options, adapter, stream=True)
         tried: set[str] = set()
         while True:

@@ -193,3 +193,19 @@ async def test_no_endpoint_left_is_503_engine_unavailable(tmp_path: Path) -> Non
     assert r.status_code == 503 and r.json()["error"] == "engine_unavailable"
     assert health.status_code == 503
     await engine.close()
+
+
+async def test_served_model_name_is_learned_once_an_endpoint_answers() -> None:
+    fleet = FakeFleet(1)
+    fleet[0].mode = "down"
+    engine = RemoteEngine(
+        fleet.urls, tokenizer=WordTokenizer(), model_name="gemma", settings=EngineSettings(),
+        transport=fleet.transport(),
+    )
+    await engine._discover_served()
+    assert engine.served_model == "gemma"  # nobody answered: the local name for now
+    fleet[0].restart()
+    await engine.probe()
+    await engine.generate(PROMPT, OPTS, request_id="r")
+    assert engine.served_model == MODEL and fleet[0].completions[0]["model"] == MODEL
+    await engine.close()
