@@ -320,7 +320,7 @@ def _throughput(trainer: Any, metrics: dict[str, Any]) -> dict[str, float]:
 def _hyperparameters(loop: LoopArguments, config: Any) -> dict[str, Any]:
     names = ("learning_rate", "beta", "max_steps", "num_train_epochs", "per_device_train_batch_size",
              "gradient_accumulation_steps", "max_length", "num_generations", "max_completion_length",
-             "desirable_weight", "undesirable_weight", "loss_type", "seed")
+             "desirable_weight", "undesirable_weight", "loss_type", "seed", "lr_scheduler_type", "warmup_steps")
     picked = {n: getattr(config, n) for n in names if hasattr(config, n)}
     picked.update(lora_r=loop.lora_r, lora_alpha=loop.lora_alpha or 2 * loop.lora_r,
                   lora_target_modules=loop.lora_target_modules, lora_dropout=loop.lora_dropout)
@@ -329,7 +329,8 @@ def _hyperparameters(loop: LoopArguments, config: Any) -> dict[str, Any]:
             picked[name] = getattr(config, name)
     if loop.method == "sft":
         picked.update(sft_loss=loop.sft_loss, bf16_weights=loop.bf16_weights, glossary=loop.glossary,
-                      max_segment_chars=loop.max_segment_chars)
+                      max_segment_chars=loop.max_segment_chars, max_minutes=loop.max_minutes,
+                      torch_threads=loop.torch_threads, prompt_style=loop.prompt_style)
     if loop.method == "online-dpo":
         picked.update(samples_per_prompt=loop.samples_per_prompt, sample_temperature=loop.sample_temperature)
     return picked
