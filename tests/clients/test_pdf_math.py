@@ -6,6 +6,7 @@ scripts/ci_services.sh; without it these tests skip, except in CI where that is 
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import io
 import os
@@ -17,12 +18,15 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from papertrans import exitcodes, protect
 from papertrans.cli import main
 from papertrans.clients import Client, InputError, math_spans, pdf_to_markdown
+
+from .conftest import make_app
 
 FIXTURES = Path(__file__).parent / "pdf_fixtures"
 NAMES = ["inline", "display", "aligned", "matrix", "table", "twocolumn", "paper"]
@@ -324,3 +328,19 @@ def test_text_over_a_full_page_background_is_kept(tmp_path: Path) -> None:
     page.insert_text((60, 100), "Slides keep their words over a background.", fontname="helv", fontsize=20)
     doc.save(tmp_path / "slide.pdf")
     assert "Slides keep their words over a background." in pdf_to_markdown(tmp_path / "slide.pdf").markdown
+
+
+@pytest.mark.engine
+async def test_pdf_formulas_on_the_real_engine(real_engine: Any, pdfs: dict[str, Path], tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """The same promise on the embedded model: whatever it writes, every formula of the PDF comes back exact."""
+    from .test_engine import _serve
+
+    markdown = pdf_to_markdown(pdfs["inline"]).markdown
+    async with _serve(make_app(tmp_path / "server", real_engine)) as url:
+        out = tmp_path / "inline.zh.md"
+        rc = await asyncio.to_thread(main, ["translate", str(pdfs["inline"]), "-o", str(out), "--server", url, "-q"])
+    capsys.readouterr()
+    assert rc == exitcodes.OK
+    text = out.read_text(encoding="utf-8")
+    assert [span for span in formulas(markdown) if span not in text] == []
