@@ -40,6 +40,16 @@ def _check_header(path: Path) -> None:
         raise InputError(f"{path}: not a PDF file (no %PDF- header)")
 
 
+def _page_count(path: Path, password: str | None) -> int:
+    import pypdfium2 as pdfium
+
+    doc = pdfium.PdfDocument(str(path), password=password)
+    try:
+        return len(doc)
+    finally:
+        doc.close()
+
+
 def _tidy(markdown: str) -> str:
     markdown = re.sub(r"[ \t]+\n", "\n", markdown)
     return re.sub(r"\n{3,}", "\n\n", markdown).strip() + "\n"
@@ -62,7 +72,7 @@ def pdf_to_markdown(path: Path, *, image_dir: Path | None = None, out_dir: Path 
         if password:
             raise InputError(f"the {backend} backend cannot open encrypted PDFs; decrypt it first "
                              "(e.g. qpdf --decrypt)")
-        return PdfDocument(_tidy(convert_ocr(backend, path)), 0, [], backend)
+        return PdfDocument(_tidy(convert_ocr(backend, path)), _page_count(path, password), [], backend)
     try:
         from ._pdfplumber import convert_pdfplumber
     except ImportError as exc:  # a base dependency removed by hand
