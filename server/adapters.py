@@ -252,7 +252,9 @@ class AdapterRegistry:
         }
 
     # -- admin operations ---------------------------------------------------------------------------------------
-    async def register(self, name: str, folder: str) -> dict[str, Any]:
+    async def register(self, name: str, folder: str, *, reuse: bool = False) -> dict[str, Any]:
+        """A new version of ``name`` from ``folder``; ``reuse``: the existing version with that folder, if one is
+        registered (also by another replica of a fleet), instead of a new one."""
         if not _NAME.match(name):
             raise BadRequest("invalid_adapter_name", "names use letters, digits, '_', '.', '-' (max 64)")
         path = self.resolve_folder(folder)
@@ -260,6 +262,9 @@ class AdapterRegistry:
         async with self._lock:
             await self._refresh_locked()  # a fleet: versions and ids another replica took meanwhile
             adapter = self._adapters.get(name) or _Adapter()
+            same = [v for v in adapter.versions.values() if v.folder == rel]
+            if reuse and same:
+                return self.info(same[-1], adapter)
             version = max(adapter.versions, default=0) + 1
             v = AdapterVersion(name, version, self._next_id, rel, time.time())
             await self._load(v)  # AdapterLoadError: 422 adapter_load_failed (server/errors.py)

@@ -32,7 +32,7 @@ from papertrans.server.pipeline import Pipeline, Translator
 from papertrans.server.routes import route_handlers
 from papertrans.server.settings import Settings
 from papertrans.server.shared_jobs import SharedJobManager
-from papertrans.server.store import AdapterTable, JobTable, Store, open_store
+from papertrans.server.store import AdapterTable, JobTable, Store, StoreConflict, open_store
 
 __all__ = ["ENGINE_DEAD_EXIT_CODE", "create_app", "start_engine"]
 
@@ -85,7 +85,12 @@ async def _default_adapter(settings: Settings, registry: AdapterRegistry, own_en
     default = resolve_default_adapter(settings.default_adapter, settings.model)
     if default == STARTER_NAME:
         try:
-            if await install_starter(registry, settings.adapter_dir) is None and settings.default_adapter is None:
+            try:
+                installed = await install_starter(registry, settings.adapter_dir)
+            except StoreConflict:  # a fleet: another replica registered it at the same moment; take its version
+                await registry.refresh()
+                installed = await install_starter(registry, settings.adapter_dir)
+            if installed is None and settings.default_adapter is None:
                 return None
         except Exception as exc:  # noqa: BLE001 -- serve the base model rather than not at all
             log.error("starter adapter %s could not be installed: %s; serving the base model", STARTER_NAME, exc)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -63,10 +64,16 @@ async def install_starter(registry: Any, adapter_dir: Path) -> dict[str, Any] | 
     rel = f"starter/{STARTER_NAME}-{_content_hash(source)}"
     target = adapter_dir / rel
     if not target.is_dir():
-        tmp = target.with_name(target.name + ".tmp")
+        # per process: replicas of a fleet starting at once share this adapter store
+        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.copytree(source, tmp)
-        tmp.rename(target)  # atomic: a crash never leaves a half-copied adapter in the store
+        try:
+            tmp.rename(target)  # atomic: a crash never leaves a half-copied adapter in the store
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if not target.is_dir():  # not another replica's copy that won the race
+                raise
     known = next((a for a in registry.list() if a["name"] == STARTER_NAME), None)
     existing = [v for v in (known or {}).get("versions", []) if v["folder"] == rel]
     if existing:
@@ -74,7 +81,7 @@ async def install_starter(registry: Any, adapter_dir: Path) -> dict[str, Any] | 
         if known and known["active"] is None:
             return dict(await registry.activate(STARTER_NAME, version["version"]))
         return dict(version)
-    info = await registry.register(STARTER_NAME, rel)
+    info = await registry.register(STARTER_NAME, rel, reuse=True)  # a fleet's other replica may have just done it
     activated = dict(await registry.activate(STARTER_NAME, int(info["version"])))
     log.info("starter adapter %s registered from %s", activated.get("served_name"), json.dumps(rel))
     return activated

@@ -4,6 +4,7 @@ endpoint that refuses a version leaves nothing registered and the active version
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -38,7 +39,7 @@ class Fleet:
         self.vllm = FakeFleet(2)
         self.adapters = tmp_path / "shared-adapters"
 
-    async def replica(self, name: str) -> AppClient:
+    async def replica(self, name: str, **overrides: object) -> AppClient:
         engine = RemoteEngine(
             self.vllm.urls,
             tokenizer=WordTokenizer(),
@@ -55,6 +56,7 @@ class Fleet:
             adapter_registry="store",
             adapter_sync_s=3600,  # tests call refresh() themselves
             engine_check_s=0,
+            **overrides,
         )
         return await self.stack.enter_async_context(serve(create_app(settings, engine=engine)))
 
@@ -114,3 +116,20 @@ async def test_an_endpoint_refusing_a_version_leaves_the_fleet_unchanged(tmp_pat
         listed = (await b.get("/adapters", headers=ADMIN)).json()
         assert [v["version"] for v in listed[0]["versions"]] == [1] and listed[0]["active"] == 1
         assert await _served_by(b) == "d2l@1"
+
+
+async def test_replicas_starting_together_share_one_starter_version(tmp_path: Path, store_url: str) -> None:
+    async with AsyncExitStack() as stack:
+        fleet = Fleet(tmp_path, store_url, stack)
+        a, b = await asyncio.gather(
+            *(fleet.replica(n, default_adapter="papertrans-zh") for n in "ab")
+        )
+        await a.app.state.adapters.refresh()
+        listed = (await a.get("/adapters", headers=ADMIN)).json()
+        starter = next(x for x in listed if x["name"] == "papertrans-zh")
+        assert [v["version"] for v in starter["versions"]] == [1] and starter["active"] == 1
+        for c in (a, b):
+            assert c.app.state.translator.default_adapter == "papertrans-zh"
+            r = await c.post("/translate", json={"markdown": DOC})
+            assert r.status_code == 200 and r.json()["adapter"] == "papertrans-zh@1", r.text
+        assert [p.name for p in (fleet.adapters / "starter").iterdir()] == [starter["versions"][0]["folder"].split("/")[-1]]
