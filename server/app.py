@@ -98,16 +98,27 @@ async def _default_adapter(settings: Settings, registry: AdapterRegistry, own_en
     return default
 
 
+HEALTH_TIMEOUT_S = 10.0  # an engine health call that takes longer is treated as no answer
+
+
 async def _watch_engine(app: Litestar, eng: Engine, settings: Settings) -> None:
     """Poll the engine's health; when it is dead, record it (``/health`` answers 503, requests fail fast with 503)
     and, if ``exit_on_engine_death``, stop the server with SIGTERM so that in-flight requests drain and the process
     exits for its supervisor to restart (the engine cannot be restarted inside a process that vLLM spawned from)."""
+    silent = 0
     while True:
         await asyncio.sleep(settings.engine_check_s)
         try:
-            state = (await eng.health()).get("state")
+            # bounded: a call into a core that dies mid-call (vLLM's list_loras) never returns; the next poll then
+            # sees the death, and a core that stays silent for 3 polls is taken for dead
+            state = (await asyncio.wait_for(eng.health(), timeout=HEALTH_TIMEOUT_S)).get("state")
+        except TimeoutError:
+            silent += 1
+            state = "unresponsive" if silent >= 3 else "ok"
         except Exception as exc:  # noqa: BLE001 - a health call that raises means the engine is gone
             state = f"error: {exc}"
+        else:
+            silent = 0
         # "unavailable": a remote pool with no endpoint answering now; they come back, and a restart would not help
         if state in ("ready", "ok", "running", "unavailable"):
             continue

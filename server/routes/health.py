@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from litestar import Response, get
@@ -14,7 +15,8 @@ __all__ = ["health"]
 async def health(state: State) -> Response[dict[str, Any]]:
     engine_info: dict[str, Any]
     try:
-        engine_info = dict(await state.engine.health())
+        # bounded: a call into an engine core that died mid-call may never return, and /health must answer
+        engine_info = dict(await asyncio.wait_for(state.engine.health(), timeout=10.0))
     except Exception as exc:  # noqa: BLE001 -- health must answer even when the engine does not
         engine_info = {"state": "error", "error": f"{type(exc).__name__}: {exc}"}
     store_info: dict[str, Any] | None = None
