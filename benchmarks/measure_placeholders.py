@@ -10,7 +10,11 @@ with the embedded model on vLLM's offline ``LLM``, and counts how often the plac
 
 Run once, under the heavy lock (it starts vLLM on the shared cores)::
 
-    VLLM_CPU_KVCACHE_SPACE=1 .venv/bin/python benchmarks/measure_placeholders.py
+    VLLM_CPU_KVCACHE_SPACE=1 .venv/bin/python benchmarks/measure_placeholders.py [--constrain] [--styles a,b]
+
+``--constrain`` decodes under the placeholder constraint (``server/engine/constrain.py``), as the server does by
+default: then every placeholder comes back by construction, and what differs between forms is how often the model
+still finishes normally (``finished_by_stop``; a loop that vLLM's repetition detector cuts is a failed segment).
 
 The figures go into ``docs/placeholders.md``.
 """
@@ -82,6 +86,8 @@ def main() -> None:
     ap.add_argument("--per-style", type=int, default=80)
     ap.add_argument("--model", default="embedded:gemma-3-270m")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--constrain", action="store_true", help="decode under the placeholder constraint")
+    ap.add_argument("--styles", default="", help="only these forms (comma-separated names of protect.STYLES)")
     args = ap.parse_args()
 
     from vllm import LLM, SamplingParams  # heavy: only when measuring
@@ -90,14 +96,23 @@ def main() -> None:
 
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     units = _units(Path(args.dev_data))
-    llm = LLM(model=str(resolve_model(args.model, None)), enforce_eager=True, max_model_len=1024)
+    from papertrans.server.engine.constrain import EXTRA_ARG, FQCN
+
+    procs = [FQCN] if args.constrain else None
+    model = str(resolve_model(args.model, None))
+    llm = LLM(model=model, enforce_eager=True, max_model_len=1024, logits_processors=procs)
     tok = llm.get_tokenizer()
     results: dict[str, dict[str, Any]] = {}
-    for name, style in protect.STYLES.items():
+    wanted = [s for s in args.styles.split(",") if s] or list(protect.STYLES)
+    for name, style in ((n, protect.STYLES[n]) for n in wanted):
         prompts, segs = build(name, units, args.per_style)
         params = [
-            SamplingParams(temperature=0.0, max_tokens=min(256, 2 * len(tok.encode(s.text)) + 32),
-                           stop=["\n"])
+            SamplingParams(
+                temperature=0.0,
+                max_tokens=min(256, 2 * len(tok.encode(s.text)) + 32),
+                stop=["\n"],
+                extra_args={EXTRA_ARG: list(s.placeholders)} if args.constrain else None,
+            )
             for s in segs
         ]
         t0 = time.perf_counter()
@@ -124,6 +139,8 @@ def main() -> None:
                 sum(len(tok.encode(style.make(i), add_special_tokens=False)) for i in range(1, 11)) / 10, 2
             ),
             "reasons": dict(reasons),
+            "constrained": args.constrain,
+            "finished_by_stop": round(sum(o.outputs[0].finish_reason == "stop" for o in outs) / len(outs), 3),
             "seconds": round(seconds, 1),
             "example_output": outs[0].outputs[0].text.strip()[:200],
         }
