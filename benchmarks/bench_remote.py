@@ -26,7 +26,7 @@ import httpx
 from bench_server import DEV, Recorder, chains, row, serve
 
 from papertrans.server.engine.model import resolve_model
-from papertrans.server.engine.remote import RemoteEngine, vllm_serve_command
+from papertrans.server.engine.remote import VLLM_SERVE_ENV, RemoteEngine, vllm_serve_command
 from papertrans.server.settings import Settings
 
 
@@ -88,7 +88,7 @@ def start_vllm(model_dir: Path, settings: Settings, log: Path) -> tuple[subproce
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True", "VLLM_CPU_KVCACHE_SPACE": "1"}
+    env = {**os.environ, **VLLM_SERVE_ENV, "VLLM_CPU_KVCACHE_SPACE": "1"}
     cmd = vllm_serve_command(model_dir, settings.engine, port=port, python=sys.executable)
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)

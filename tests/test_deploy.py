@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from papertrans.server.engine.inprocess import CONSTRAINT_FQCN
+from papertrans.server.engine.remote import VLLM_SERVE_ENV
 from papertrans.server.settings import EngineSettings, Settings
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
@@ -169,7 +170,7 @@ def test_vllm_deployment_serves_what_papertrans_needs() -> None:
     assert "--enable-lora" in args
     assert f"--logits-processors={CONSTRAINT_FQCN}" in args  # the placeholder constraint, by the name vLLM loads
     assert f"--max-lora-rank={EngineSettings().max_lora_rank}" in args  # what the registry lets through
-    assert _env(vllm)["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
+    assert VLLM_SERVE_ENV.items() <= _env(vllm).items()  # runtime LoRA, enough stop strings
     assert vllm["resources"]["limits"]["nvidia.com/gpu"] >= 1
     mounts = {m["name"]: m["mountPath"] for m in vllm["volumeMounts"]}
     app = _of(docs, "Deployment")["papertrans"]["spec"]["template"]["spec"]["containers"][0]
@@ -206,7 +207,7 @@ def test_fleet_compose_and_load_balancer(monkeypatch: pytest.MonkeyPatch) -> Non
             assert source.startswith(".") or source in compose["volumes"], (name, vol)
     command = services["vllm"]["command"]
     assert "--enable-lora" in command and f"--logits-processors={CONSTRAINT_FQCN}" in command
-    assert services["vllm"]["environment"]["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
+    assert VLLM_SERVE_ENV.items() <= services["vllm"]["environment"].items()
     for replica in ("papertrans-a", "papertrans-b"):
         env = {k: str(v) for k, v in services[replica]["environment"].items()}
         env["PAPERTRANS_ADMIN_KEY"] = "k"  # compose interpolates ${...} from the host

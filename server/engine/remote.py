@@ -45,7 +45,11 @@ from .protocol import (
 )
 from .tokenizer import ChatTokenizer
 
-__all__ = ["Endpoint", "RemoteEngine", "vllm_serve_command"]
+__all__ = ["VLLM_SERVE_ENV", "Endpoint", "RemoteEngine", "vllm_serve_command"]
+
+#: The environment ``vllm serve`` needs for papertrans: runtime LoRA loading, and more stop strings per request than
+#: the OpenAI API's 4 (vLLM answers 400 to the few-shot prompts' 5 otherwise).
+VLLM_SERVE_ENV = {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True", "VLLM_MAX_STOP_STRINGS": "16"}
 
 log = logging.getLogger(__name__)
 
@@ -467,7 +471,7 @@ def vllm_serve_command(
 ) -> list[str]:
     """The ``vllm serve`` command line matching what the in-process engine starts with ``settings``: LoRA on (with
     the same rank, slots and target modules), the placeholder constraint loaded, the same context length and seed.
-    Run it with ``VLLM_ALLOW_RUNTIME_LORA_UPDATING=True`` (and ``VLLM_CPU_KVCACHE_SPACE`` on CPU). ``python -m`` form,
+    Run it with :data:`VLLM_SERVE_ENV` in its environment (and ``VLLM_CPU_KVCACHE_SPACE`` on CPU). ``python -m`` form,
     because the ``vllm`` script refuses to start when the distribution is ``vllm-cpu``."""
     cmd = [python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_path)]
     cmd += ["--host", host, "--port", str(port), "--served-model-name", Path(str(model_path)).name]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from papertrans.server.engine.remote import vllm_serve_command
+from papertrans.server.engine.remote import VLLM_SERVE_ENV, vllm_serve_command
 from papertrans.server.settings import EngineSettings
 
 __all__ = ["free_port", "stop_group", "vllm_serve"]
@@ -49,7 +49,7 @@ def vllm_serve(model_path: Path, settings: EngineSettings, log: Path, start_time
     """Yield the base URL of a running ``vllm serve`` on ``model_path`` with the server's engine settings."""
     port = free_port()
     cmd = vllm_serve_command(model_path, settings, port=port, python=sys.executable)
-    env = {**os.environ, "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True", "VLLM_CPU_KVCACHE_SPACE": "1"}
+    env = {**os.environ, **VLLM_SERVE_ENV, "VLLM_CPU_KVCACHE_SPACE": "1"}
     url = f"http://127.0.0.1:{port}"
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
