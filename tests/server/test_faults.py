@@ -183,3 +183,29 @@ async def test_a_job_interrupted_again_and_again_is_failed_not_requeued_forever(
         body = (await c.get(f"/jobs/{job}")).json()
     assert body["status"] == "failed" and body["error"]["error"] == "interrupted"
     assert f"{MAX_RESTARTS} restart" in body["error"]["detail"]
+
+
+async def test_watchdog_survives_a_health_call_that_never_returns(
+    app_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """vLLM's list_loras into a core that dies mid-call never returns: the watchdog's bounded call gives up, and the
+    next poll sees the death (the hang once left a real server up after its engine core was killed)."""
+    import papertrans.server.app as app_module
+
+    monkeypatch.setattr(app_module, "HEALTH_TIMEOUT_S", 0.2)
+
+    class HangsThenDead(FakeEngine):
+        calls = 0
+
+        async def health(self) -> dict[str, object]:
+            HangsThenDead.calls += 1
+            if HangsThenDead.calls == 2:
+                await asyncio.Event().wait()  # the call in flight when the core died: never answered
+            return {"state": "dead" if HangsThenDead.calls > 2 else "ready"}
+
+    async with serve(app_factory(HangsThenDead(), engine_check_s=0.05)) as c:
+        for _ in range(100):
+            if c.app.state.engine_dead:
+                break
+            await asyncio.sleep(0.05)
+        assert c.app.state.engine_dead == "dead"
