@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime
 import json
 import os
 import random
@@ -231,6 +232,11 @@ def main() -> int:
             (args.work / f"{stage}.json").write_text(json.dumps(outputs, ensure_ascii=False, indent=1))
             print(stage, json.dumps(table[stage]), flush=True)
         if not args.no_refresh:
+            # The refresh exports feedback and prompts since its last run: mark "now", so the held-out translations
+            # above never become training prompts (only the readers' documents do).
+            (args.work / "refresh").mkdir(parents=True, exist_ok=True)
+            (args.work / "refresh" / "state.json").write_text(json.dumps(
+                {"last_success": datetime.datetime.now(datetime.UTC).isoformat()}))
             t = time.monotonic()
             seen = asyncio.run(translate_all(url, reader_units, None, args.concurrency))
             counts = asyncio.run(readers(url, seen, reader_units, args.bad_below))

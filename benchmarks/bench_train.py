@@ -106,6 +106,79 @@ def _target_tokens(prep: Any, rows_per_step: int, steps: int, seed: int) -> floa
     return float(sum(len(tok(prep.rows[i]["completion"], add_special_tokens=False)["input_ids"]) + 1 for i in picked))
 
 
+def micro(data: Path, rows: int, batch: int, threads: int) -> list[dict[str, Any]]:
+    """Forward + backward of the LoRA model on the same rows, per variant, in process CPU seconds (robust when other
+    jobs share the cores): the cost of one training pass without the Trainer around it."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from papertrans.rl._sft import completion_loss
+    from papertrans.rl.corpus import parallel_rows
+    from papertrans.rl.datasets import load_rows
+    from papertrans.server.engine.model import resolve_model
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    base = Path(resolve_model("embedded:gemma-3-270m"))
+    tok = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32, attn_implementation="eager")
+    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules=["q_proj", "k_proj", "v_proj",
+                                                                                  "o_proj"], task_type="CAUSAL_LM"))
+    units = load_rows(data)[:: 40]
+    picked = {style: parallel_rows(units, style=style, max_chars=600)[0][:rows] for style in ("fewshot", "zeroshot")}
+
+    def batches(style: str, size: int) -> list[dict[str, Any]]:
+        out = []
+        for start in range(0, rows, size):
+            group = picked[style][start : start + size]
+            ids = [tok(r["prompt"])["input_ids"] + tok(r["completion"], add_special_tokens=False)["input_ids"]
+                   + [tok.eos_token_id] for r in group]
+            prompt_len = [len(tok(r["prompt"])["input_ids"]) for r in group]
+            width = max(len(i) for i in ids)
+            input_ids = torch.full((len(ids), width), tok.pad_token_id)
+            labels = torch.full((len(ids), width), -100)
+            mask = torch.zeros((len(ids), width), dtype=torch.long)
+            for k, (seq, p) in enumerate(zip(ids, prompt_len, strict=True)):
+                input_ids[k, : len(seq)] = torch.tensor(seq)
+                labels[k, p : len(seq)] = torch.tensor(seq[p:])
+                mask[k, : len(seq)] = 1
+            out.append({"input_ids": input_ids, "attention_mask": mask, "labels": labels})
+        return out
+
+    def full_logits(batch: dict[str, Any]) -> torch.Tensor:  # the whole (batch, length, vocab) logits, as before
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, :-1].float()
+        return torch.nn.functional.cross_entropy(logits.flatten(0, 1), batch["labels"][:, 1:].flatten(),
+                                                 ignore_index=-100)
+
+    variants = [("before: few-shot prompt, full logits, padded batch", "fewshot", batch, full_logits),
+                ("zero-shot prompt, full logits, padded batch", "zeroshot", batch, full_logits),
+                ("zero-shot prompt, completion-only loss, padded batch", "zeroshot", batch,
+                 lambda b: completion_loss(model, b)[0]),
+                ("zero-shot prompt, completion-only loss, batch 1 (no padding)", "zeroshot", 1,
+                 lambda b: completion_loss(model, b)[0])]
+    results = []
+    for name, style, size, loss_fn in variants:
+        work = batches(style, size)
+        loss_fn(work[0]).backward()  # warm-up
+        model.zero_grad()
+        wall, cpu = time.perf_counter(), time.process_time()
+        for b in work:
+            loss_fn(b).backward()
+            model.zero_grad()
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        tokens = sum(int(b["attention_mask"].sum()) for b in work)
+        padded = sum(b["attention_mask"].numel() for b in work)
+        target = sum(int((b["labels"] != -100).sum()) for b in work)
+        res = {"variant": name, "rows": rows, "cpu_s_per_row": round(cpu / rows, 2),
+               "wall_s_per_row": round(wall / rows, 2),
+               "tokens": tokens, "padded_positions": padded, "target_tokens": target,
+               "target_tokens_per_cpu_s": round(target / cpu, 1), "tokens_per_cpu_s": round(tokens / cpu, 1)}
+        results.append(res)
+        print(json.dumps(res), flush=True)
+    return results
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "train" / "d2l_en_zh_train.jsonl")
@@ -113,7 +186,13 @@ def main() -> int:
     ap.add_argument("--rows-per-step", type=int, default=4)
     ap.add_argument("--steps", type=int, default=4, help="timed steps (after one warm-up step)")
     ap.add_argument("--only", action="append", help="run only variants whose name contains this (repeatable)")
+    ap.add_argument("--micro", type=int, metavar="ROWS",
+                    help="instead: forward+backward CPU time of ROWS rows per variant, without the Trainer")
+    ap.add_argument("--threads", type=int, default=1, help="--micro: torch threads")
     args = ap.parse_args()
+    if args.micro:
+        micro(args.data, args.micro, args.rows_per_step, args.threads)
+        return 0
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args.work.mkdir(parents=True, exist_ok=True)
     results = []
