@@ -81,15 +81,23 @@ def echoed_prompt_text(source: str, output: str, texts: Iterable[PromptText]) ->
 
 def untranslated_sentences(source: str, output: str, min_words: int = 6) -> tuple[int, int]:
     """``(copied, total)``: the source's sentences of at least ``min_words`` English words, and how many of them the
-    output carries mostly in English: runs of at least ``min_words`` of their words, in order, covering half of them."""
+    output carries mostly in English: runs of at least ``min_words`` of their words that the output also has, in order,
+    covering half of them.
+
+    Linear in the text: the output's ``min_words``-grams go into a set once, and each sentence marks the words of its
+    grams found there (a sequence matcher per sentence was quadratic on long runs of one repeated word)."""
     out_words = _WORD.findall(_norm(output))
+    grams = {tuple(out_words[i : i + min_words]) for i in range(len(out_words) - min_words + 1)}
     total = copied = 0
     for sentence in _SENTENCE_END.split(source):
         words = _WORD.findall(_norm(sentence))
         if len(words) < min_words:
             continue
         total += 1
-        blocks = SequenceMatcher(None, words, out_words, autojunk=False).get_matching_blocks()
-        if 2 * sum(b.size for b in blocks if b.size >= min_words) >= len(words):
+        covered = [False] * len(words)
+        for i in range(len(words) - min_words + 1):
+            if tuple(words[i : i + min_words]) in grams:
+                covered[i : i + min_words] = [True] * min_words
+        if 2 * sum(covered) >= len(words):
             copied += 1
     return copied, total
