@@ -65,7 +65,8 @@ def test_soft_reasons_keep_translation() -> None:
     assert "length_ratio" in protect.validate(seg, "短").reasons
     assert protect.validate(seg, "这个句子足够长，可以检查其长度比例，确实如此，真的是这样的。").reasons == []
     mixed = protect.validate(seg, "这个句子 is long enough to be checked for its length，确实如此。")
-    assert mixed.status == "ok" and mixed.reasons == ["too_little_chinese"]
+    # nine of the sentence's fifteen words carried over in English: soft (a retry is asked for), still "ok"
+    assert mixed.status == "ok" and sorted(mixed.reasons) == ["too_little_chinese", "untranslated_sentences"]
 
 
 def test_glossary_term_missing_is_soft() -> None:
