@@ -13,7 +13,7 @@ in-process app on ONE real engine (default settings unless told otherwise). Prin
 
 It starts vLLM: on the shared machine run it under the heavy lock::
 
-    flock /tmp/papertrans-heavy.lock .venv/bin/python benchmarks/bench_quality.py [--limit N] [--no-docs]
+    .venv/bin/python benchmarks/bench_quality.py [--limit N] [--no-docs]
         [--adapter FOLDER|none] [--model SPEC] [--no-constrain] [--json out.json]
 
 ``--adapter`` registers a PEFT folder as adapter ``bench`` and translates with it (``none``: the base model; default:
