@@ -110,7 +110,8 @@ async def test_dev_document_on_vllm_serve(vllm_url: str, dev_data: Path, tmp_pat
     assert body["adapter"] and body["adapter"].startswith("papertrans-zh@")
     models = httpx.get(f"{vllm_url}/v1/models").json()["data"]
     assert body["adapter"] in {m["id"] for m in models}
-@pytest.mark.skip(reason="issue 11 open: failed in its first run on a real vllm serve (2026-11-29 20:18), not yet diagnosed")
+
+
 async def test_constraint_reaches_vllm_through_xargs(vllm_url: str, dev_data: Path) -> None:
     from transformers import AutoTokenizer
 
@@ -121,6 +122,7 @@ async def test_constraint_reaches_vllm_through_xargs(vllm_url: str, dev_data: Pa
     tok = AutoTokenizer.from_pretrained(str(model_path))
     segments = [s for s in protect.protect(_doc(dev_data)).segments if len(s.placeholders) >= 2][:8]
     faults: dict[bool, int] = {}
+    decided: dict[bool, int] = {}
     for constrain in (True, False):
         engine = RemoteEngine(
             [vllm_url], tokenizer=tok, model_name="gemma", settings=EngineSettings(constrain_placeholders=constrain)
@@ -132,9 +134,22 @@ async def test_constraint_reaches_vllm_through_xargs(vllm_url: str, dev_data: Pa
             options = SamplingOptions(max_tokens=160, stop=tuple(stop), placeholders=tuple(seg.placeholders))
             gens.append(await engine.generate(prompt, options, request_id=f"c{constrain}"))
         await engine.close()
-        faults[constrain] = sum(not _exact(g.text, seg.placeholders) for seg, g in zip(segments, gens, strict=True))
-    print(f"\n{len(segments)} segments with a placeholder fault: constrained {faults[True]}, free {faults[False]}")
+        # A repetition stop is the client cutting a looping stream (the constraint cannot see it coming): it is
+        # retried and validated like an empty output. Every output the model itself ended (a stop or max_tokens)
+        # must hold each placeholder exactly once when constrained.
+        ended = [(seg, g) for seg, g in zip(segments, gens, strict=True) if g.finish_reason != "repetition"]
+        decided[constrain] = len(ended)
+        faults[constrain] = sum(not _exact(g.text, seg.placeholders) for seg, g in ended)
+        for seg, g in ended:
+            if not _exact(g.text, seg.placeholders):
+                print(f"\nconstrained={constrain} {list(seg.placeholders)} {g.finish_reason!r}: {g.text[:300]!r}")
+    print(
+        f"\n{len(segments)} segments; ended by the model (not cut for repetition): constrained {decided[True]}, "
+        f"free {decided[False]}; of those with a placeholder fault: constrained {faults[True]}, free {faults[False]}"
+    )
+    assert decided[True] >= len(segments) // 2, decided
     assert faults[True] == 0, faults
+    assert faults[False] > 0, "the segments no longer show what the constraint prevents"
 
 
 def _exact(text: str, placeholders: Any) -> bool:
@@ -147,7 +162,8 @@ async def proxy(vllm_url: str) -> AsyncIterator[TcpProxy]:
     await p.start()
     yield p
     await p.kill()
-@pytest.mark.skip(reason="issue 11 open: not yet run to the end on a real vllm serve since the stop-string fix")
+
+
 async def test_killing_one_endpoint_mid_document_loses_no_segment(
     vllm_url: str, proxy: TcpProxy, dev_data: Path, tmp_path: Path
 ) -> None:
@@ -238,7 +254,8 @@ async def _job_lease_owner(pg: str, job_id: str) -> str | None:
     finally:
         await eng.dispose()
     return row[0] if row else None
-@pytest.mark.skip(reason="issue 11 open: not yet run to the end on a real vllm serve since the stop-string fix")
+
+
 async def test_two_replicas_on_postgres_publish_once_and_survive_kill_9(
     vllm_url: str, pg_url: str, dev_data: Path, tmp_path: Path
 ) -> None:
