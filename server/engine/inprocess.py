@@ -24,6 +24,9 @@ __all__ = ["VllmEngine"]
 
 log = logging.getLogger(__name__)
 
+#: How long /health waits for the core's list of loaded adapters before it reports them as unknown (None).
+LIST_LORAS_TIMEOUT_S = 3.0
+
 # Greedy decoding on a small base model can fall into a loop ("的的的…", a phrase over and over). vLLM stops a
 # request whose output ends in a 2..24-token pattern repeated 4 times; the pipeline then sees finish_reason
 # "repetition" and a truncated text, which its validation turns into a retry instead of burning max_tokens.
@@ -234,7 +237,15 @@ class VllmEngine:
                 await self.llm.check_health()
             except Exception:  # noqa: BLE001 - any failure of the core means "dead" for /health
                 state = "dead"
-        loaded = sorted(await self.llm.list_loras()) if state == "ok" else []
+        loaded: list[int] | None = []
+        if state == "ok":
+            # list_loras is a call into the engine core, answered between steps: a busy core can keep it waiting,
+            # and one that dies mid-call never answers. Liveness comes from check_health (vLLM watches the core's
+            # process), so a slow answer only leaves the loaded adapters unknown.
+            try:
+                loaded = sorted(await asyncio.wait_for(self.llm.list_loras(), timeout=LIST_LORAS_TIMEOUT_S))
+            except TimeoutError:
+                loaded = None
         return {
             "state": state,
             "model": self.model_name,
