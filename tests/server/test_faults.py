@@ -209,3 +209,28 @@ async def test_watchdog_survives_a_health_call_that_never_returns(
                 break
             await asyncio.sleep(0.05)
         assert c.app.state.engine_dead == "dead"
+
+
+async def test_a_slow_health_answer_is_a_busy_engine_not_a_dead_one(
+    app_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A core deep in long prefills answers late, poll after poll: the server keeps serving (this once stopped a
+    server 55 s into a full dev run on 2 cores)."""
+    import papertrans.server.app as app_module
+
+    monkeypatch.setattr(app_module, "HEALTH_TIMEOUT_S", 0.05)
+
+    class Busy(FakeEngine):
+        calls = 0
+
+        async def health(self) -> dict[str, object]:
+            Busy.calls += 1
+            await asyncio.sleep(0.2)  # every answer later than the watchdog waits
+            return {"state": "ready"}
+
+    async with serve(app_factory(Busy(), engine_check_s=0.02)) as c:
+        while Busy.calls < 8:  # many polls, each timed out
+            await asyncio.sleep(0.05)
+        assert not c.app.state.engine_dead
+        r = await c.post("/translate", json={"markdown": "The model reads."})
+    assert r.status_code == 200, r.text
