@@ -222,6 +222,11 @@ async def main() -> None:
             overrides["model"] = args.model
         if args.adapter is not None and args.adapter.lower() in ("none", "base"):
             overrides["default_adapter"] = "none"
+        elif args.adapter is None:
+            # the server's default, spelled out: an engine handed to create_app gets no starter unless it is named
+            from papertrans.server.starter import resolve_default_adapter
+
+            overrides["default_adapter"] = resolve_default_adapter(None, args.model or Settings().model) or "none"
         settings = Settings(**overrides)
         if args.no_constrain:
             settings.engine.constrain_placeholders = False
