@@ -52,12 +52,14 @@ async def replay_raw(engine: RemoteEngine, url: str, segs: list[Any]) -> tuple[f
         return time.perf_counter() - t0, tokens
 
 
-async def run(url: str, model_dir: Path, settings: Settings, doc: Path, reps: int) -> None:
+async def run(url: str, model_dir: Path, settings: Settings, doc: Path, reps: int, blocks: int = 0) -> None:
     from papertrans.server.app import create_app
 
     engine = await RemoteEngine.start([url], model_dir, settings.engine)
     rec = Recorder(engine)  # type: ignore[arg-type]  # passes everything else to the remote engine
     source = doc.read_text(encoding="utf-8")
+    if blocks:
+        source = "\n\n".join(source.split("\n\n")[:blocks])
     times_http: list[float] = []
     times_raw: list[float] = []
     tokens = 0
@@ -112,14 +114,17 @@ def main() -> None:
     ap.add_argument("--url", help="a running vllm serve (default: start one on the embedded model)")
     ap.add_argument("--doc", type=Path, default=DEV / "docs" / "d2l-en__reinforcement-learning__value-iter.md")
     ap.add_argument("--reps", type=int, default=1)
+    ap.add_argument("--doc-paragraphs", type=int, default=0, help="only the first N blocks of the document (0 = all)")
     args = ap.parse_args()
+    # a timeout's SIGTERM must still stop the vllm serve this started (the finally below)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="bench-remote-") as tmp:
         # the base model, as part (a) measures it (the starter adapter would need the fleet's adapter store)
         settings = Settings(data_dir=Path(tmp) / "data", default_adapter="none")  # type: ignore[call-arg]
         model_dir = Path(resolve_model(settings.model, settings.cache_dir))
         proc, url = (None, args.url) if args.url else start_vllm(model_dir, settings, Path(tmp) / "vllm.log")
         try:
-            asyncio.run(run(url, model_dir, settings, args.doc, args.reps))
+            asyncio.run(run(url, model_dir, settings, args.doc, args.reps, args.doc_paragraphs))
         finally:
             if proc is not None:
                 os.killpg(proc.pid, signal.SIGTERM)
