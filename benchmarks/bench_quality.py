@@ -222,12 +222,12 @@ async def main() -> None:
             overrides["model"] = args.model
         if args.adapter is not None and args.adapter.lower() in ("none", "base"):
             overrides["default_adapter"] = "none"
-        elif args.adapter is None:
+        settings = Settings(**overrides)
+        if args.adapter is None:
             # the server's default, spelled out: an engine handed to create_app gets no starter unless it is named
             from papertrans.server.starter import resolve_default_adapter
 
-            overrides["default_adapter"] = resolve_default_adapter(None, args.model or Settings().model) or "none"
-        settings = Settings(**overrides)
+            settings.default_adapter = resolve_default_adapter(None, settings.model) or "none"
         if args.no_constrain:
             settings.engine.constrain_placeholders = False
         t0 = time.perf_counter()
