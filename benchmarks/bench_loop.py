@@ -29,11 +29,9 @@ import datetime
 import json
 import os
 import random
-import re
 import sys
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,44 +40,24 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 DATA = REPO.parent / "shared" / "data"
 
-# Must-preserve items (math, code spans, d2l roles, link targets, URLs, tags): removed for the text-only scores and
-# counted for "items lost".
-_ITEM = re.compile(r"\$\$.+?\$\$|\$[^$\n]+\$|:\w+:`[^`]*`|`[^`\n]+`|\]\([^)\s]*\)|https?://[^\s)>\]]+|<[^>\n]+>", re.S)
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_LATIN = re.compile(r"[A-Za-z]")
-
-
-def text_only(markdown: str) -> str:
-    return re.sub(r"\s+", " ", _ITEM.sub(" ", markdown)).strip()
-
-
-def items(markdown: str) -> Counter[str]:
-    return Counter(m.group(0) for m in _ITEM.finditer(markdown))
-
-
-def chinese_share(text: str) -> float:
-    cjk, latin = len(_CJK.findall(text)), len(_LATIN.findall(text))
-    return cjk / (cjk + latin) if cjk + latin else 0.0
+# Scored exactly as benchmarks/bench_quality.py scores (one definition of "the words alone" and of "items lost").
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_quality import lost_items, preserve_items, scores, text_only  # noqa: E402
 
 
 def score(outputs: list[dict[str, Any]]) -> dict[str, Any]:
     """Corpus scores of one stage: outputs are {source, reference, markdown, segments}."""
-    from sacrebleu.metrics import BLEU, CHRF  # type: ignore[attr-defined]
-
     hyps = [text_only(o["markdown"]) for o in outputs]
     refs = [text_only(o["reference"]) for o in outputs]
     segments = [s for o in outputs for s in o["segments"]]
-    letters = " ".join(hyps)
     return {
         "units": len(outputs),
         "segments": len(segments),
-        "chrf": round(CHRF().corpus_score(hyps, [refs]).score, 2),
-        "bleu_zh": round(BLEU(tokenize="zh").corpus_score(hyps, [refs]).score, 2),
-        "chinese_share": round(chinese_share(letters), 3),
+        **scores(hyps, refs),
         "fallback_pct": round(100 * sum(s["status"] == "fallback" for s in segments) / max(1, len(segments)), 2),
         "memory_pct": round(100 * sum(s["status"] == "memory" for s in segments) / max(1, len(segments)), 2),
-        "items_lost": sum(sum((items(o["source"]) - items(o["markdown"])).values()) for o in outputs),
-        "items": sum(sum(items(o["source"]).values()) for o in outputs),
+        "items_lost": sum(len(lost_items(o["source"], o["markdown"])) for o in outputs),
+        "items": sum(sum(preserve_items(o["source"]).values()) for o in outputs),
     }
 
 

@@ -203,10 +203,13 @@ def main() -> int:
         results.append(res)
         print(json.dumps(res, ensure_ascii=False), flush=True)
     (args.work / "bench.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
-    print(f"\n{'variant':55} {'s/row':>6} {'cpu s/row':>9} {'tok/s':>6} {'tgt tok/s':>9}")
+    # the ratio: trained (completion) tokens per second against the first variant run (the "before" one), same rows
+    first = results[0]["target_tokens_per_s"] if results else 0.0
+    print(f"\n{'variant':55} {'s/row':>6} {'cpu s/row':>9} {'tok/s':>6} {'tgt tok/s':>9} {'x first':>7}")
     for r in results:
+        ratio = r["target_tokens_per_s"] / first if first else float("nan")
         print(f"{r['variant']:55} {r['s_per_row']:6.2f} {r['cpu_s_per_row']:9.2f} {r['tokens_per_s']:6.1f} "
-              f"{r['target_tokens_per_s']:9.1f}")
+              f"{r['target_tokens_per_s']:9.1f} {ratio:7.2f}")
     return 0
 
 
