@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from difflib import SequenceMatcher
@@ -36,7 +35,11 @@ DATA = REPO.parent / "shared" / "data"
 
 from bench_quality import chinese_share, scores, text_only  # noqa: E402
 
-_PLACEHOLDER = re.compile(r"⟦\d+⟧")
+from papertrans import protect  # noqa: E402
+
+# protect's own recognition of the served placeholder form (tolerates spaces inside, as validation does)
+_STYLE = protect.DEFAULT_STYLE
+_PLACEHOLDER = _STYLE.token
 
 
 def _grams(text: str) -> set[str]:
@@ -64,7 +67,7 @@ def with_examples(zero_shot: str, source: str, examples: list[dict[str, Any]]) -
 
 
 def intact(output: str, placeholders: list[str]) -> bool:
-    found = _PLACEHOLDER.findall(output)
+    found = [_STYLE.canonical(m) for m in _PLACEHOLDER.finditer(output)]
     return sorted(found) == sorted(placeholders)
 
 
