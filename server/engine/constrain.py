@@ -3,7 +3,9 @@
 A request that carries its placeholder inventory in ``SamplingParams.extra_args["placeholders"]`` (e.g.
 ``["⟦1⟧", "⟦2⟧"]``) produces each of them exactly once, in any order, produces no other delimiter, cannot stop (EOS or
 one of its stop strings, a line break) while one is pending: when its best token is one of those, it writes the
-pending placeholders at once and may stop after them; they are also forced before ``max_tokens`` runs out.
+pending placeholders at once and may stop after them (``extra_args["early_stop"] = "release"`` lets it stop without
+them instead: the caller retries rather than ship formulas piled at the end); they are also forced before
+``max_tokens`` runs out.
 Requests without an inventory are not touched. The rules live in the pure
 :class:`~papertrans.server.engine.placeholder_automaton.PlaceholderAutomaton`; this module only feeds it the batch.
 
@@ -40,12 +42,15 @@ if TYPE_CHECKING:
     from vllm import SamplingParams
     from vllm.config import VllmConfig
 
-__all__ = ["EXTRA_ARG", "FQCN", "PlaceholderConstraint"]
+__all__ = ["EARLY_STOP_ARG", "EXTRA_ARG", "FQCN", "PlaceholderConstraint"]
 
 log = logging.getLogger(__name__)
 
 #: The ``SamplingParams.extra_args`` key (``vllm_xargs`` over HTTP) carrying a request's placeholders.
 EXTRA_ARG = "placeholders"
+#: The ``extra_args`` key saying what a stop wish with placeholders pending does: ``"close"`` (default: write them at
+#: once) or ``"release"`` (let the model stop; the attempt fails validation and is retried).
+EARLY_STOP_ARG = "early_stop"
 #: The name vLLM loads the processor by.
 FQCN = "papertrans.server.engine.constrain:PlaceholderConstraint"
 
@@ -106,7 +111,8 @@ class PlaceholderConstraint(LogitsProcessor):
                 self._requests[a] = rb
 
     def _new_request(self, params: SamplingParams, output: list[int]) -> _Request | None:
-        placeholders = (params.extra_args or {}).get(EXTRA_ARG)
+        extra = params.extra_args or {}
+        placeholders = extra.get(EXTRA_ARG)
         if not placeholders:
             return None
         table, tokenizer = self._vocab()
@@ -129,6 +135,7 @@ class PlaceholderConstraint(LogitsProcessor):
             stops=tuple(s.encode() for s in (params.stop or ()) if s),
             eos_ids=frozenset(eos),
             max_tokens=params.max_tokens,
+            early_stop="release" if extra.get(EARLY_STOP_ARG) == "release" else "close",
         )
         return _Request(PlaceholderAutomaton(table, spec), output)
 

@@ -12,8 +12,10 @@ the next step may (``Mask.allow``) or may not (``Mask.block``) produce so that:
   is matched on bytes, so a stop string split over several tokens is caught at its last token) and no line break (a
   base model that may not stop starts a new "example" on the next line): these are the *stop wishes* of a step;
 - a model that wishes to stop while placeholders are pending (its best token is a stop wish: the caller sees the
-  logits and calls :meth:`PlaceholderAutomaton.close`) writes the pending placeholders right away and may stop then,
-  instead of rambling on until it happens to write them;
+  logits and calls :meth:`PlaceholderAutomaton.close`) does what the request's ``early_stop`` says: ``"close"``
+  writes the pending placeholders right away and may stop then (every byte kept, but the formulas land in a pile at
+  the end, out of their sentences); ``"release"`` lifts the constraint and lets it stop, so the attempt comes back
+  with placeholders missing and fails validation: the caller retries it (smaller pieces) instead of shipping a pile;
 - the pending placeholders still fit into ``max_tokens``: when the remaining budget equals what they need, only their
   tokens are allowed.
 
@@ -125,7 +127,8 @@ class ConstraintSpec:
     ``sequences``: the token ids of each placeholder occurrence (a placeholder present twice is listed twice);
     ``guards``: byte strings produced only inside a placeholder (its delimiters); ``stops``: stop strings that must not
     complete while a placeholder is pending; ``eos_ids``: end-of-sequence ids, blocked likewise; ``max_tokens``: the
-    request's budget (``None`` = no forcing).
+    request's budget (``None`` = no forcing); ``early_stop``: what a stop wish with placeholders pending does
+    (``"close"``: write them now; ``"release"``: let the model stop without them, the attempt then fails validation).
     """
 
     sequences: tuple[tuple[int, ...], ...]
@@ -133,6 +136,7 @@ class ConstraintSpec:
     stops: tuple[bytes, ...] = ()
     eos_ids: frozenset[int] = frozenset()
     max_tokens: int | None = None
+    early_stop: str = "close"
 
 
 @dataclass(frozen=True)
@@ -161,6 +165,7 @@ class PlaceholderAutomaton:
     prefix: tuple[int, ...] = field(init=False, default=())
     tail: bytes = field(init=False, default=b"")
     closing: bool = field(init=False, default=False)
+    released: bool = field(init=False, default=False)
     _keep: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
@@ -202,17 +207,24 @@ class PlaceholderAutomaton:
 
     # -- the mask ------------------------------------------------------------------------------------------------
     def close(self) -> None:
-        """The model wants to stop: from now on only the pending placeholders, then it may stop.
+        """The model wants to stop with placeholders pending: with ``early_stop="close"`` only the pending placeholders
+        from now on, then it may stop; with ``"release"`` it may stop now (no placeholder is forced, none invented).
 
         Not part of the replayed state: a preempted request that was closing closes again at its next stop wish.
         """
-        if self.pending:
+        if not self.pending:
+            return
+        if self.spec.early_stop == "release":
+            self.released = True
+        else:
             self.closing = True
 
     def mask(self) -> Mask:
         """What the next token may be."""
         if self.prefix:
             return Mask(allow=frozenset(t for t in self._continuations() if self._fits(t)))
+        if self.released:  # it may stop; it still may not invent or duplicate a placeholder
+            return Mask(block=frozenset(self._guarded() - self._openers()))
         if self.pending and (self.closing or not self._fits(None)):
             return Mask(allow=frozenset(t for t in self._openers() if self._fits(t)))
         stop = self._stop_wishes()
@@ -255,13 +267,18 @@ class PlaceholderAutomaton:
 
     def _blocked_outside(self) -> frozenset[int]:
         """Delimiters outside a placeholder (and, while one is pending, the stop wishes)."""
-        blocked: set[int] = set()
-        for pattern in self.spec.guards:
-            blocked |= self._completing(pattern)
+        blocked = self._guarded()
         if self.pending:
             blocked -= self._openers()
             blocked |= self._stop_wishes()
         return frozenset(blocked)
+
+    def _guarded(self) -> set[int]:
+        """Tokens that would put a delimiter into the text outside a pending placeholder's opening."""
+        blocked: set[int] = set()
+        for pattern in self.spec.guards:
+            blocked |= self._completing(pattern)
+        return blocked
 
     def _stop_wishes(self) -> frozenset[int]:
         """Tokens that end the text while a placeholder is pending: EOS, stop strings, line breaks."""

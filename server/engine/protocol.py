@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 __all__ = [
     "AdapterLoadError",
@@ -70,6 +70,10 @@ class SamplingOptions:
     # The placeholders the output must carry, each exactly once: the real engine enforces them while decoding
     # (server/engine/constrain.py, unless EngineSettings.constrain_placeholders is off); other engines may ignore it.
     placeholders: Sequence[str] = ()
+    # What the constraint does when the model wants to stop with placeholders pending: "close" writes them at once
+    # (every byte kept, formulas piled at the end), "release" lets it stop without them (the attempt fails validation
+    # and the pipeline retries it in smaller pieces).
+    early_stop: Literal["close", "release"] = "close"
 
 
 @dataclass

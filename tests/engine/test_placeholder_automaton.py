@@ -8,6 +8,7 @@ a preempted request's output.
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -261,3 +262,29 @@ def test_any_model_under_the_mask_writes_every_placeholder_once(numbers: list[in
         assert text.count(f"⟦{n}⟧".encode()) == 1
     assert text.count("⟦".encode()) == text.count("⟧".encode()) == len(numbers)
     assert stopped or a.produced == need + slack
+
+
+def test_release_lets_a_stop_wish_stop_without_writing_a_pile() -> None:
+    """``early_stop="release"``: the model that wants to stop with ⟦1⟧ ⟦2⟧ pending may stop (the attempt then fails
+    validation and is retried in smaller pieces) instead of writing ``⟦2⟧⟦1⟧`` in a run at the end."""
+    a = PlaceholderAutomaton(TABLE, replace(spec(1, 2), early_stop="release"))
+    a.feed(DE)
+    assert not allowed(a.mask(), EOS)  # before any stop wish the constraint holds
+    a.close()
+    m = a.mask()
+    assert m.allow is None and allowed(m, EOS) and allowed(m, NL2) and allowed(m, DE)
+    assert allowed(m, OPEN)  # a pending placeholder may still be written
+    a.feed_all(ph(1))
+    m = a.mask()
+    assert allowed(m, EOS) and not allowed(m, CLOSE) and not allowed(m, MERGED)  # nothing invented, no stray closer
+    a.feed_all(ph(2))
+    assert a.done and not allowed(a.mask(), OPEN)  # no duplicate either
+
+
+def test_close_is_the_default_and_release_is_per_request() -> None:
+    closing, releasing = automaton(1), PlaceholderAutomaton(TABLE, replace(spec(1), early_stop="release"))
+    for a in (closing, releasing):
+        a.feed(DE)
+        a.close()
+    assert closing.mask().allow == {OPEN} and not allowed(closing.mask(), EOS)
+    assert releasing.mask().allow is None and allowed(releasing.mask(), EOS)
