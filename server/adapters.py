@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from papertrans.server.domain_errors import AdapterConflict, AdapterNotFound, InvalidAdapterRequest, UnusableAdapter
 from papertrans.server.engine import AdapterLoadError, AdapterRef, Engine
-from papertrans.server.errors import BadRequest, Conflict, NotFound, Unprocessable
 
 __all__ = ["AdapterRegistry", "AdapterVersion", "SharedState", "prompt_style"]
 
@@ -208,34 +208,35 @@ class AdapterRegistry:
     def _get(self, name: str) -> _Adapter:
         adapter = self._adapters.get(name)
         if adapter is None:
-            raise NotFound("unknown_adapter", f"no adapter named {name!r}")
+            raise AdapterNotFound("unknown_adapter", f"no adapter named {name!r}")
         return adapter
 
     def _version(self, name: str, version: int) -> AdapterVersion:
         v = self._get(name).versions.get(version)
         if v is None:
-            raise NotFound("unknown_adapter_version", f"adapter {name!r} has no version {version}")
+            raise AdapterNotFound("unknown_adapter_version", f"adapter {name!r} has no version {version}")
         return v
 
     def resolve_folder(self, folder: str) -> Path:
         """A folder inside the adapter store, symlinks resolved; anything else is refused."""
         if not folder or "\x00" in folder or Path(folder).is_absolute():
-            raise BadRequest("folder_outside_store", "folder must be a relative path inside the adapter store")
+            detail = "folder must be a relative path inside the adapter store"
+            raise InvalidAdapterRequest("folder_outside_store", detail)
         root = self.adapter_dir.resolve()
         path = (root / folder).resolve()
         if path == root or not path.is_relative_to(root):
-            raise BadRequest("folder_outside_store", "folder must be inside the adapter store")
+            raise InvalidAdapterRequest("folder_outside_store", "folder must be inside the adapter store")
         if not path.is_dir():
-            raise NotFound("folder_not_found", f"no folder {folder!r} in the adapter store")
+            raise AdapterNotFound("folder_not_found", f"no folder {folder!r} in the adapter store")
         config = path / "adapter_config.json"
         if not config.is_file():
-            raise Unprocessable("not_an_adapter", f"{folder!r} has no adapter_config.json")
+            raise UnusableAdapter("not_an_adapter", f"{folder!r} has no adapter_config.json")
         try:
             rank = json.loads(config.read_text()).get("r")
         except (ValueError, OSError) as exc:
-            raise Unprocessable("not_an_adapter", f"unreadable adapter_config.json: {exc}") from exc
+            raise UnusableAdapter("not_an_adapter", f"unreadable adapter_config.json: {exc}") from exc
         if self.max_rank is not None and isinstance(rank, int) and rank > self.max_rank:
-            raise Unprocessable("adapter_rank_too_large", f"rank {rank} > max_lora_rank {self.max_rank}")
+            raise UnusableAdapter("adapter_rank_too_large", f"rank {rank} > max_lora_rank {self.max_rank}")
         return path
 
     @staticmethod
@@ -256,7 +257,7 @@ class AdapterRegistry:
         """A new version of ``name`` from ``folder``; ``reuse``: the existing version with that folder, if one is
         registered (also by another replica of a fleet), instead of a new one."""
         if not _NAME.match(name):
-            raise BadRequest("invalid_adapter_name", "names use letters, digits, '_', '.', '-' (max 64)")
+            raise InvalidAdapterRequest("invalid_adapter_name", "names use letters, digits, '_', '.', '-' (max 64)")
         path = self.resolve_folder(folder)
         rel = path.relative_to(self.adapter_dir.resolve()).as_posix()
         async with self._lock:
@@ -267,7 +268,7 @@ class AdapterRegistry:
                 return self.info(same[-1], adapter)
             version = max(adapter.versions, default=0) + 1
             v = AdapterVersion(name, version, self._next_id, rel, time.time())
-            await self._load(v)  # AdapterLoadError: 422 adapter_load_failed (server/errors.py)
+            await self._load(v)  # AdapterLoadError: the edge answers 422 adapter_load_failed
             self._next_id += 1
             adapter.versions[version] = v
             self._adapters[name] = adapter
@@ -303,7 +304,7 @@ class AdapterRegistry:
                 await self._persist(name)
                 return self.info(v, adapter)
             await self._persist(name)
-            raise Conflict("no_previous_version", f"adapter {name!r} has no earlier active version")
+            raise AdapterConflict("no_previous_version", f"adapter {name!r} has no earlier active version")
 
     async def delete(self, name: str, version: int) -> dict[str, Any]:
         async with self._lock:
@@ -311,9 +312,10 @@ class AdapterRegistry:
             adapter = self._get(name)
             v = self._version(name, version)
             if adapter.active == version:
-                raise Conflict("version_active", f"{v.served_name} is active; activate another version first")
+                raise AdapterConflict("version_active", f"{v.served_name} is active; activate another version first")
             if self._in_use[v.served_name]:
-                raise Conflict("version_in_use", f"{v.served_name} serves {self._in_use[v.served_name]} request(s)")
+                detail = f"{v.served_name} serves {self._in_use[v.served_name]} request(s)"
+                raise AdapterConflict("version_in_use", detail)
             # forget it first, so no new request can pin it while the engine unloads it
             del adapter.versions[version]
             adapter.history = [h for h in adapter.history if h != version]
@@ -347,17 +349,17 @@ class AdapterRegistry:
         name, _, ver = spec.partition("@")
         adapter = self._adapters.get(name)
         if adapter is None:
-            raise NotFound("unknown_adapter", f"no adapter named {name!r}")
+            raise AdapterNotFound("unknown_adapter", f"no adapter named {name!r}")
         if ver:
             if not ver.isdigit():
-                raise BadRequest("invalid_adapter", f"bad version in {spec!r}")
+                raise InvalidAdapterRequest("invalid_adapter", f"bad version in {spec!r}")
             v = self._version(name, int(ver))
         else:
             if adapter.active is None:
-                raise Conflict("adapter_not_active", f"adapter {name!r} has no active version")
+                raise AdapterConflict("adapter_not_active", f"adapter {name!r} has no active version")
             v = adapter.versions[adapter.active]
         if not v.loaded:
-            raise Conflict("adapter_not_loaded", f"{v.served_name} is not loaded (its folder may be gone)")
+            raise AdapterConflict("adapter_not_loaded", f"{v.served_name} is not loaded (its folder may be gone)")
         return self._ref(v)
 
     @asynccontextmanager

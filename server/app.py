@@ -21,20 +21,21 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
-from papertrans import exitcodes
+from papertrans import __version__, exitcodes
 from papertrans.server.adapters import AdapterRegistry
 from papertrans.server.engine import Engine
 from papertrans.server.errors import exception_handlers
-from papertrans.server.jobs import JobManager, JobQueue
+from papertrans.server.jobs import JobQueue
+from papertrans.server.jobs_db import DatabaseJobManager
+from papertrans.server.jobs_folder import FolderJobManager
 from papertrans.server.limits import Admission
 from papertrans.server.metrics import Metrics
 from papertrans.server.pipeline import Pipeline, Translator
 from papertrans.server.routes import route_handlers
 from papertrans.server.settings import Settings
-from papertrans.server.shared_jobs import SharedJobManager
 from papertrans.server.store import AdapterTable, JobTable, Store, StoreConflict, open_store
 
-__all__ = ["ENGINE_DEAD_EXIT_CODE", "create_app", "start_engine"]
+__all__ = ["DEPENDENCIES", "ENGINE_DEAD_EXIT_CODE", "create_app", "start_engine", "state_dependencies"]
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ async def start_engine(settings: Settings) -> Engine:
         # "fake:0.5" = every request takes 0.5 s (drain, backpressure and load tests on a real server process)
         delay = float(settings.model.partition(":")[2] or 0)
         return FakeEngine(delay=delay)
-    from papertrans.server.engine.model import resolve_model
+    from papertrans.contract.model import resolve_model
 
     # the first run converts the embedded GGUF (minutes): keep the event loop free meanwhile
     model_path = await asyncio.to_thread(resolve_model, settings.model, settings.cache_dir)
@@ -78,7 +79,8 @@ async def _default_adapter(settings: Settings, registry: AdapterRegistry, own_en
     An engine handed to ``create_app`` (tests, embedding) gets the starter only when ``default_adapter`` names it. A
     starter that cannot be loaded leaves the server on the base model (logged); it never keeps it from starting.
     """
-    from papertrans.server.starter import STARTER_NAME, install_starter, resolve_default_adapter
+    from papertrans.contract import STARTER_NAME
+    from papertrans.server.starter import install_starter, resolve_default_adapter
 
     if not own_engine and settings.default_adapter is None:
         return None
@@ -131,10 +133,26 @@ async def _watch_engine(app: Litestar, eng: Engine, settings: Settings) -> None:
 def _job_manager(settings: Settings, translator: Translator, store: Store, metrics: Metrics) -> JobQueue:
     """Jobs in the store (a fleet: any replica runs and resumes them) or in the data folder (one server)."""
     if settings.shared_jobs:
-        return SharedJobManager(
+        return DatabaseJobManager(
             translator, JobTable(store), metrics, settings.max_concurrent_jobs, lease_s=settings.job_lease_s
         )
-    return JobManager(translator, settings.data_dir / "jobs", metrics, settings.max_concurrent_jobs)
+    return FolderJobManager(translator, settings.data_dir / "jobs", metrics, settings.max_concurrent_jobs)
+
+
+#: What routes get by dependency injection: the app state's entries of these names (set in ``create_app``'s lifespan).
+DEPENDENCIES = ("engine", "adapters", "store", "jobs", "translator", "metrics", "settings", "admission")
+
+
+def _from_state(name: str) -> Provide:
+    def provide(state: State) -> Any:
+        return state[name]
+
+    return Provide(provide, sync_to_thread=False)
+
+
+def state_dependencies(names: tuple[str, ...] = DEPENDENCIES) -> dict[str, Provide]:
+    """The providers of ``names`` from ``app.state`` (also for a test app that mounts some routes itself)."""
+    return {name: _from_state(name) for name in names}
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Litestar:
@@ -184,26 +202,17 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             if own_engine:
                 await eng.close()
 
-    def dep(name: str) -> Provide:
-        def provide(state: State) -> Any:
-            return state[name]
-
-        return Provide(provide, sync_to_thread=False)
-
     return Litestar(
         route_handlers=route_handlers,
         lifespan=[lifespan],
         state=State({"settings": settings, "metrics": metrics, "admission": admission}),
-        dependencies={
-            name: dep(name)
-            for name in ("engine", "adapters", "store", "jobs", "translator", "metrics", "settings", "admission")
-        },
+        dependencies=state_dependencies(),
         exception_handlers=exception_handlers(),  # type: ignore[arg-type]
         middleware=[metrics.middleware],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="papertrans",
-            version="0.1.0",
+            version=__version__,
             description="Translate English papers (Markdown + LaTeX) into Chinese with every formula intact.",
             path="/docs",
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],

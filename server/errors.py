@@ -1,27 +1,49 @@
-"""One exception hierarchy for every part, mapped to JSON ``{"error": code, "detail": ...}`` in one place.
+"""The HTTP edge: every error becomes JSON ``{"error": code, "detail": ...}`` with its status, here and only here.
 
-Parts raise :class:`PapertransError` subclasses; :func:`exception_handlers` is the single mapping the app installs.
+Two kinds of errors reach the app's handlers:
+
+- the domain errors, which know nothing of HTTP: the server's own tree (:mod:`server.domain_errors`: adapter,
+  pipeline and job errors), the engine's (:class:`server.engine.EngineError` and below) and the store's
+  (:class:`server.store.StoreError` and below, :class:`server.store.StoreUnavailable` when the database does not
+  answer). :data:`DOMAIN_HTTP` is the one table from domain class to HTTP status (the nearest class of an error's MRO
+  wins);
+- the HTTP errors of the routes layer (``server/routes/``, ``access.py``, ``limits.py``): :class:`PapertransError`
+  and its subclasses, which carry their status themselves. Domain code never raises them.
+
 Litestar's own errors (validation, oversized bodies, unknown routes) are rewritten to the same shape, so a client
-only ever has to read ``error`` to know what went wrong.
+only ever has to read ``error`` to know what went wrong. :func:`exception_handlers` is the mapping the app installs.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from papertrans.server.domain_errors import (
+    AdapterConflict,
+    AdapterNotFound,
+    DocumentTooLarge,
+    DomainError,
+    InvalidAdapterRequest,
+    InvalidDocument,
+    JobNotFound,
+    UnusableAdapter,
+)
 from papertrans.server.engine import AdapterLoadError, EngineError, EngineUnavailableError
-from papertrans.server.store import RecordNotFound, StoreConflict, StoreError
+from papertrans.server.store import RecordNotFound, StoreConflict, StoreError, StoreUnavailable
 
 __all__ = [
+    "DOMAIN_HTTP",
     "BadRequest",
     "Conflict",
     "Forbidden",
+    "HttpAnswer",
     "NotFound",
     "PapertransError",
     "PayloadTooLarge",
@@ -29,6 +51,7 @@ __all__ = [
     "TooManyRequests",
     "Unauthorized",
     "Unprocessable",
+    "answer_for",
     "exception_handlers",
 ]
 
@@ -36,10 +59,15 @@ log = logging.getLogger(__name__)
 
 
 class PapertransError(Exception):
-    """Base error: a machine-readable ``code``, a human ``detail`` and the HTTP status it maps to."""
+    """Base of the routes layer's HTTP errors: a machine-readable ``code``, a human ``detail`` and the status."""
 
     status_code: int = 400
     default_code: str = "bad_request"
+
+    def __init_subclass__(cls, *, status: int = 0, code: str = "", **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.status_code = status or cls.status_code
+        cls.default_code = code or cls.default_code
 
     def __init__(self, code: str | None = None, detail: str = "", status_code: int | None = None, **extra: Any) -> None:
         self.code = code or self.default_code
@@ -58,53 +86,40 @@ class PapertransError(Exception):
         return {"Retry-After": str(int(retry))} if retry is not None else {}
 
 
-class BadRequest(PapertransError):
-    status_code = 400
-    default_code = "bad_request"
+class BadRequest(PapertransError, status=400, code="bad_request"):
+    """The request is malformed or names something in a form the server refuses."""
 
 
-class Unauthorized(PapertransError):
-    status_code = 401
-    default_code = "unauthorized"
+class Unauthorized(PapertransError, status=401, code="unauthorized"):
+    """No key, or a key that is not valid."""
 
 
-class Forbidden(PapertransError):
-    status_code = 403
-    default_code = "forbidden"
+class Forbidden(PapertransError, status=403, code="forbidden"):
+    """A key that does not open this endpoint."""
 
 
-class NotFound(PapertransError):
-    status_code = 404
-    default_code = "not_found"
+class NotFound(PapertransError, status=404, code="not_found"):
+    """Nothing at that path."""
 
 
-class Conflict(PapertransError):
-    status_code = 409
-    default_code = "conflict"
+class Conflict(PapertransError, status=409, code="conflict"):
+    """The request contradicts the server's state."""
 
 
-class PayloadTooLarge(PapertransError):
-    status_code = 413
-    default_code = "payload_too_large"
+class PayloadTooLarge(PapertransError, status=413, code="payload_too_large"):
+    """A body, document or field over its limit (``limit`` in the body)."""
 
 
-class Unprocessable(PapertransError):
-    status_code = 422
-    default_code = "unprocessable"
+class Unprocessable(PapertransError, status=422, code="unprocessable"):
+    """Well-formed, but its content cannot be used."""
 
 
-class TooManyRequests(PapertransError):
+class TooManyRequests(PapertransError, status=429, code="too_many_requests"):
     """This client is over one of its limits; ``retry_after`` (seconds) becomes a ``Retry-After`` header."""
 
-    status_code = 429
-    default_code = "too_many_requests"
 
-
-class ServiceUnavailable(PapertransError):
-    """The engine is not (yet) able to serve; clients may retry later."""
-
-    status_code = 503
-    default_code = "service_unavailable"
+class ServiceUnavailable(PapertransError, status=503, code="service_unavailable"):
+    """The server cannot serve this now (busy, or a part missing); clients may retry later."""
 
 
 # Litestar's own HTTP errors → our codes (anything else becomes "http_<status>").
@@ -157,40 +172,73 @@ def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, A
     return _json({"error": code, "detail": str(exc.detail)}, status)
 
 
-def _engine(request: Request[Any, Any, Any], exc: EngineError) -> Response[dict[str, Any]]:
-    """Engine errors (server.engine.protocol) -> HTTP: the one place they are mapped."""
-    err: PapertransError
-    if isinstance(exc, EngineUnavailableError):
-        # The engine is closed or its core process died: fail fast; /health says so and the server exits for its
-        # supervisor (see server.app's watchdog).
-        log.error("engine unavailable: %s", exc)
-        err = ServiceUnavailable("engine_unavailable", f"the translation engine is not running: {exc}", retry_after=10)
-    elif isinstance(exc, AdapterLoadError):
-        err = Unprocessable("adapter_load_failed", f"engine could not load the adapter: {exc}")
-    else:
-        log.error("engine error: %s", exc)
-        err = ServiceUnavailable("engine_error", f"the engine failed the request: {exc}", retry_after=1)
-    return _papertrans(request, err)
+@dataclass(frozen=True)
+class HttpAnswer:
+    """How the edge answers one domain error class."""
+
+    status: int
+    retry_after: int | None = None  # seconds: a Retry-After header and a ``retry_after`` field of the body
+    code: str | None = None  # for errors without a code of their own (the engine's): the code to answer
+    detail: str = ""  # ... and its detail; ``{exc}`` stands for the error's message
+    log: bool = False  # an operator must see it: the server, not the client, is in trouble
 
 
-def _store(request: Request[Any, Any, Any], exc: StoreError) -> Response[dict[str, Any]]:
-    """Store domain errors (server.store.errors) -> HTTP: the store itself knows nothing of HTTP."""
-    err: PapertransError
-    if isinstance(exc, RecordNotFound):
-        err = NotFound(exc.code, exc.detail)
-    elif isinstance(exc, StoreConflict):
-        err = Conflict(exc.code, exc.detail)
-    else:
-        err = BadRequest(exc.code, exc.detail)
-    return _papertrans(request, err)
+#: Domain error class -> HTTP: the one table. An error takes the row of the nearest class in its MRO.
+DOMAIN_HTTP: Mapping[type[Exception], HttpAnswer] = {
+    AdapterNotFound: HttpAnswer(404),
+    InvalidAdapterRequest: HttpAnswer(400),
+    UnusableAdapter: HttpAnswer(422),
+    AdapterConflict: HttpAnswer(409),
+    InvalidDocument: HttpAnswer(400),
+    DocumentTooLarge: HttpAnswer(413),
+    JobNotFound: HttpAnswer(404),
+    DomainError: HttpAnswer(400),
+    RecordNotFound: HttpAnswer(404),
+    StoreConflict: HttpAnswer(409),
+    # nothing was acknowledged, so the client may retry the same request (with its Idempotency-Key) later
+    StoreUnavailable: HttpAnswer(503, retry_after=5, log=True),
+    StoreError: HttpAnswer(400),
+    # the engine is closed or its core process died: fail fast; /health says so and the server exits for its
+    # supervisor (see server.app's watchdog)
+    EngineUnavailableError: HttpAnswer(
+        503, 10, "engine_unavailable", "the translation engine is not running: {exc}", log=True
+    ),
+    AdapterLoadError: HttpAnswer(422, None, "adapter_load_failed", "engine could not load the adapter: {exc}"),
+    EngineError: HttpAnswer(503, 1, "engine_error", "the engine failed the request: {exc}", log=True),
+}
 
 
-def _store_down(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    # The database does not answer (connection refused/lost, file unavailable, pool exhausted): nothing was
-    # acknowledged, so the client may retry the same request (with its Idempotency-Key) later.
-    log.error("store unavailable: %s: %s", type(exc).__name__, exc)
-    err = ServiceUnavailable("store_unavailable", "the feedback store is not reachable; retry later", retry_after=5)
-    return _papertrans(_, err)
+def answer_for(exc: Exception) -> HttpAnswer | None:
+    """The table's row for ``exc`` (None: not a domain error)."""
+    for cls in type(exc).__mro__:
+        row = DOMAIN_HTTP.get(cls)
+        if row is not None:
+            return row
+    return None
+
+
+def _domain(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    row = answer_for(exc)
+    if row is None:  # not reached: only the table's classes are routed here
+        return _unexpected(_, exc)
+    code = row.code or str(getattr(exc, "code", "") or "error")
+    detail = row.detail.format(exc=exc) if row.detail else str(getattr(exc, "detail", "") or exc)
+    body: dict[str, Any] = {"error": code, "detail": detail, **dict(getattr(exc, "extra", None) or {})}
+    headers: dict[str, str] = {}
+    if row.retry_after is not None:
+        body["retry_after"] = row.retry_after
+        headers["Retry-After"] = str(row.retry_after)
+    if row.log:
+        cause = exc.__cause__ if exc.__cause__ is not None else exc
+        log.error("%s: %s: %s", code, type(cause).__name__, cause)
+    return Response(content=body, status_code=row.status, media_type=MediaType.JSON, headers=headers)
+
+
+def _store_down(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    # A backstop: a SQLAlchemy connection error from a store path that did not wrap it in StoreUnavailable.
+    wrapped = StoreUnavailable("store_unavailable", "the feedback store is not reachable; retry later")
+    wrapped.__cause__ = exc
+    return _domain(request, wrapped)
 
 
 def _bad_encoding(_: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[dict[str, Any]]:
@@ -216,12 +264,12 @@ def exception_handlers() -> dict[type[Exception], Callable[..., Response[Any]]]:
 
     return {
         PapertransError: _papertrans,
-        EngineError: _engine,
-        StoreError: _store,
+        **dict.fromkeys(DOMAIN_HTTP, _domain),
+        # only SQLAlchemy's own connection errors: a built-in ConnectionError may come from anywhere (the store wraps
+        # its own in StoreUnavailable)
         OperationalError: _store_down,
         InterfaceError: _store_down,
         PoolTimeout: _store_down,
-        ConnectionError: _store_down,
         UnicodeDecodeError: _bad_encoding,
         RecursionError: _too_deep,
         ValidationException: _validation,

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from papertrans import protect
+from papertrans.contract import prompts
 from papertrans.server.adapters import AdapterRegistry
-from papertrans.server.engine import AdapterRef, Engine, EngineUnavailableError, Generation, SamplingOptions, prompts
-from papertrans.server.errors import BadRequest
-from papertrans.server.limits import segment_limit
+from papertrans.server.domain_errors import DocumentTooLarge, InvalidDocument
+from papertrans.server.engine import AdapterRef, Engine, EngineUnavailableError, Generation, SamplingOptions
 from papertrans.server.metrics import Metrics
 from papertrans.server.settings import TranslateSettings
 from papertrans.server.store import SegmentRecord, Store, TranslationRecord
@@ -89,6 +89,7 @@ class TranslationResult:
     adapter: str | None  # served (versioned) name, None = base model
     doc_hash: str
     glossary_version: str | None
+    prompt_template_version: str  # of the prompts actually built: the adapter's style (its metadata), else few-shot
 
     def public(self) -> dict[str, Any]:
         return {
@@ -311,8 +312,10 @@ class Pipeline:
         tid = translation_id or uuid.uuid4().hex
         # in a thread: a large document takes a moment to scan and the event loop must keep serving others
         pd = await asyncio.to_thread(protect.protect, markdown, glossary)
-        if self.max_segments is not None:
-            segment_limit(len(pd.segments), self.max_segments)
+        if self.max_segments is not None and len(pd.segments) > self.max_segments:
+            # the same answer as the routes' check before a job (server.limits.segment_limit): 413 at the edge
+            count, limit = len(pd.segments), self.max_segments
+            raise DocumentTooLarge("too_many_segments", f"{count} segments > {limit}", limit=limit)
         chunks = protect.chunk(
             pd, self.settings.chunk_budget_tokens, self.engine.count_tokens, overlap=self.settings.overlap
         )
@@ -366,6 +369,7 @@ class Pipeline:
             adapter=adapter.name if adapter else None,
             doc_hash=hashlib.sha256(markdown.encode()).hexdigest(),
             glossary_version=glossary.version if glossary is not None else None,
+            prompt_template_version=prompts.template_version(adapter.prompt_style if adapter is not None else None),
         )
 
     @staticmethod
@@ -445,7 +449,7 @@ class Translator:
         try:
             return protect.Glossary.from_pairs(list(pairs))
         except (ValueError, TypeError) as exc:
-            raise BadRequest("invalid_glossary", str(exc)) from exc
+            raise InvalidDocument("invalid_glossary", str(exc)) from exc
 
     async def run(
         self,
@@ -485,7 +489,7 @@ class Translator:
                 model=result.model,
                 adapter=name or None,
                 adapter_version=int(version) if version else None,
-                prompt_template_version=prompts.PROMPT_TEMPLATE_VERSION,
+                prompt_template_version=result.prompt_template_version,
                 glossary_version=result.glossary_version,
                 settings={
                     "output": req.output,

@@ -1,7 +1,7 @@
 """Feedback HTTP API (issue 4): thumbs, corrections, A/B comparisons, translation read-back, statistics, review page.
 
-Handlers reach the store (``app.state.store``), the engine (``app.state.engine``), the adapter registry
-(``app.state.adapters``) and the settings (``app.state.settings``) through the application state. Write endpoints
+Handlers get the store, the engine, the adapter registry and the settings by dependency injection (``store``,
+``engine``, ``adapters``, ``settings``: provided by ``server.app``, like every other route's). Write endpoints
 take ``X-API-Key`` when ``settings.api_keys`` is non-empty and honour an ``Idempotency-Key`` header: a retry with the
 same key and body gets the first response back (header ``Idempotent-Replayed: true``) and writes nothing.
 Corrections are sent in restored form and masked with the segment's inventory (:func:`protect.mask`).
@@ -12,20 +12,20 @@ from __future__ import annotations
 import hashlib
 import random
 import uuid
-from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
 from litestar import Request, Response, get, post
-from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from litestar.static_files import create_static_files_router
 
 from papertrans import protect
 from papertrans.server.access import require_api_key
-from papertrans.server.engine import AdapterRef, SamplingOptions
-from papertrans.server.errors import BadRequest, PayloadTooLarge, ServiceUnavailable, Unprocessable
+from papertrans.server.adapters import AdapterRegistry
+from papertrans.server.engine import AdapterRef, Engine, SamplingOptions
+from papertrans.server.errors import BadRequest, PayloadTooLarge, Unprocessable
 from papertrans.server.settings import Settings
 from papertrans.server.store import Store, adapter_label, request_hash
 
@@ -72,23 +72,6 @@ class ChoiceIn(msgspec.Struct):
 
 
 # -- plumbing ---------------------------------------------------------------------------------------------------
-
-
-@cache
-def _default_settings() -> Settings:
-    return Settings()
-
-
-def _settings(request: ASGIConnection[Any, Any, Any, Any]) -> Settings:
-    settings = getattr(request.app.state, "settings", None)
-    return settings if isinstance(settings, Settings) else _default_settings()
-
-
-def _store(request: Request[Any, Any, Any]) -> Store:
-    store = getattr(request.app.state, "store", None)
-    if store is None:
-        raise ServiceUnavailable("store_unavailable", "the feedback store is not open")
-    return store  # type: ignore[no-any-return]
 
 
 def _who(request: Request[Any, Any, Any], who: str | None) -> str | None:
@@ -140,7 +123,9 @@ def _respond(status: int, body: dict[str, Any], replayed: bool) -> Response[dict
 
 
 @post("/feedback", guards=[require_api_key], request_max_body_size=MAX_WRITE_BODY, tags=["feedback"])
-async def post_feedback(request: Request[Any, Any, Any], data: JSONBody[FeedbackIn]) -> Response[dict[str, Any]]:
+async def post_feedback(
+    request: Request[Any, Any, Any], data: JSONBody[FeedbackIn], store: NamedDependency[Store]
+) -> Response[dict[str, Any]]:
     """Thumbs up/down, a corrected translation (restored form, placeholders kept) and/or a comment on one segment."""
     body = msgspec.structs.asdict(data)
     _check_sizes(body)
@@ -151,7 +136,6 @@ async def post_feedback(request: Request[Any, Any, Any], data: JSONBody[Feedback
         raise BadRequest("empty_correction", "the correction is empty")
     if data.rating is None and correction is None and not comment:
         raise BadRequest("empty_feedback", "give a rating, a correction or a comment")
-    store = _store(request)
     _, seg = await store.get_segment(data.translation_id, data.segment_id)
     masked = _mask_correction(correction, seg.placeholders) if correction is not None else None
     result = await store.add_feedback(
@@ -171,11 +155,10 @@ async def post_feedback(request: Request[Any, Any, Any], data: JSONBody[Feedback
 # -- comparisons ----------------------------------------------------------------------------------------------------
 
 
-def _default_variants(request: Request[Any, Any, Any], adapter: str | None, version: int | None) -> list[str]:
+def _default_variants(registry: AdapterRegistry, adapter: str | None, version: int | None) -> list[str]:
     """The stored output against: another version of its adapter (active, else the newest older one), else the
     base model; a base-model translation against the first active adapter, else against a base-model sample."""
-    registry = getattr(request.app.state, "adapters", None)
-    listing: list[dict[str, Any]] = registry.list() if registry is not None else []
+    listing = registry.list()
     if adapter:
         mine = next((a for a in listing if a["name"] == adapter), None)
         if mine is not None:
@@ -192,10 +175,10 @@ def _default_variants(request: Request[Any, Any, Any], adapter: str | None, vers
     return [CURRENT, BASE_SAMPLE]
 
 
-async def _stop_sequences(engine: Any, source: str) -> list[str]:
+async def _stop_sequences(engine: Engine, source: str) -> list[str]:
     # The prompt is reused as stored; its stop sequences depend only on the prompt style, so build_prompt on the same
     # text gives them.
-    from papertrans.server.engine import prompts
+    from papertrans.contract import prompts
 
     _, stop = prompts.build_prompt(
         engine, source, context=[], title=None, heading_path=[], glossary_entries=[], strict=False
@@ -204,7 +187,7 @@ async def _stop_sequences(engine: Any, source: str) -> list[str]:
 
 
 async def _variant(
-    request: Request[Any, Any, Any], spec: str, tr: Any, seg: Any
+    spec: str, tr: Any, seg: Any, engine: Engine, registry: AdapterRegistry, settings: Settings
 ) -> dict[str, Any]:
     """Produce one variant: {label, adapter, adapter_version, output (masked), text (restored)}."""
     if spec == CURRENT:
@@ -215,12 +198,8 @@ async def _variant(
             "output": seg.output,
             "text": seg.translation,
         }
-    engine = getattr(request.app.state, "engine", None)
-    if engine is None:
-        raise ServiceUnavailable("engine_unavailable", "no engine to produce a comparison variant")
-    from papertrans.server.engine import prompts
+    from papertrans.contract import prompts
 
-    settings = _settings(request)
     options = SamplingOptions(
         max_tokens=int(settings.translate.max_tokens_factor * engine.count_tokens(seg.source)) + 32,
         temperature=0.8 if spec == BASE_SAMPLE else settings.translate.temperature,
@@ -233,9 +212,6 @@ async def _variant(
         ref: AdapterRef | None = None
         gen = await engine.generate(seg.prompt, options, adapter=None, request_id=f"cmp-{uuid.uuid4().hex}")
     else:
-        registry = getattr(request.app.state, "adapters", None)
-        if registry is None:
-            raise BadRequest("unknown_adapter", f"no adapter registry to resolve {spec!r}")
         async with registry.acquire(spec) as ref:
             gen = await engine.generate(seg.prompt, options, adapter=ref, request_id=f"cmp-{uuid.uuid4().hex}")
         name, _, ver = ref.name.partition("@")
@@ -251,7 +227,14 @@ async def _variant(
 
 
 @post("/comparisons", guards=[require_api_key], request_max_body_size=MAX_WRITE_BODY, tags=["feedback"])
-async def post_comparison(request: Request[Any, Any, Any], data: JSONBody[ComparisonIn]) -> Response[dict[str, Any]]:
+async def post_comparison(
+    request: Request[Any, Any, Any],
+    data: JSONBody[ComparisonIn],
+    store: NamedDependency[Store],
+    engine: NamedDependency[Engine],
+    adapters: NamedDependency[AdapterRegistry],
+    settings: NamedDependency[Settings],
+) -> Response[dict[str, Any]]:
     """Two variants of one segment in random left/right order (blind: labels are revealed after the choice)."""
     body = msgspec.structs.asdict(data)
     _check_sizes({k: v for k, v in body.items() if k != "variants"})
@@ -261,14 +244,13 @@ async def post_comparison(request: Request[Any, Any, Any], data: JSONBody[Compar
         for spec in data.variants:
             _check_sizes({"variant": spec})
     key = _idempotency_key(request)
-    store = _store(request)
     rhash = request_hash(body)
     prior = await store.replay("comparison", key, rhash)
     if prior is not None:  # a retry: do not spend engine time again
         return _respond(201, prior, True)
     tr, seg = await store.get_segment(data.translation_id, data.segment_id)
-    specs = data.variants or _default_variants(request, tr.adapter, tr.adapter_version)
-    variants = [await _variant(request, spec, tr, seg) for spec in specs]
+    specs = data.variants or _default_variants(adapters, tr.adapter, tr.adapter_version)
+    variants = [await _variant(spec, tr, seg, engine, adapters, settings) for spec in specs]
     random.shuffle(variants)  # readers and judges favour the first position: the order must carry no signal
     values: dict[str, Any] = {"translation_id": tr.id, "segment_id": seg.segment_id, "prompt": seg.prompt}
     for side, variant in zip(("a", "b"), variants, strict=True):
@@ -284,12 +266,15 @@ async def post_comparison(request: Request[Any, Any, Any], data: JSONBody[Compar
     tags=["feedback"],
 )
 async def post_choice(
-    request: Request[Any, Any, Any], comparison_id: FromPath[str], data: JSONBody[ChoiceIn]
+    request: Request[Any, Any, Any],
+    comparison_id: FromPath[str],
+    data: JSONBody[ChoiceIn],
+    store: NamedDependency[Store],
 ) -> Response[dict[str, Any]]:
     """Good/Same/Bad: ``a`` or ``b`` is better, or ``same``. Returns which variant was which."""
     body = msgspec.structs.asdict(data)
     _check_sizes({**body, "translation_id": comparison_id})
-    result = await _store(request).choose(
+    result = await store.choose(
         comparison_id,
         data.choice,
         who=_who(request, data.who),
@@ -303,16 +288,16 @@ async def post_choice(
 
 
 @get("/translations/{translation_id:str}", tags=["feedback"])
-async def get_translation(request: Request[Any, Any, Any], translation_id: FromPath[str]) -> dict[str, Any]:
+async def get_translation(translation_id: FromPath[str], store: NamedDependency[Store]) -> dict[str, Any]:
     """A stored translation with its segments (masked and restored text, status) and the feedback on them."""
     _check_sizes({"translation_id": translation_id})
-    return await _store(request).get_translation(translation_id)
+    return await store.get_translation(translation_id)
 
 
 @get("/stats/feedback", tags=["feedback"])
-async def get_feedback_stats(request: Request[Any, Any, Any]) -> dict[str, Any]:
+async def get_feedback_stats(store: NamedDependency[Store]) -> dict[str, Any]:
     """Counts, thumbs-up ratio and GSB win rate per adapter version (``base`` = no adapter)."""
-    return await _store(request).feedback_stats()
+    return await store.feedback_stats()
 
 
 # The page shows untrusted text (model output, sources, corrections): it only ever sets textContent, KaTeX runs without

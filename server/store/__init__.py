@@ -4,10 +4,13 @@ SQLite in WAL mode in the server's data folder by default, PostgreSQL (asyncpg) 
 """
 
 from ._adapters import AdapterTable
+from ._db import resolve_url
+from ._idempotency import WriteResult, request_hash
 from ._jobs import Claim, JobTable, LeaseLost
 from ._records import SegmentRecord, TranslationRecord
-from ._store import Store, WriteResult, adapter_label, open_store, request_hash, resolve_url
-from .errors import RecordNotFound, StoreConflict, StoreError
+from ._stats import adapter_label
+from ._store import Store, open_store
+from .errors import RecordNotFound, StoreConflict, StoreError, StoreUnavailable
 
 __all__ = [
     "AdapterTable",
@@ -19,6 +22,7 @@ __all__ = [
     "Store",
     "StoreConflict",
     "StoreError",
+    "StoreUnavailable",
     "TranslationRecord",
     "WriteResult",
     "adapter_label",

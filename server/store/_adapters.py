@@ -61,7 +61,7 @@ class AdapterTable:
     async def save(self, name: str, item: dict[str, Any] | None) -> None:
         """Replace the rows of adapter ``name`` (``None``: it is gone)."""
         try:
-            async with self.store._write() as session, session.begin():  # noqa: SLF001 - same package
+            async with self.store.write_session() as session, session.begin():
                 await session.execute(sa.delete(_versions).where(_versions.c.name == name))
                 await session.execute(sa.delete(_names).where(_names.c.name == name))
                 if item is not None:

@@ -10,6 +10,7 @@ running job (events, finished segments, the end) is guarded by the lease: a repl
 from __future__ import annotations
 
 import time
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,8 +77,8 @@ class JobTable:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def _write(self) -> AsyncSession:
-        return self.store._write()  # noqa: SLF001 - same package
+    def _write(self) -> AbstractAsyncContextManager[AsyncSession]:
+        return self.store.write_session()
 
     async def insert(self, job_id: str, owner: str | None, request: dict[str, Any]) -> float:
         created = time.time()

@@ -3,16 +3,19 @@
 ::
 
     StoreError(code, detail)
-    ├── RecordNotFound   no such translation, segment or comparison                               -> 404
-    └── StoreConflict    the write contradicts what is stored (an Idempotency-Key reused with
-                         another body, concurrent writes with one key, a comparison already decided) -> 409
+    ├── RecordNotFound    no such translation, segment or comparison                               -> 404
+    ├── StoreConflict     the write contradicts what is stored (an Idempotency-Key reused with
+    │                     another body, concurrent writes with one key, a comparison already decided) -> 409
+    └── StoreUnavailable  the database does not answer (connection refused or lost, file gone, pool
+                          exhausted): nothing was written, the same request may be retried later   -> 503
 
-A database that does not answer raises SQLAlchemy's own errors (mapped to 503 store_unavailable).
+Every session of the store (:mod:`._db`) turns the driver's connection errors into :class:`StoreUnavailable`, so that
+only the store's own failures are reported as ``store_unavailable``.
 """
 
 from __future__ import annotations
 
-__all__ = ["RecordNotFound", "StoreConflict", "StoreError"]
+__all__ = ["RecordNotFound", "StoreConflict", "StoreError", "StoreUnavailable"]
 
 
 class StoreError(Exception):
@@ -30,3 +33,7 @@ class RecordNotFound(StoreError):
 
 class StoreConflict(StoreError):
     """The write contradicts what is stored."""
+
+
+class StoreUnavailable(StoreError):
+    """The database does not answer; the cause is chained (``__cause__``)."""

@@ -26,7 +26,8 @@ from typing import Any, Literal
 from sqlalchemy import select
 
 from ._models import Comparison, Feedback, Segment, Translation
-from ._store import Store, adapter_label
+from ._stats import adapter_label
+from ._store import Store
 
 __all__ = ["KINDS", "ExportResult", "export", "split_of", "write_jsonl"]
 

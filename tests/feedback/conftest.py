@@ -110,20 +110,25 @@ def make_record(tid: str | None = None, doc_hash: str = "doc-1", adapter: str | 
 
 @pytest.fixture
 async def app_client(settings: Settings) -> AsyncIterator[Any]:
-    """The feedback routes in a minimal Litestar app with the fake engine (no dependency on create_app)."""
+    """The feedback routes in a minimal Litestar app with the fake engine (create_app's dependency providers only)."""
     import httpx
     from litestar import Litestar
     from litestar.datastructures import State
 
+    from papertrans.server.adapters import AdapterRegistry
+    from papertrans.server.app import state_dependencies
     from papertrans.server.engine.fake import FakeEngine
     from papertrans.server.errors import exception_handlers
     from papertrans.server.routes.feedback import route_handlers
 
     st = await open_store(settings)
+    engine = FakeEngine()
+    registry = AdapterRegistry(engine, settings.adapter_dir, settings.data_dir / "adapters.json")  # none registered
     app = Litestar(
         route_handlers=route_handlers,
         exception_handlers=exception_handlers(),
-        state=State({"store": st, "settings": settings, "engine": FakeEngine()}),
+        state=State({"store": st, "settings": settings, "engine": engine, "adapters": registry}),
+        dependencies=state_dependencies(("store", "settings", "engine", "adapters")),
     )
     try:
         # Same event loop as the test (asyncpg connections belong to one loop); state is set above, no lifespan.

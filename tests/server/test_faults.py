@@ -103,8 +103,7 @@ async def test_sqlite_away_translate_still_answers_feedback_503_nothing_lost(app
 
         async def go_away() -> None:  # the database file's folder disappears and open connections are dropped
             os.rename(db_dir, tmp_path / "db.gone")
-            await store._engine.dispose()
-            await store._write_engine.dispose()
+            await store.db.dispose()
 
         async def come_back() -> None:
             os.rename(tmp_path / "db.gone", db_dir)
@@ -172,7 +171,7 @@ async def test_postgres_away_translate_still_answers_feedback_503_nothing_lost(
 
 
 async def test_a_job_interrupted_again_and_again_is_failed_not_requeued_forever(app_factory: Any) -> None:
-    from papertrans.server.jobs import MAX_RESTARTS
+    from papertrans.server.jobs_folder import MAX_RESTARTS
 
     async with serve(app_factory(FakeEngine(delay=30.0))) as c:
         job = (await c.post("/jobs", json={"markdown": DOC})).json()["id"]

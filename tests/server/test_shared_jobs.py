@@ -15,7 +15,7 @@ import pytest
 from papertrans.server.app import create_app
 from papertrans.server.engine import AdapterRef, Generation, SamplingOptions
 from papertrans.server.engine.fake import FakeEngine
-from papertrans.server.shared_jobs import SharedJobManager
+from papertrans.server.jobs_db import DatabaseJobManager
 from tests.feedback.conftest import BACKENDS, drop_database, fresh_settings
 from tests.server.conftest import AppClient, make_settings, serve
 from tests.server.test_jobs import _events
@@ -66,7 +66,7 @@ async def test_a_job_posted_to_one_replica_streams_from_another(tmp_path: Path, 
     async with AsyncExitStack() as stack:
         a = await _replica(stack, tmp_path, "a", store_url, FakeEngine(delay=0.05))
         b = await _replica(stack, tmp_path, "b", store_url, FakeEngine(delay=0.05))
-        assert isinstance(a.app.state.jobs, SharedJobManager)
+        assert isinstance(a.app.state.jobs, DatabaseJobManager)
         r = await a.post("/jobs", json={"markdown": DOC})
         assert r.status_code == 202 and r.json()["status"] == "queued"
         job_id = r.json()["id"]

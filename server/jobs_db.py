@@ -1,8 +1,8 @@
-"""Background jobs kept in the store, run by any replica of a fleet (``Settings.job_queue``; default when the engine
-is a pool of ``vllm serve`` endpoints).
+"""Jobs in the database, shared by the replicas of a fleet: any replica runs, resumes and streams them
+(``Settings.job_queue``; default when the engine is a pool of ``vllm serve`` endpoints).
 
-Same API and events as :class:`server.jobs.JobManager` (``started``, one ``segment`` per finished segment, ``done`` or
-``error``), with these differences:
+The same :class:`server.jobs.JobQueue` and events as :class:`server.jobs_folder.FolderJobManager` (``started``, one
+``segment`` per finished segment, ``done`` or ``error``), with these differences:
 
 - ``POST /jobs`` writes the job (with its request) to the store and returns; every replica's runner claims queued jobs
   (:meth:`server.store.JobTable.claim`), at most ``max_concurrent`` at a time per replica;
@@ -25,19 +25,27 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict
 from typing import Any
 
-from papertrans.server.errors import NotFound, PapertransError
-from papertrans.server.jobs import TERMINAL, Job, JobQueue
+from papertrans.server.jobs import (
+    TERMINAL,
+    Job,
+    JobQueue,
+    check_request,
+    failure,
+    request_from_json,
+    request_json,
+    unknown_job,
+)
 from papertrans.server.metrics import Metrics
 from papertrans.server.pipeline import SegmentOutcome, TranslateInput, Translator
 from papertrans.server.store import Claim, JobTable, LeaseLost
 
-__all__ = ["SharedJobManager"]
+__all__ = ["DatabaseJobManager"]
 
 log = logging.getLogger(__name__)
 
 
-class SharedJobManager(JobQueue):
-    """Jobs in the store; this replica runs some of them."""
+class DatabaseJobManager(JobQueue):
+    """Jobs in the store's database; this replica runs some of them."""
 
     def __init__(
         self,
@@ -68,19 +76,16 @@ class SharedJobManager(JobQueue):
         self._runner = asyncio.create_task(self._claim_forever(), name=f"jobs-{self.replica}")
 
     async def create(self, req: TranslateInput, owner: str | None = None) -> Job:
-        self.translator.glossary(req.glossary)  # bad input fails the POST, not the job
-        if req.adapter is not None:
-            self.translator.adapters.lookup(req.adapter)
+        check_request(self.translator, req)
         job = Job(id=uuid.uuid4().hex, owner=owner)
-        request = {"markdown": req.markdown, "adapter": req.adapter, "glossary": req.glossary, "output": req.output}
-        job.created_at = await self.table.insert(job.id, owner, request)
+        job.created_at = await self.table.insert(job.id, owner, request_json(req))
         self._queued += 1
         return job
 
     async def lookup(self, job_id: str) -> Job:
         row = await self.table.get(job_id)
         if row is None:
-            raise NotFound("unknown_job", f"no job {job_id!r}")
+            raise unknown_job(job_id)
         return Job(
             id=row["id"],
             status=row["status"],
@@ -163,7 +168,7 @@ class SharedJobManager(JobQueue):
 
     async def _run(self, claim: Claim) -> None:
         job_id, lost = claim.job_id, False
-        req = _request(claim.request)
+        req = request_from_json(claim.request)
         done = {sid: SegmentOutcome(**o) for sid, o in claim.segments.items()}
         writes: asyncio.Queue[tuple[dict[str, Any], Any, Any]] = asyncio.Queue()
         counter: dict[str, int | None] = {"total": claim.total}
@@ -217,9 +222,7 @@ class SharedJobManager(JobQueue):
             raise
         except Exception as exc:
             log.exception("job %s failed", job_id)
-            error = exc.to_json() if isinstance(exc, PapertransError) else {
-                "error": "job_failed", "detail": f"{type(exc).__name__}: {exc}"
-            }
+            error = failure(exc)
             with contextlib.suppress(LeaseLost):
                 await writes.join()
                 await self.table.finish(job_id, self.replica, "failed", {"type": "error", **error}, error=error)
@@ -227,7 +230,3 @@ class SharedJobManager(JobQueue):
             beat.cancel()
             write_task.cancel()
 
-
-def _request(data: dict[str, Any]) -> TranslateInput:
-    glossary = [(str(a), str(b)) for a, b in data.get("glossary") or []]
-    return TranslateInput(data["markdown"], data.get("adapter"), glossary, data.get("output", "zh"))
