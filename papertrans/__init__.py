@@ -9,6 +9,10 @@ Subpackages (dependencies point one way: ``cli → clients, rl, server → serve
 - ``papertrans.client``: shortcut to the client (``from papertrans.client import Client``).
 """
 
-__version__ = "0.2.0"
+from importlib.metadata import version
+
+#: The release, read from the installed package's metadata (pyproject.toml's ``version`` is the one place it is
+#: written; an editable install takes it at install time, so `make setup` reinstalls after a bump).
+__version__ = version("papertrans")
 
 __all__ = ["__version__"]
