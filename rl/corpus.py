@@ -1,8 +1,8 @@
 """Parallel text as training and held-out rows: ``{en, zh}`` or ``{source, target}`` units, as a user's translation
 memory or a bilingual book would provide them.
 
-Each unit goes through ``protect`` on both sides and is aligned segment by segment (:func:`.parallel.aligned_reference`:
-same segment count, same kind, same protected spans); a unit whose sides do not correspond is skipped and counted.
+Each unit goes through ``protect`` on both sides and is aligned segment by segment (:func:`aligned_reference`: same
+segment count, same kind, same protected spans); a unit whose sides do not correspond is skipped and counted.
 Prompts come from the serving prompt builder in the style the adapter will be served with, and the completion is the
 masked Chinese segment written the way the server cuts an answer (no blank line inside, a blank line after), so what
 is trained is exactly what is served.
@@ -16,11 +16,19 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from papertrans import protect
+from papertrans.contract.prompts import FEWSHOT, CompletionOnly, build_prompt, one_item, prompt_style_of
 
 from .datasets import DataError
-from .parallel import aligned_reference
 
-__all__ = ["PARALLEL_KEYS", "CorpusReport", "is_parallel", "load_glossary", "parallel_rows", "side_prompts"]
+__all__ = [
+    "PARALLEL_KEYS",
+    "CorpusReport",
+    "aligned_reference",
+    "is_parallel",
+    "load_glossary",
+    "parallel_rows",
+    "side_prompts",
+]
 
 #: Column pairs recognised as parallel text, in order of preference.
 PARALLEL_KEYS: tuple[tuple[str, str], ...] = (("en", "zh"), ("source", "target"))
@@ -42,6 +50,25 @@ class CorpusReport:
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
+
+
+def aligned_reference(en: Any, zh: Any) -> str | None:
+    """The Chinese segment's text with the English segment's placeholders (matched by the protected text), so that it
+    is exactly what a perfect translation of the English segment looks like; None when they do not correspond."""
+    if en.kind != zh.kind:
+        return None
+    by_text: dict[str, list[str]] = {}
+    for key, original in en.placeholders.items():
+        by_text.setdefault(original, []).append(key)
+    rename: dict[str, str] = {}
+    for key, original in zh.placeholders.items():  # inventories are in order of appearance on both sides
+        keys = by_text.get(original)
+        if not keys:
+            return None
+        rename[key] = keys.pop(0)
+    if any(by_text.values()):
+        return None
+    return protect.unmask(str(zh.text), rename)
 
 
 def _columns(row: dict[str, Any]) -> tuple[str, str] | None:
@@ -83,11 +110,7 @@ def parallel_rows(
 ) -> tuple[list[dict[str, Any]], CorpusReport]:
     """Rows with prompt, completion, source, reference (masked), placeholders, glossary and meta, one per aligned
     segment; and the report of what was skipped. ``max_chars`` drops longer English segments (training cost)."""
-    from papertrans.server.engine.prompts import build_prompt, one_item
-
-    from .generate import _PromptEngine
-
-    engine = _PromptEngine()
+    engine = CompletionOnly()
     report = CorpusReport()
     rows: list[dict[str, Any]] = []
     for index, unit in enumerate(units):
@@ -142,11 +165,7 @@ def side_prompts(rows: Sequence[dict[str, Any]], style: str | None) -> list[str]
     """Each row's prompt as a model served with ``style`` would see it: the row's own prompt when it was built with
     that style (or cannot be rebuilt: no ``source``), else rebuilt from its masked source and glossary. So a gate
     compares an adapter and the base model each on the prompt it is served with."""
-    from papertrans.server.engine.prompts import FEWSHOT, build_prompt, prompt_style_of
-
-    from .generate import _PromptEngine
-
-    engine = _PromptEngine()
+    engine = CompletionOnly()
     wanted = style or FEWSHOT
     out = []
     for row in rows:

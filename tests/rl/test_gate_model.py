@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from papertrans.rl.metadata import AdapterMetadata, model_fingerprint, write_metadata
+from papertrans.contract.adapter import AdapterMetadata, write_metadata
+from papertrans.rl.metadata import model_fingerprint
 
 
 def _make_adapter(base_dir: Path, out: Path, *, harmful: bool) -> Path:
@@ -31,14 +32,15 @@ def _make_adapter(base_dir: Path, out: Path, *, harmful: bool) -> Path:
 @pytest.mark.slow
 def test_gate_refuses_harmful_and_accepts_harmless(tmp_path: Path, dev_data: Path) -> None:
     from papertrans import protect
+    from papertrans.contract.model import resolve_model
+    from papertrans.rl.corpus import parallel_rows
     from papertrans.rl.datasets import load_rows, write_rows
     from papertrans.rl.gate import run_gate
-    from papertrans.rl.parallel import rows_from_parallel
-    from papertrans.server.engine.model import resolve_model
 
     base_dir = Path(resolve_model("embedded:gemma-3-270m"))
-    rows = [r for r in rows_from_parallel(load_rows(dev_data / "d2l_en_zh.jsonl"), glossary=protect.Glossary.from_pairs(
-        [("attention", "注意力")])) if r["placeholders"]][:3]
+    glossary = protect.Glossary.from_pairs([("attention", "注意力")])
+    parallel, _ = parallel_rows(load_rows(dev_data / "d2l_en_zh.jsonl"), style=None, glossary=glossary)
+    rows = [r for r in parallel if r["placeholders"]][:3]
     assert rows, "no eval rows with placeholders"
     eval_file = tmp_path / "eval.jsonl"
     write_rows(eval_file, rows)

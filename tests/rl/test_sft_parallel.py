@@ -11,7 +11,8 @@ import pytest
 
 from papertrans import exitcodes
 from papertrans.cli import main
-from papertrans.rl.metadata import read_metadata
+from papertrans.contract.adapter import read_metadata
+from papertrans.rl.datasets import load_rows
 
 
 @pytest.mark.slow
@@ -22,8 +23,9 @@ def test_sft_from_parallel_rows_then_gate(dev_data: Path, tmp_path: Path) -> Non
     meta = read_metadata(out)
     assert meta is not None and meta.prompt_style == "zeroshot" and meta.metrics["global_step"] == 2
     parallel = meta.report["parallel"]
-    assert parallel["units"] == 115 and parallel["rows"] > 150  # every aligned segment is a row
-    assert parallel["units_used"] + parallel["units_skipped_segment_count"] + parallel["units_skipped_no_pair"] == 115
+    units = len(load_rows(data))
+    assert parallel["units"] == units and parallel["rows"] >= parallel["units_used"] > 0  # an aligned unit gives rows
+    assert parallel["units_used"] + parallel["units_skipped_segment_count"] + parallel["units_skipped_no_pair"] == units
     assert meta.metrics["target_tokens_total"] > 0 and meta.metrics["tokens_per_second"] > 0
     report = tmp_path / "gate"
     rc = main(["gate", "--candidate", str(out), "--eval", str(data), "--max-rows", "2", "--backend", "hf",
