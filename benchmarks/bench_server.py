@@ -372,7 +372,7 @@ async def main() -> None:
             for part in args.parts.split(","):
                 try:
                     await run_part(part, args, engine, settings, model_dir, Path(tmp))
-                except Exception as exc:  # noqa: BLE001 - report and go on with the other parts
+                except Exception as exc:  # report and go on with the other parts
                     row(part, "FAILED", f"{type(exc).__name__}: {exc}")
         finally:
             await engine.close()

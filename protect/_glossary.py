@@ -160,7 +160,7 @@ def _json_rows(data: Any) -> list[Sequence[Any]]:
     if isinstance(data, dict):
         return [(k, v) for k, v in data.items()]
     if not isinstance(data, list):
-        raise ValueError("glossary: JSON must be a list of entries or an object {source: target}")  # noqa: TRY004 (bad data)
+        raise ValueError("glossary: JSON must be a list of entries or an object {source: target}")
     rows: list[Sequence[Any]] = []
     for item in data:
         if isinstance(item, dict):
@@ -171,5 +171,5 @@ def _json_rows(data: Any) -> list[Sequence[Any]]:
         elif isinstance(item, (list, tuple)):
             rows.append(item)
         else:
-            raise ValueError(f"glossary: cannot read entry {item!r}")  # noqa: TRY004 (bad data)
+            raise ValueError(f"glossary: cannot read entry {item!r}")
     return rows

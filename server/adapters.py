@@ -160,7 +160,7 @@ class AdapterRegistry:
             await asyncio.sleep(interval_s)
             try:
                 await self.refresh()
-            except Exception as exc:  # noqa: BLE001 - a store hiccup must not end the sync
+            except Exception as exc:  # a store hiccup must not end the sync
                 log.warning("adapter registry refresh failed: %s", exc)
 
     async def _persist(self, name: str) -> None:

@@ -94,7 +94,7 @@ async def _default_adapter(settings: Settings, registry: AdapterRegistry, own_en
                 installed = await install_starter(registry, settings.adapter_dir)
             if installed is None and settings.default_adapter is None:
                 return None
-        except Exception as exc:  # noqa: BLE001 -- serve the base model rather than not at all
+        except Exception as exc:  # serve the base model rather than not at all
             log.error("starter adapter %s could not be installed: %s; serving the base model", STARTER_NAME, exc)
             return None
     return default
@@ -117,7 +117,7 @@ async def _watch_engine(app: Litestar, eng: Engine, settings: Settings) -> None:
         except TimeoutError:
             log.warning("engine health check gave no answer in %.0f s (busy); not taken for dead", HEALTH_TIMEOUT_S)
             continue
-        except Exception as exc:  # noqa: BLE001 - a health call that raises means the engine is gone
+        except Exception as exc:  # a health call that raises means the engine is gone
             state = f"error: {exc}"
         # "unavailable": a remote pool with no endpoint answering now; they come back, and a restart would not help
         if state in ("ready", "ok", "running", "unavailable"):

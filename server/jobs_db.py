@@ -140,7 +140,7 @@ class DatabaseJobManager(JobQueue):
             try:
                 claim = await self.table.claim(self.replica, self.lease_s)
                 self._queued = await self.table.queued()
-            except Exception as exc:  # noqa: BLE001 - the database may be away for a while: try again later
+            except Exception as exc:  # the database may be away for a while: try again later
                 log.warning("job claim failed: %s", exc)
             if claim is None:
                 self._slots.release()
@@ -163,7 +163,7 @@ class DatabaseJobManager(JobQueue):
                 log.warning("job %s: lease lost (another replica took it); stopping here", job_id)
                 run.cancel()
                 return
-            except Exception as exc:  # noqa: BLE001 - a missed renewal is retried; the lease has slack
+            except Exception as exc:  # a missed renewal is retried; the lease has slack
                 log.warning("job %s: lease renewal failed: %s", job_id, exc)
 
     async def _run(self, claim: Claim) -> None:

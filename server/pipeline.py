@@ -184,7 +184,7 @@ class Pipeline:
             gen: Generation = await self.engine.generate(prompt, options, adapter=adapter, request_id=request_id)
         except (asyncio.CancelledError, EngineUnavailableError):
             raise  # a dead engine fails the document at once (503), it is not a segment to retry
-        except Exception as exc:  # noqa: BLE001 -- one failed request must not fail the document: it becomes a retry/fallback
+        except Exception as exc:  # one failed request must not fail the document: it becomes a retry/fallback
             log.warning("engine request %s failed: %s", request_id, exc)
             self.metrics.engine_errors.inc()
             return prompt, None, None
@@ -382,7 +382,7 @@ class Pipeline:
             return await memory([s.text for s in pd.segments], glossary.version if glossary is not None else None)
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 -- an unreadable memory costs a model call, never the translation
+        except Exception:  # an unreadable memory costs a model call, never the translation
             log.exception("translation memory lookup failed; translating without it")
             return {}
 

@@ -235,7 +235,7 @@ class VllmEngine:
         else:
             try:
                 await self.llm.check_health()
-            except Exception:  # noqa: BLE001 - any failure of the core means "dead" for /health
+            except Exception:  # any failure of the core means "dead" for /health
                 state = "dead"
         loaded: list[int] | None = []
         if state == "ok":

@@ -32,8 +32,8 @@ def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHand
 
 class AdapterController(Controller):
     path = "/adapters"
-    tags = ["adapters"]  # noqa: RUF012 -- Litestar reads these class attributes
-    guards = [admin_guard]  # noqa: RUF012
+    tags = ["adapters"]  # Litestar reads these class attributes
+    guards = [admin_guard]
 
     @get("/", summary="Adapters, their versions and which one is active")
     async def list_adapters(self, adapters: NamedDependency[AdapterRegistry]) -> list[dict[str, Any]]:

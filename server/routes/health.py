@@ -17,13 +17,13 @@ async def health(state: State) -> Response[dict[str, Any]]:
     try:
         # bounded: a call into an engine core that died mid-call may never return, and /health must answer
         engine_info = dict(await asyncio.wait_for(state.engine.health(), timeout=10.0))
-    except Exception as exc:  # noqa: BLE001 -- health must answer even when the engine does not
+    except Exception as exc:  # health must answer even when the engine does not
         engine_info = {"state": "error", "error": f"{type(exc).__name__}: {exc}"}
     store_info: dict[str, Any] | None = None
     if state.store is not None:
         try:
             store_info = dict(await state.store.health())
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             store_info = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     engine_ok = engine_info.get("state") in ("ready", "ok", "running") and not state.get("engine_dead")
     ok = engine_ok and (store_info is None or store_info.get("ok", True))

@@ -24,8 +24,8 @@ __all__ = ["JobController"]
 
 class JobController(Controller):
     path = "/jobs"
-    tags = ["jobs"]  # noqa: RUF012 -- Litestar reads these class attributes
-    guards = [require_api_key]  # noqa: RUF012 -- with API keys configured, reading a job needs one too
+    tags = ["jobs"]  # Litestar reads these class attributes
+    guards = [require_api_key]  # with API keys configured, reading a job needs one too
 
     @post("/", status_code=202, summary="Start translating a (long) document in the background")
     async def create(

@@ -70,7 +70,7 @@ class Store:
         try:
             info["schema_version"] = await _migrate.current_version(self.db.engine)
             info["ok"] = info["schema_version"] == _migrate.HEAD
-        except Exception as exc:  # noqa: BLE001 - health must report, never raise
+        except Exception as exc:  # health must report, never raise
             info["ok"] = False
             info["error"] = f"{type(exc).__name__}: {exc}"
         if info["ok"] and tr.backlog:

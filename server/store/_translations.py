@@ -76,7 +76,7 @@ class Translations:
             except IntegrityError:
                 if not await self._exists(rec.id):
                     return written
-            except Exception:  # noqa: BLE001 - still away: keep them for the next try
+            except Exception:  # still away: keep them for the next try
                 return written
             self.backlog.popleft()
             written += 1
@@ -93,7 +93,7 @@ class Translations:
                 if self.backlog:  # the database is back: write what waited
                     await self.flush_backlog()
                 return
-            except Exception as exc:  # noqa: BLE001 - a store failure must not fail the translation
+            except Exception as exc:  # a store failure must not fail the translation
                 # The same id twice (a retried request) is fine: the first write stands.
                 if isinstance(exc, IntegrityError) and await self._exists(rec.id):
                     return
@@ -117,7 +117,7 @@ class Translations:
         try:
             async with self.db.read() as session:
                 return (await session.get(Translation, translation_id)) is not None
-        except Exception:  # noqa: BLE001 - only used to classify a failure
+        except Exception:  # only used to classify a failure
             return False
 
     async def _insert(self, rec: TranslationRecord) -> None:

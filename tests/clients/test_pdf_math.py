@@ -215,7 +215,7 @@ def test_source_wins_over_the_pdf(pdfs: dict[str, Path], live_server: str, tmp_p
 class _EprintHandler(BaseHTTPRequestHandler):
     payload = b""
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:  # http.server's name
         ok = self.path.endswith("/2401.00001")
         self.send_response(200 if ok else 404)
         self.end_headers()

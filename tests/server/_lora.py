@@ -24,7 +24,7 @@ def make_random_lora(
     tensors: dict[str, torch.Tensor] = {}
     for file in sorted(model_dir.glob("*.safetensors")):
         with safe_open(str(file), "pt") as f:
-            for key in f.keys():  # noqa: SIM118 -- safe_open is not a mapping
+            for key in f.keys():  # safe_open is not a mapping
                 module = key.removesuffix(".weight")
                 if not key.endswith(".weight") or module.rsplit(".", 1)[-1] not in targets:
                     continue
