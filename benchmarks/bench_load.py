@@ -65,7 +65,7 @@ def _adapter(store: Path, name: str, engine: str, seed: int) -> None:
         (store / name / "adapter_config.json").write_text(json.dumps({"r": 4, "peft_type": "LORA"}))
         return
     sys.path.insert(0, str(REPO))
-    from papertrans.server.engine.model import resolve_model
+    from papertrans.contract.model import resolve_model
     from tests.server._lora import make_random_lora  # the same tiny random LoRA the engine tests use
 
     make_random_lora(Path(resolve_model("embedded:gemma-3-270m", None)), store / name, seed=seed,

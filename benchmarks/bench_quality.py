@@ -195,9 +195,9 @@ async def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="write the figures (and every output) here")
     args = ap.parse_args()
 
+    from papertrans.contract.model import resolve_model
     from papertrans.server.app import create_app
     from papertrans.server.engine.inprocess import VllmEngine
-    from papertrans.server.engine.model import resolve_model
     from papertrans.server.settings import Settings
 
     with open(args.dev / "d2l_en_zh.jsonl", encoding="utf-8") as fh:

@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 from bench_server import DEV, Recorder, chains, row, serve
 
-from papertrans.server.engine.model import resolve_model
+from papertrans.contract.model import resolve_model
 from papertrans.server.engine.remote import VLLM_SERVE_ENV, RemoteEngine, vllm_serve_command
 from papertrans.server.settings import Settings
 

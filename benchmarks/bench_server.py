@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from papertrans.contract.model import resolve_model
 from papertrans.server.engine import AdapterRef, Generation, SamplingOptions
 from papertrans.server.engine.inprocess import VllmEngine
-from papertrans.server.engine.model import resolve_model
 from papertrans.server.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -303,7 +303,7 @@ async def constrained_throughput(
 
 async def part_d(engine: VllmEngine, n: int, tokens: int, reps: int) -> None:
     from papertrans import protect
-    from papertrans.server.engine import prompts
+    from papertrans.contract import prompts
 
     if not engine.settings.constrain_placeholders:
         raise RuntimeError("the engine was started without the constraint (EngineSettings.constrain_placeholders)")

@@ -59,8 +59,8 @@ def _timer() -> Any:
 
 
 def _run(name: str, extra: list[str], data: Path, work: Path, rows_per_step: int, steps: int) -> dict[str, Any]:
+    from papertrans.contract.adapter import read_metadata
     from papertrans.rl.config import parse_train_args
-    from papertrans.rl.metadata import read_metadata
     from papertrans.rl.train import prepare, train
 
     shape = ["--per_device_train_batch_size", str(rows_per_step), "--gradient_accumulation_steps", "1"]
@@ -113,10 +113,10 @@ def micro(data: Path, rows: int, batch: int, threads: int) -> list[dict[str, Any
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from papertrans.contract.model import resolve_model
     from papertrans.rl._sft import completion_loss
     from papertrans.rl.corpus import parallel_rows
     from papertrans.rl.datasets import load_rows
-    from papertrans.server.engine.model import resolve_model
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)

@@ -56,7 +56,7 @@ def closest(query: str, memory: list[dict[str, Any]], grams: list[set[str]], k: 
 
 def with_examples(zero_shot: str, source: str, examples: list[dict[str, Any]]) -> str:
     """The zero-shot prompt with example pairs inserted before the query (same labels as the query's)."""
-    from papertrans.server.engine.prompts import one_item
+    from papertrans.contract.prompts import one_item
 
     query_at = zero_shot.rindex(one_item(source))
     label_at = zero_shot.rfind("\n", 0, query_at) + 1  # the query's own line: "<source label><text>"
@@ -102,12 +102,12 @@ def main() -> int:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
 
+    from papertrans.contract.model import resolve_model
+    from papertrans.contract.prompts import ZEROSHOT
     from papertrans.rl.corpus import parallel_rows
     from papertrans.rl.datasets import load_rows
     from papertrans.rl.generate import GenerationRequest, VllmGenerator
     from papertrans.server import starter
-    from papertrans.server.engine.model import resolve_model
-    from papertrans.server.engine.prompts import ZEROSHOT
 
     # entries up to 400 characters: two of them and the query stay inside the generator's 1,024-token window
     memory, _ = parallel_rows(load_rows(DATA / "train" / "d2l_en_zh_train.jsonl"), style=ZEROSHOT, max_chars=400)

@@ -92,7 +92,7 @@ def main() -> None:
 
     from vllm import LLM, SamplingParams  # heavy: only when measuring
 
-    from papertrans.server.engine.model import resolve_model
+    from papertrans.contract.model import resolve_model
 
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     units = _units(Path(args.dev_data))

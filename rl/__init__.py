@@ -1,19 +1,20 @@
 """rl: the learning loop. Rewards, training (TRL + PEFT LoRA), the promotion gate, publish/rollback, nightly refresh.
 
 Jobs run as separate processes (``papertrans train|gate|publish|rollback|refresh``), never inside the server.
-Heavy modules (torch, TRL) are imported lazily by the functions that need them.
+Heavy modules (torch, TRL) are imported lazily by the functions that need them. What training shares with serving
+(prompts, model resolution, the adapter metadata, the starter) is :mod:`papertrans.contract`; the server's data is
+reached through the store's public API and the HTTP client, never the server's settings or internals
+(tests/test_layout.py).
 """
 
 from .datasets import METHODS, DataError, load_rows, validate_rows
-from .metadata import AdapterError, AdapterMetadata, check_adapter_dir, read_metadata
+from .metadata import AdapterError, check_adapter_dir
 
 __all__ = [
     "METHODS",
     "AdapterError",
-    "AdapterMetadata",
     "DataError",
     "check_adapter_dir",
     "load_rows",
-    "read_metadata",
     "validate_rows",
 ]

@@ -87,9 +87,9 @@ def _publish(args: argparse.Namespace) -> int:
 
     store = args.adapter_store
     if store is None:
-        from papertrans.server.settings import Settings
+        from .settings import ServerData
 
-        store = Settings().adapter_dir
+        store = ServerData().adapter_dir
     try:
         with _client(args) as client:
             result = publish(client, args.adapter, args.name, store, smoke=not args.no_smoke)
@@ -137,7 +137,7 @@ def _start_adapter(value: str | None, base_model: str) -> Path | None:
     """``--start-adapter``: a folder, ``none`` (the base model), or unset = the shipped starter on its base model."""
     if value is not None:
         return None if value.lower() in ("none", "base") else Path(value)
-    from papertrans.server.starter import STARTER_BASE_MODEL, starter_folder
+    from papertrans.contract import STARTER_BASE_MODEL, starter_folder
 
     return starter_folder() if base_model == STARTER_BASE_MODEL else None
 

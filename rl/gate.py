@@ -16,8 +16,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from papertrans.contract.adapter import read_metadata
+
 from .datasets import DataError, load_rows, reward_columns
-from .metadata import check_adapter_dir, read_metadata
+from .metadata import check_adapter_dir
 from .rewards import glossary_adherence, length_ratio, placeholder_errors
 
 __all__ = ["GateResult", "SideMetrics", "compare", "evaluate_outputs", "plot_curves", "run_gate"]
@@ -133,7 +135,7 @@ def run_gate(
     their prompts). Each side is prompted the way it is served: an adapter with the prompt style in its metadata, the
     base model with its few-shot prompt.
     """
-    from papertrans.server.engine.model import resolve_model
+    from papertrans.contract.model import resolve_model
 
     from .corpus import is_parallel, load_glossary, parallel_rows, side_prompts
     from .generate import GenerationRequest, open_generator

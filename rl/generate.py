@@ -4,8 +4,8 @@ Two backends behind one function. ``hf`` (transformers + PEFT, batched with left
 the tiny sets of tests and online-DPO sampling from the policy being trained; ``vllm`` (offline ``LLM`` with
 ``enable_lora``) costs about a minute to start but batches continuously, so it wins on eval sets of dozens of
 segments. ``auto`` picks by the amount of work. Outputs are cut at the prompt's stop sequences and cleaned with
-``server.prompts.clean_output`` so that they equal what the server would validate; prompts and stops come from
-``server.prompts.build_prompt`` (the serving prompt), so what is trained and gated is what is served.
+``contract.prompts.clean_output`` so that they equal what the server would validate; prompts and stops come from
+``papertrans.contract.prompts`` (the serving prompt's builder), so what is trained and gated is what is served.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from papertrans.contract.prompts import clean_output, completion_stops
+
 __all__ = ["GenerationRequest", "Generator", "clean", "default_stops", "open_generator"]
 
 log = logging.getLogger(__name__)
@@ -26,7 +28,7 @@ log = logging.getLogger(__name__)
 # 72 tokens/s with 16 prompts in flight after a ~60 s start; break-even is about 60 / (1/9 - 1/72) ~ 620 tokens.
 _VLLM_TOKEN_THRESHOLD = 1000
 # The server's engine stops a request that loops (same 2..24-token pattern 4 times); the gate must see what readers
-# would see, so vLLM generation here uses the same rule (server/_vllm_engine.py, private there, hence repeated).
+# would see, so vLLM generation here uses the same rule (server/engine/inprocess.py, private there, hence repeated).
 _REPETITION = {"min_pattern_size": 2, "max_pattern_size": 24, "min_count": 4}
 
 
@@ -40,27 +42,8 @@ class GenerationRequest:
 
 
 def default_stops() -> list[str]:
-    """The stop sequences of the serving prompt (asked from ``server.prompts`` so training and serving agree)."""
-    from papertrans.server.engine.prompts import build_prompt
-
-    _, stop = build_prompt(_PromptEngine(), "x", context=[], title=None, heading_path=[], glossary_entries=[],
-                           strict=False)
-    return list(stop)
-
-
-class _PromptEngine:
-    """The few engine methods ``build_prompt`` may call, for a base model without a chat template."""
-
-    model_name = "offline"
-
-    def has_chat_template(self) -> bool:
-        return False
-
-    def apply_chat_template(self, messages: list[dict[str, str]]) -> str:  # pragma: no cover - not reached
-        raise NotImplementedError
-
-    def count_tokens(self, text: str) -> int:
-        return max(1, len(text) // 3)
+    """The stop sequences of the serving completion prompt (the contract's, so training and serving agree)."""
+    return completion_stops()
 
 
 def clean(text: str, stops: Sequence[str]) -> str:
@@ -71,8 +54,6 @@ def clean(text: str, stops: Sequence[str]) -> str:
             at = text.find(stop)
             if at >= 0:
                 cut = min(cut, at)
-    from papertrans.server.engine.prompts import clean_output
-
     return clean_output(text[:cut])
 
 

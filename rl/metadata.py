@@ -1,4 +1,5 @@
-"""Adapter metadata (``papertrans-adapter.json`` next to the PEFT files) and the base-model identity check.
+"""The base-model identity check of an adapter folder; the metadata it reads (``papertrans-adapter.json`` next to
+the PEFT files) is the contract's (:mod:`papertrans.contract.adapter`), written by training and read by serving.
 
 PEFT records ``base_model_name_or_path`` as a local path, which differs from machine to machine; the identity we
 compare is a fingerprint of the base model's architecture (config fields that decide the LoRA shapes), so an adapter
@@ -9,23 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from papertrans.contract.adapter import AdapterMetadata, read_metadata
+
 from .errors import AdapterError
 
-__all__ = [
-    "METADATA_FILE",
-    "AdapterError",
-    "AdapterMetadata",
-    "check_adapter_dir",
-    "model_fingerprint",
-    "read_metadata",
-    "write_metadata",
-]
+__all__ = ["AdapterError", "check_adapter_dir", "model_fingerprint"]
 
-METADATA_FILE = "papertrans-adapter.json"
 _FINGERPRINT_KEYS = (
     "model_type",
     "architectures",
@@ -37,27 +30,6 @@ _FINGERPRINT_KEYS = (
     "head_dim",
     "vocab_size",
 )
-
-
-@dataclass
-class AdapterMetadata:
-    method: str
-    base_model: str  # the spec, e.g. "embedded:gemma-3-270m"
-    base_fingerprint: str
-    data_sha256: str | None = None
-    data_rows: int = 0
-    parent: str | None = None  # folder name or path of the adapter this one continued from
-    parent_sha256: str | None = None
-    created_at: str = ""
-    hyperparameters: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    log_history: list[dict[str, Any]] = field(default_factory=list)  # the trainer's per-step logs: the curves
-    versions: dict[str, str] = field(default_factory=dict)
-    # The serving prompt style the adapter was trained with (server.engine.prompts.PROMPT_STYLES); None = the base
-    # model's few-shot prompt (adapters from before styles existed). The server builds this adapter's prompts with it.
-    prompt_style: str | None = None
-    # What the training run did with its input (e.g. parallel units aligned / skipped) and its measured throughput.
-    report: dict[str, Any] = field(default_factory=dict)
 
 
 def _text_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -75,21 +47,6 @@ def model_fingerprint(model_dir: Path) -> str:
     text = _text_config(config)
     picked = {key: text.get(key) for key in _FINGERPRINT_KEYS}
     return hashlib.sha256(json.dumps(picked, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def write_metadata(folder: Path, meta: AdapterMetadata) -> Path:
-    path = Path(folder) / METADATA_FILE
-    path.write_text(json.dumps(asdict(meta), indent=2, ensure_ascii=False, default=str))
-    return path
-
-
-def read_metadata(folder: Path) -> AdapterMetadata | None:
-    path = Path(folder) / METADATA_FILE
-    if not path.is_file():
-        return None
-    raw = json.loads(path.read_text())
-    known = {f for f in AdapterMetadata.__dataclass_fields__}
-    return AdapterMetadata(**{k: v for k, v in raw.items() if k in known})
 
 
 def check_adapter_dir(folder: Path, base_dir: Path) -> AdapterMetadata | None:

@@ -29,6 +29,7 @@ from typing import Any
 
 from .datasets import load_rows, write_rows
 from .errors import DataError, RefreshBusy
+from .settings import ServerData
 
 __all__ = ["RefreshBusy", "RefreshOptions", "read_state", "refresh"]
 
@@ -88,16 +89,10 @@ def _lock(work_dir: Path) -> Iterator[None]:
 
 
 async def _export_from_store(opts: RefreshOptions, since: dt.datetime | None, out: Path) -> dict[str, Any]:
-    from papertrans.server.settings import Settings
     from papertrans.server.store import open_store
     from papertrans.server.store.export import export
 
-    settings = Settings()
-    if opts.data_dir is not None:
-        settings.data_dir = opts.data_dir
-    if opts.store_url:
-        settings.store.url = opts.store_url
-    store = await open_store(settings)
+    store = await open_store(_server_data(opts))
     summary: dict[str, Any] = {}
     try:
         for kind in ("kto", "dpo", "prompts"):
@@ -237,15 +232,18 @@ def _run(opts: RefreshOptions) -> dict[str, Any]:
         handler.close()
 
 
-def _adapter_store(opts: RefreshOptions) -> Path:
-    if opts.adapter_store is not None:
-        return opts.adapter_store
-    from papertrans.server.settings import Settings
-
-    settings = Settings()
+def _server_data(opts: RefreshOptions) -> ServerData:
+    """The server's data as the environment names it, the options' data folder and store URL overriding it."""
+    data = ServerData()
     if opts.data_dir is not None:
-        settings.data_dir = opts.data_dir
-    return settings.adapter_dir
+        data.data_dir = opts.data_dir
+    if opts.store_url:
+        data.store.url = opts.store_url
+    return data
+
+
+def _adapter_store(opts: RefreshOptions) -> Path:
+    return opts.adapter_store if opts.adapter_store is not None else _server_data(opts).adapter_dir
 
 
 def _finish(opts: RefreshOptions, state: dict[str, Any], report: dict[str, Any], run_dir: Path,

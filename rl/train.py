@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from papertrans.contract.adapter import AdapterMetadata, write_metadata
+
 from .config import LoopArguments
 from .corpus import is_parallel, load_glossary, parallel_rows
 from .datasets import DataError, data_hash, load_rows, reward_columns, validate_rows
 from .errors import TrainError
-from .metadata import AdapterError, AdapterMetadata, check_adapter_dir, model_fingerprint, write_metadata
+from .metadata import AdapterError, check_adapter_dir, model_fingerprint
 
 __all__ = ["Prepared", "TrainError", "prepare", "train"]
 
@@ -42,7 +44,7 @@ class Prepared:
 
 def prepare(loop: LoopArguments) -> Prepared:
     """All input checks, no model loading: raises DataError / AdapterError / TrainError with a clear code."""
-    from papertrans.server.engine.model import ModelError, resolve_model
+    from papertrans.contract.model import ModelError, resolve_model
 
     data = Path(loop.data)
     rows = load_rows(data)
@@ -84,7 +86,7 @@ def prepare(loop: LoopArguments) -> Prepared:
 
 def _style_of_rows(rows: list[dict[str, Any]]) -> str | None:
     """The prompt style the rows' prompts were built with (exported rows carry the prompt the engine saw)."""
-    from papertrans.server.engine.prompts import prompt_style_of
+    from papertrans.contract.prompts import prompt_style_of
 
     styles = {prompt_style_of(str(r.get("prompt", ""))) for r in rows}
     return styles.pop() if len(styles) == 1 else None

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from papertrans.contract import METADATA_FILE
 from papertrans.server.domain_errors import AdapterConflict, AdapterNotFound, InvalidAdapterRequest, UnusableAdapter
 from papertrans.server.engine import AdapterLoadError, AdapterRef, Engine
 
@@ -30,15 +31,13 @@ __all__ = ["AdapterRegistry", "AdapterVersion", "SharedState", "prompt_style"]
 log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-# Written by rl's trainer next to the PEFT files (rl.metadata.METADATA_FILE; the server does not import rl).
-_METADATA_FILE = "papertrans-adapter.json"
 
 
 def prompt_style(folder: Path) -> str | None:
     """The prompt style an adapter folder was trained with (its metadata's ``prompt_style``); None = the base model's
     prompt (no metadata, or an adapter from before prompt styles)."""
     try:
-        raw = json.loads((folder / _METADATA_FILE).read_text())
+        raw = json.loads((folder / METADATA_FILE).read_text())
     except (OSError, ValueError):
         return None
     style = raw.get("prompt_style") if isinstance(raw, dict) else None

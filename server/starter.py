@@ -1,8 +1,10 @@
-"""The starter adapter shipped with the package: ``papertrans-zh``, an SFT LoRA that makes the embedded model translate.
+"""Installing the starter adapter shipped with the package: ``papertrans-zh``, an SFT LoRA that makes the embedded
+model translate.
 
 The embedded Gemma 3 270M is a base model: with a few-shot prompt it mostly echoes English. ``papertrans-zh`` was
 trained on a parallel EN/ZH corpus with the released ``papertrans train --method sft`` (command, data hash, seed and
-gate report beside it, in ``server/engine/starter/papertrans-zh/``). At start the server copies it into its adapter
+gate report beside it, in ``papertrans/contract/starter/papertrans-zh/``; its name, base model and folder are contract
+facts, :mod:`papertrans.contract.starter`, since rl refines it too). At start the server copies it into its adapter
 store (only folders inside the store can be registered), registers and activates it, and serves requests that name no
 adapter with it. ``default_adapter`` changes that: ``none`` serves the base model, a name serves that adapter.
 """
@@ -17,22 +19,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-__all__ = ["STARTER_BASE_MODEL", "STARTER_NAME", "install_starter", "resolve_default_adapter", "starter_folder"]
+from papertrans.contract import STARTER_BASE_MODEL, STARTER_NAME, starter_folder
+
+__all__ = ["install_starter", "resolve_default_adapter"]
 
 log = logging.getLogger(__name__)
 
-STARTER_NAME = "papertrans-zh"
-#: The model the starter was trained on; another model gets no starter (its LoRA shapes would not fit).
-STARTER_BASE_MODEL = "embedded:gemma-3-270m"
 _NONE = ("none", "base")
-
-
-def starter_folder() -> Path | None:
-    """The packaged starter adapter, or None when this installation has none."""
-    folder = Path(__file__).resolve().parent / "engine" / "starter" / STARTER_NAME
-    if (folder / "adapter_config.json").is_file() and (folder / "adapter_model.safetensors").is_file():
-        return folder
-    return None
 
 
 def _content_hash(folder: Path) -> str:

@@ -46,8 +46,8 @@ def dev_docs(dev_data: Path) -> list[Path]:
 @pytest.fixture(scope="session")
 async def real_engine() -> AsyncIterator[object]:
     """One vLLM engine on the embedded model for the whole session (the contract: ``VllmEngine.start``)."""
+    from papertrans.contract.model import resolve_model
     from papertrans.server.engine.inprocess import VllmEngine
-    from papertrans.server.engine.model import resolve_model
     from papertrans.server.settings import Settings
 
     settings = Settings()

@@ -14,9 +14,10 @@ import jsonschema
 import pytest
 import yaml
 
+from papertrans.server.engine import EngineSettings
 from papertrans.server.engine.inprocess import CONSTRAINT_FQCN
 from papertrans.server.engine.remote import VLLM_SERVE_ENV
-from papertrans.server.settings import EngineSettings, Settings
+from papertrans.server.settings import Settings
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 MANIFESTS = [*sorted((DEPLOY / "k8s").glob("*.yaml")), DEPLOY / "refresh" / "cronjob.yaml"]

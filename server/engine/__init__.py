@@ -2,10 +2,12 @@
 
 - ``protocol``: ``Engine``, ``AdapterRef``, ``SamplingOptions``, ``Generation`` (re-exported here);
 - ``inprocess``: the real engine over vLLM's ``AsyncLLM`` (imports vLLM; load it only when serving);
+- ``remote``: a pool of ``vllm serve`` endpoints behind the same protocol;
+- ``settings``: ``EngineSettings``, the engine's own settings (re-exported here; the server nests them);
 - ``lora_cpu``: grouped CPU LoRA kernels, a vLLM plugin loaded in the engine's own processes;
-- ``model``: model resolution (``embedded:gemma-3-270m`` → a converted, cached safetensors folder);
-- ``prompts``: the prompt builder and output cleaning, shared by serving and training;
 - ``fake``: a deterministic fake engine, the public test seam.
+
+Prompt building and model resolution are shared with training and live below both, in :mod:`papertrans.contract`.
 """
 
 from .protocol import (
@@ -18,6 +20,7 @@ from .protocol import (
     Generation,
     SamplingOptions,
 )
+from .settings import EngineSettings
 
 __all__ = [
     "AdapterLoadError",
@@ -25,6 +28,7 @@ __all__ = [
     "Engine",
     "EngineClosedError",
     "EngineError",
+    "EngineSettings",
     "EngineUnavailableError",
     "Generation",
     "SamplingOptions",

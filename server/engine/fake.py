@@ -46,12 +46,12 @@ DEFAULT_VOCAB: dict[str, str] = {
 _WORD = re.compile(r"[A-Za-z]+")
 # The fake's own chat template: the last user message sits between these markers.
 _USER_OPEN, _USER_CLOSE = "<|user|>\n", "\n<|end|>"
-# server.prompts puts the item last: after "Text:" in a chat turn, after "英文：" in a few-shot completion prompt.
+# contract.prompts puts the item last: after "Text:" in a chat turn, after "英文：" in a few-shot completion prompt.
 _CHAT_ITEM, _FEWSHOT_ITEM, _FEWSHOT_ANSWER = "Text:\n", "英文：", "\n中文："
 
 
 def item_of(prompt: str) -> str:
-    """The text to translate inside a prompt built by ``server.prompts.build_prompt`` (the whole prompt otherwise)."""
+    """The text to translate inside a prompt built by ``contract.prompts.build_prompt`` (the whole prompt otherwise)."""
     start = prompt.rfind(_USER_OPEN)
     if start >= 0:
         body = prompt[start + len(_USER_OPEN) :]

@@ -16,9 +16,8 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from papertrans.server.settings import EngineSettings
-
 from .protocol import AdapterLoadError, AdapterRef, EngineClosedError, Generation, SamplingOptions
+from .settings import EngineSettings
 
 __all__ = ["VllmEngine"]
 

@@ -31,8 +31,6 @@ from typing import Any
 
 import httpx
 
-from papertrans.server.settings import EngineSettings
-
 from .inprocess import CONSTRAINT_FQCN  # a name only (constrain.py itself imports torch and vLLM)
 from .protocol import (
     AdapterLoadError,
@@ -43,6 +41,7 @@ from .protocol import (
     Generation,
     SamplingOptions,
 )
+from .settings import EngineSettings
 from .tokenizer import ChatTokenizer
 
 __all__ = ["VLLM_SERVE_ENV", "Endpoint", "RemoteEngine", "vllm_serve_command"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from papertrans.server.engine.model import resolve_model
+from papertrans.contract.model import resolve_model
 from papertrans.server.settings import Settings
 from tests.engine._peft_lora import make_peft_loras
 

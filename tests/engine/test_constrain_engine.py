@@ -9,7 +9,8 @@ import uuid
 import pytest
 
 from papertrans import protect
-from papertrans.server.engine import SamplingOptions, prompts
+from papertrans.contract import prompts
+from papertrans.server.engine import SamplingOptions
 from papertrans.server.engine.inprocess import VllmEngine
 
 pytestmark = pytest.mark.engine

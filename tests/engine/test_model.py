@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from papertrans.server.engine import model as model_mod
-from papertrans.server.engine.model import ModelError, embedded_model_dir, resolve_model, verify_folder
+from papertrans.contract import model as model_mod
+from papertrans.contract.model import ModelError, embedded_model_dir, resolve_model, verify_folder
 
 
 def test_local_folder_resolves_to_itself(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from papertrans import protect
-from papertrans.server.engine import prompts
+from papertrans.contract import prompts
 
 UNRELATED = "The value $v$ of a state is the expected return $G$ when we start from it and follow the policy."
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 
 from papertrans import protect
-from papertrans.server.engine.prompts import PROMPT_TEMPLATE_VERSION, build_prompt, clean_output, style_of
+from papertrans.contract.prompts import PROMPT_TEMPLATE_VERSION, build_prompt, clean_output, style_of
 
 
 class BaseTok:
@@ -128,7 +128,7 @@ def test_strict_chat_prompt_names_the_markers_to_keep() -> None:
 
 
 def test_zero_shot_prompt_is_instruction_glossary_text() -> None:
-    from papertrans.server.engine.prompts import FEWSHOT, ZEROSHOT, prompt_style_of
+    from papertrans.contract.prompts import FEWSHOT, ZEROSHOT, prompt_style_of
 
     prompt, stop = build_prompt(BaseTok(), "The attention ⟦1⟧ layer.\n\nNext line.",
                                 glossary_entries=[("attention", "注意力")], style=ZEROSHOT)

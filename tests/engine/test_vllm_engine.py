@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from papertrans.server.engine import AdapterLoadError, AdapterRef, Engine, SamplingOptions, prompts
+from papertrans.contract import prompts
+from papertrans.server.engine import AdapterLoadError, AdapterRef, Engine, SamplingOptions
 from papertrans.server.engine.inprocess import VllmEngine
 
 pytestmark = pytest.mark.engine

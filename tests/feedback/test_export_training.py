@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def model_dir() -> Path:
-    from papertrans.server.engine.model import resolve_model
+    from papertrans.contract.model import resolve_model
 
     return Path(resolve_model("embedded:gemma-3-270m", None))
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from papertrans import protect
+from papertrans.contract.prompts import FEWSHOT, ZEROSHOT, build_prompt, prompt_style_of
 from papertrans.rl.corpus import is_parallel, load_glossary, parallel_rows, side_prompts
 from papertrans.rl.datasets import DataError, load_rows
-from papertrans.server.engine.prompts import FEWSHOT, ZEROSHOT, build_prompt, prompt_style_of
 
 UNIT = {
     "id": "t-1",

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from papertrans.contract.adapter import AdapterMetadata, write_metadata
 from papertrans.rl.config import parse_train_args
 from papertrans.rl.datasets import DataError, validate_rows, write_rows
-from papertrans.rl.metadata import AdapterError, AdapterMetadata, check_adapter_dir, model_fingerprint, write_metadata
+from papertrans.rl.metadata import AdapterError, check_adapter_dir, model_fingerprint
 from papertrans.rl.train import TrainError, prepare
 
 DPO = {"prompt": "English: Hi.\nChinese:", "chosen": "你好。", "rejected": "Hi."}

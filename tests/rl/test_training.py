@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from papertrans.contract.adapter import read_metadata
 from papertrans.rl.config import parse_train_args
 from papertrans.rl.datasets import write_rows
-from papertrans.rl.metadata import read_metadata
 from papertrans.rl.train import prepare, train
 
 P = "English: We train the model.\nChinese:"

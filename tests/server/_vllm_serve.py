@@ -15,8 +15,8 @@ from pathlib import Path
 
 import httpx
 
+from papertrans.server.engine import EngineSettings
 from papertrans.server.engine.remote import VLLM_SERVE_ENV, vllm_serve_command
-from papertrans.server.settings import EngineSettings
 
 __all__ = ["free_port", "stop_group", "vllm_serve"]
 

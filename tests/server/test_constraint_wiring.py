@@ -7,9 +7,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from papertrans import protect
-from papertrans.server.engine import Generation, SamplingOptions
+from papertrans.server.engine import EngineSettings, Generation, SamplingOptions
 from papertrans.server.engine.fake import FakeEngine
-from papertrans.server.settings import EngineSettings
 from tests.server.conftest import serve
 
 DOC = "We train $f(x)$ with `sgd` and $\\eta$, see [the paper](https://x.org).\n\nNo math in this one.\n"

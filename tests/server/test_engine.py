@@ -56,7 +56,7 @@ async def test_glossary_example(real_engine: Any, tmp_path: Path) -> None:
 
 
 async def test_hot_swap_on_the_real_engine(real_engine: Any, tmp_path: Path) -> None:
-    from papertrans.server.engine.model import resolve_model
+    from papertrans.contract.model import resolve_model
     from papertrans.server.settings import Settings
 
     base = Settings()

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from papertrans.server.app import create_app
+from papertrans.server.engine import EngineSettings
 from papertrans.server.engine.remote import RemoteEngine
-from papertrans.server.settings import EngineSettings
 from tests.feedback.conftest import BACKENDS, drop_database, fresh_settings
 from tests.server._fake_vllm import MODEL, FakeFleet, WordTokenizer
 from tests.server.conftest import ADMIN, AppClient, make_adapter, make_settings, serve

@@ -52,7 +52,7 @@ def test_disk_full_during_the_copy_leaves_nothing_behind(tmp_path: Path, monkeyp
 async def test_garbage_weights_are_refused_and_the_active_version_keeps_serving(
     real_engine: Any, tmp_path: Path
 ) -> None:
-    from papertrans.server.engine.model import resolve_model
+    from papertrans.contract.model import resolve_model
 
     settings = make_settings(tmp_path)
     store = settings.adapter_dir

@@ -9,10 +9,17 @@ from pathlib import Path
 import pytest
 
 from papertrans.server.app import create_app
-from papertrans.server.engine import AdapterLoadError, AdapterRef, EngineError, EngineUnavailableError, SamplingOptions
+from papertrans.server.engine import (
+    AdapterLoadError,
+    AdapterRef,
+    EngineError,
+    EngineSettings,
+    EngineUnavailableError,
+    SamplingOptions,
+)
 from papertrans.server.engine.remote import RemoteEngine
 from papertrans.server.samples import sample_paper
-from papertrans.server.settings import EngineSettings, Settings
+from papertrans.server.settings import Settings
 from tests.server._fake_vllm import MODEL, FakeFleet, WordTokenizer
 from tests.server._preserve import assert_document_intact
 from tests.server.conftest import make_adapter, make_settings, serve

@@ -19,11 +19,11 @@ import httpx
 import pytest
 
 from papertrans import protect
+from papertrans.contract.prompts import build_prompt
 from papertrans.server.app import create_app
-from papertrans.server.engine import SamplingOptions
-from papertrans.server.engine.prompts import build_prompt
+from papertrans.server.engine import EngineSettings, SamplingOptions
 from papertrans.server.engine.remote import RemoteEngine
-from papertrans.server.settings import EngineSettings, Settings
+from papertrans.server.settings import Settings
 from tests.server._preserve import assert_document_intact
 from tests.server._vllm_serve import free_port, vllm_serve
 from tests.server.conftest import make_settings, serve
@@ -35,7 +35,7 @@ DOC = "d2l-en__reinforcement-learning__value-iter.md"
 
 @pytest.fixture(scope="module")
 def vllm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from papertrans.server.engine.model import resolve_model
+    from papertrans.contract.model import resolve_model
 
     base = Settings()  # type: ignore[call-arg]
     model_path = Path(resolve_model(base.model, base.cache_dir))
@@ -115,7 +115,7 @@ async def test_dev_document_on_vllm_serve(vllm_url: str, dev_data: Path, tmp_pat
 async def test_constraint_reaches_vllm_through_xargs(vllm_url: str, dev_data: Path) -> None:
     from transformers import AutoTokenizer
 
-    from papertrans.server.engine.model import resolve_model
+    from papertrans.contract.model import resolve_model
 
     base = Settings()  # type: ignore[call-arg]
     model_path = resolve_model(base.model, base.cache_dir)
@@ -262,7 +262,7 @@ async def test_two_replicas_on_postgres_publish_once_and_survive_kill_9(
     import os
     import signal
 
-    from papertrans.server.engine.model import resolve_model
+    from papertrans.contract.model import resolve_model
     from tests.server._lora import make_random_lora
     from tests.server.conftest import ADMIN, ADMIN_KEY
     from tests.server.test_jobs import _events

@@ -1,6 +1,7 @@
-"""Prompts for one translation item, and cleaning of the model's raw output.
+"""Prompts for one translation item, and cleaning of the model's raw output: what serving and training share.
 
-Two styles, chosen by the tokenizer:
+The server builds every prompt here and cleans every answer here; rl builds its training rows and the gate's prompts
+here too, so what is trained and gated is what is served. Two styles, chosen by the tokenizer:
 
 * **chat** (instruct models with a chat template): one user turn with the instruction, the paper's title and section,
   the preceding paragraph(s) as read-only context, the glossary, and the text.
@@ -28,16 +29,19 @@ __all__ = [
     "PROMPT_TEXTS",
     "PROMPT_TEMPLATE_VERSION",
     "ZEROSHOT",
+    "CompletionOnly",
     "GlossaryLike",
+    "PromptModel",
     "build_prompt",
     "clean_output",
+    "completion_stops",
     "one_item",
     "prompt_style_of",
     "style_of",
     "template_version",
 ]
 
-#: Recorded with every translation (training data must know which prompt produced an output).
+#: The version of the ``fewshot`` prompt (the base model's); each style has its own, :func:`template_version`.
 PROMPT_TEMPLATE_VERSION = "fewshot-zh-inline-glossary-1/chat-1"
 
 #: Prompt styles for base models without a chat template. ``fewshot`` serves the raw base model; ``zeroshot`` is the
@@ -79,10 +83,23 @@ class GlossaryLike(Protocol):
     target: str
 
 
-class _EngineLike(Protocol):
+class PromptModel(Protocol):
+    """What :func:`build_prompt` asks of the model it builds for: a serving engine, or :class:`CompletionOnly`."""
+
     def has_chat_template(self) -> bool: ...
 
     def apply_chat_template(self, messages: list[dict[str, str]]) -> str: ...
+
+
+class CompletionOnly:
+    """A base model without a chat template, where no engine or tokenizer is loaded (training rows, the gate's
+    prompts): :func:`build_prompt` then builds the completion prompt of the style it is given."""
+
+    def has_chat_template(self) -> bool:
+        return False
+
+    def apply_chat_template(self, messages: list[dict[str, str]]) -> str:
+        raise TypeError("a model without a chat template has none to apply")
 
 
 def style_of(text: str) -> Callable[[int], str]:
@@ -128,7 +145,7 @@ def _annotate(text: str, entries: Sequence[tuple[str, str]]) -> str:
 
 
 def build_prompt(
-    engine: _EngineLike,
+    engine: PromptModel,
     item_text: str,
     *,
     context: Sequence[str] = (),
@@ -164,6 +181,11 @@ def build_prompt(
     return "".join(parts), list(_STOP)
 
 
+def completion_stops() -> list[str]:
+    """The stop sequences of every completion prompt (both styles): where a generated answer is cut."""
+    return list(_STOP)
+
+
 def one_item(text: str) -> str:
     """An item's text without the blank lines the stop sequences rely on (they become one newline); also what a
     training target must look like, since the model can never produce a blank line inside one answer."""
@@ -179,12 +201,15 @@ def prompt_style_of(prompt: str) -> str | None:
 
 
 def template_version(style: str | None) -> str:
-    """What is recorded with a translation made with ``style``."""
+    """The template version recorded with a translation whose prompts were built with ``style`` (``None`` =
+    ``fewshot``); the part after ``/`` is the chat prompt's version, which a model with a chat template gets instead."""
+    if style not in (None, *PROMPT_STYLES):
+        raise ValueError(f"unknown prompt style {style!r}; known: {', '.join(PROMPT_STYLES)}")
     return _VERSIONS[style or FEWSHOT]
 
 
 def _chat_prompt(
-    engine: _EngineLike,
+    engine: PromptModel,
     text: str,
     context: Sequence[str],
     title: str | None,
