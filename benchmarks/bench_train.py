@@ -114,7 +114,7 @@ def micro(data: Path, rows: int, batch: int, threads: int) -> list[dict[str, Any
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from papertrans.contract.model import resolve_model
-    from papertrans.rl._sft import completion_loss
+    from papertrans.rl import completion_loss
     from papertrans.rl.corpus import parallel_rows
     from papertrans.rl.datasets import load_rows
 

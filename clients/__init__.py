@@ -5,6 +5,8 @@
 ...     result = c.translate(open("paper.md").read(), glossary={"attention": "注意力"})
 """
 
+from ._glossary import load_glossary
+from ._translate import STATE_FILE, JobState, job_key
 from .client import (
     AsyncClient,
     Client,
@@ -28,6 +30,7 @@ from .convert import (
 from .errors import ApiError, ClientError, InputError, JobFailed, ServerUnavailable
 
 __all__ = [
+    "STATE_FILE",
     "ApiError",
     "AsyncClient",
     "Client",
@@ -37,6 +40,7 @@ __all__ = [
     "InputError",
     "Job",
     "JobFailed",
+    "JobState",
     "PdfDocument",
     "PdfSupportMissing",
     "ProgressCallback",
@@ -45,7 +49,9 @@ __all__ = [
     "TexDocument",
     "TranslateResult",
     "TranslateStats",
+    "job_key",
     "latex_to_markdown",
+    "load_glossary",
     "math_spans",
     "pdf_to_markdown",
     "tex_to_markdown",

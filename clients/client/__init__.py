@@ -1,6 +1,7 @@
 """The Python client of the papertrans HTTP API (``Client``, ``AsyncClient``) and its typed results."""
 
 from ._client import AsyncClient, Client, ProgressCallback
+from ._sse import SseParser
 from ._types import Comparison, GlossaryLike, Health, Job, SegmentResult, TranslateResult, TranslateStats
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "Job",
     "ProgressCallback",
     "SegmentResult",
+    "SseParser",
     "TranslateResult",
     "TranslateStats",
 ]

@@ -3,6 +3,7 @@
 from ._eprint import extract_eprint, fetch_arxiv, find_main_tex, is_eprint
 from ._pdf import DEFAULT_BACKEND, PDF_BACKENDS, PdfDocument, PdfSupportMissing, pdf_to_markdown
 from ._tex import TexDocument, latex_to_markdown, math_spans, tex_to_markdown
+from ._texsource import read_project, strip_comments
 
 __all__ = [
     "DEFAULT_BACKEND",
@@ -17,5 +18,7 @@ __all__ = [
     "latex_to_markdown",
     "math_spans",
     "pdf_to_markdown",
+    "read_project",
+    "strip_comments",
     "tex_to_markdown",
 ]

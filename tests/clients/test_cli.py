@@ -10,8 +10,7 @@ import pytest
 
 from papertrans import exitcodes
 from papertrans.cli import main
-from papertrans.clients import Client, math_spans
-from papertrans.clients._translate import STATE_FILE, JobState, job_key
+from papertrans.clients import STATE_FILE, Client, JobState, job_key, math_spans
 
 from ._fixtures import PDF_LINES, project_sources, write_latex_project, write_pdf
 

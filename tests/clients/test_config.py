@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from papertrans.clients import InputError
-from papertrans.clients._glossary import load_glossary
+from papertrans.clients import InputError, load_glossary
 from papertrans.clients.client.config import DEFAULT_SERVER, ClientConfig, load_config
 
 

@@ -1,4 +1,4 @@
-from papertrans.clients.client._sse import SseParser
+from papertrans.clients.client import SseParser
 
 
 def test_sse_parser() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from papertrans.clients import InputError, latex_to_markdown, math_spans, tex_to_markdown
-from papertrans.clients.convert._texsource import read_project, strip_comments
+from papertrans.clients.convert import read_project, strip_comments
 
 from ._fixtures import project_sources, write_latex_project
 
