@@ -6,6 +6,8 @@ Pure library (standard library only at run time; no I/O except :meth:`Glossary.l
     protect.unmask(text, seg.placeholders)            # any text: placeholders -> original spans
     protect.mask(correction, seg.placeholders)        # any text: original spans -> placeholders (or InventoryMismatch)
     protect.check_inventory(text, seg.placeholders)   # missing / duplicated / invented placeholders
+    protect.validate(seg, text)                       # hard / soft reasons, faithfulness checks included
+    protect.separate_formulas(text, seg.placeholders, seg.style)  # a space between formulas written touching
     result = pd.restore({s.id: translated for s in pd.segments}, bilingual=False)
     chunks = protect.chunk(pd, budget_tokens, count_tokens, overlap=1)
 """
@@ -13,20 +15,24 @@ Pure library (standard library only at run time; no I/O except :meth:`Glossary.l
 from ._chunk import Chunk, ChunkItem, chunk, split_sentences
 from ._document import ProtectedDocument, RestoreResult, protect
 from ._echo import PromptText
+from ._faithful import Faithfulness, faithfulness
 from ._glossary import Glossary, GlossaryEntry
 from ._inventory import InventoryCheck, InventoryMismatch, check_inventory, mask, unmask
 from ._placeholder import DEFAULT_STYLE, STYLES, PlaceholderStyle, find_style
 from ._segment import Segment
-from ._validate import HARD_REASONS, RETRY_REASONS, SOFT_REASONS, SegmentReport, validate
+from ._touching import separate_formulas, touching_formulas
+from ._validate import FAITHFULNESS_REASONS, HARD_REASONS, RETRY_REASONS, SOFT_REASONS, SegmentReport, validate
 
 __all__ = [
     "DEFAULT_STYLE",
+    "FAITHFULNESS_REASONS",
     "HARD_REASONS",
     "RETRY_REASONS",
     "SOFT_REASONS",
     "STYLES",
     "Chunk",
     "ChunkItem",
+    "Faithfulness",
     "Glossary",
     "GlossaryEntry",
     "InventoryCheck",
@@ -39,11 +45,14 @@ __all__ = [
     "SegmentReport",
     "check_inventory",
     "chunk",
+    "faithfulness",
     "find_style",
     "mask",
     "protect",
     "restore",
+    "separate_formulas",
     "split_sentences",
+    "touching_formulas",
     "unmask",
     "validate",
 ]

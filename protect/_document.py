@@ -16,6 +16,7 @@ from ._glossary import Glossary
 from ._inline import find_masks
 from ._placeholder import PlaceholderStyle, get_style
 from ._segment import Segment
+from ._touching import separate_formulas
 from ._validate import SegmentReport, tokens, validate
 
 __all__ = ["ProtectedDocument", "RestoreResult", "protect"]
@@ -139,12 +140,14 @@ def _splice(src: str, segs: list[Segment], rendered: Mapping[str, str], a: int, 
 
 
 def render(seg: Segment, translation: str, source: str, drop_labels: bool = False) -> str:
-    """The source bytes for a validated translation: placeholders back to their spans, line breaks re-prefixed.
+    """The source bytes for a validated translation: placeholders back to their spans, line breaks re-prefixed, and
+    formulas that the translation writes touching separated by a space (:func:`separate_formulas`).
 
     ``drop_labels`` leaves out spans that define a label (for the second copy of a block in the bilingual form)."""
     if translation == seg.text and not drop_labels:
         return source[seg.start : seg.end]
-    translation = translation.strip()
+    # two formulas written touching ("$a$$b$" opens display math): a space between them, reported by validate
+    translation = separate_formulas(translation.strip(), seg.placeholders, seg.style, seg.text)
     if not seg.single_line:
         translation = _escape_block_starts(_NEWLINES.sub("\n", translation))
     out: list[str] = []

@@ -1,7 +1,8 @@
 """Validation of one segment's translation, with machine-readable reasons.
 
 Hard reasons make the segment fall back to its source text (the server retries first); soft reasons are reported and
-the translation is kept.
+the translation is kept. The faithfulness reasons (:data:`FAITHFULNESS_REASONS`, all soft) mark a translation that
+keeps every protected byte but may not be faithful: worth a retry, and a reader's review if it stays.
 """
 
 from __future__ import annotations
@@ -12,12 +13,22 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ._echo import PromptText, echoed_prompt_text, untranslated_sentences
+from ._faithful import FAITHFULNESS_REASONS, faithfulness, faithfulness_reasons, unbalanced
 from ._glossary import Glossary
 from ._inventory import check_inventory
 from ._placeholder import STYLES
 from ._segment import Segment
+from ._touching import touching_formulas
 
-__all__ = ["HARD_REASONS", "LENGTH_RATIO_BAND", "RETRY_REASONS", "SOFT_REASONS", "SegmentReport", "validate"]
+__all__ = [
+    "FAITHFULNESS_REASONS",
+    "HARD_REASONS",
+    "LENGTH_RATIO_BAND",
+    "RETRY_REASONS",
+    "SOFT_REASONS",
+    "SegmentReport",
+    "validate",
+]
 
 HARD_REASONS = frozenset(
     {
@@ -27,11 +38,12 @@ HARD_REASONS = frozenset(
         "placeholder_altered",
         "empty_output",
         "prompt_echo",
+        "markup_unbalanced",
     }
 )
 SOFT_REASONS = frozenset(
     {"identical_to_source", "length_ratio", "too_little_chinese", "glossary_term_missing", "untranslated_sentences"}
-)
+) | FAITHFULNESS_REASONS
 #: Soft reasons worth another attempt: the translation is kept only if the retries do no better.
 RETRY_REASONS = frozenset({"untranslated_sentences"})
 #: ``untranslated_sentences``: at least this share of the source's sentences came back verbatim in English.
@@ -83,6 +95,15 @@ def validate(
     ``prompt_texts``, the examples and instructions the prompt showed, that the source does not warrant).
     Soft: identical_to_source, length_ratio, too_little_chinese, glossary_term_missing, untranslated_sentences
     (most of the source's sentences copied in English; in :data:`RETRY_REASONS`).
+
+    Faithfulness (:mod:`._faithful`, thresholds calibrated on the training corpus, see ``docs/placeholders.md``):
+    hard markup_unbalanced (an odd ``**`` or ``*`` count where the source's is even: the rest of the paragraph
+    renders wrong); soft, in :data:`FAITHFULNESS_REASONS`: omission (sentences, numbers and placeholders, or length
+    per source unit below the human low tail for that source length), placeholders_displaced (glued together or
+    stranded after the last sentence where the source spreads them, or most of their order reversed),
+    placeholder_number (a bare number naming a placeholder written later), markup_changed (strong, emphasis, code
+    or link structure differs), repetition (a span said twice that the source does not repeat), formulas_touching
+    (two formulas written touching; restore separates them).
     """
     report = SegmentReport()
     if not translation.strip():
@@ -111,7 +132,18 @@ def validate(
     for span in echoed_prompt_text(seg.text, translation, prompt_texts):
         report.add("prompt_echo", repr(span[:60]))
     _soft(seg, translation, glossary, report)
+    _faithful(seg, translation, report)
     return report
+
+
+def _faithful(seg: Segment, translation: str, report: SegmentReport) -> None:
+    figures = faithfulness(seg, translation)
+    for fault in unbalanced(figures):
+        report.add("markup_unbalanced", f"odd {fault} where the source's count is even")
+    for code, detail in faithfulness_reasons(figures):
+        report.add(code, detail)
+    for _, left, right in touching_formulas(translation, seg.placeholders, seg.style, seg.text):
+        report.add("formulas_touching", f"{left}{right} (restore separates them with a space)")
 
 
 def _soft(seg: Segment, translation: str, glossary: Glossary | None, report: SegmentReport) -> None:
