@@ -7,22 +7,29 @@ from ._adapters import AdapterTable
 from ._db import resolve_url
 from ._idempotency import WriteResult, request_hash
 from ._jobs import Claim, JobTable, LeaseLost
+from ._migrate import HEAD as SCHEMA_HEAD
+from ._models import Comparison, Feedback, Segment, Translation
 from ._records import SegmentRecord, TranslationRecord
 from ._stats import adapter_label
 from ._store import Store, open_store
 from .errors import RecordNotFound, StoreConflict, StoreError, StoreUnavailable
 
 __all__ = [
+    "SCHEMA_HEAD",
     "AdapterTable",
     "Claim",
+    "Comparison",
+    "Feedback",
     "JobTable",
     "LeaseLost",
     "RecordNotFound",
+    "Segment",
     "SegmentRecord",
     "Store",
     "StoreConflict",
     "StoreError",
     "StoreUnavailable",
+    "Translation",
     "TranslationRecord",
     "WriteResult",
     "adapter_label",

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from papertrans.server.store._models import Comparison, Feedback
+from papertrans.server.store import Comparison, Feedback
 
 from .conftest import make_record
 

@@ -13,8 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from papertrans.server.settings import Settings
-from papertrans.server.store import open_store
-from papertrans.server.store._models import Comparison, Feedback
+from papertrans.server.store import Comparison, Feedback, open_store
 
 from ._server import ServerProcess
 

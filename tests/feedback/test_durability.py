@@ -11,8 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from papertrans.server.settings import Settings
-from papertrans.server.store import open_store
-from papertrans.server.store._models import Feedback
+from papertrans.server.store import Feedback, open_store
 
 from ._server import ServerProcess
 from .conftest import make_record

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from papertrans.server.app import create_app
 from papertrans.server.engine.fake import FakeEngine
 from papertrans.server.settings import Settings
-from papertrans.server.store._models import Segment
+from papertrans.server.store import Segment
 
 DOC = (
     "The attention weights $\\alpha_i$ sum to one, see :cite:`Bahdanau.2014`.\n\n"

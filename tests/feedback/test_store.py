@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from papertrans.server.settings import Settings
+from papertrans.server.store import SCHEMA_HEAD as HEAD
 from papertrans.server.store import RecordNotFound, Store, StoreConflict, open_store
-from papertrans.server.store._migrate import HEAD
 
 from .conftest import make_record
 
