@@ -1,7 +1,8 @@
 """The engine seam: the small protocol the server needs from an inference engine.
 
-One real implementation wraps vLLM's ``AsyncLLM`` (``server._vllm_engine``); a deterministic fake
-(``server._fake_engine``) keeps unit tests fast. Adapters are addressed by their *versioned* name
+Two real implementations: vLLM's ``AsyncLLM`` in this process (``server/engine/inprocess.py``) and a pool of remote
+``vllm serve`` endpoints (``server/engine/remote.py``); a deterministic fake (``server/engine/fake.py``) keeps unit
+tests fast. Adapters are addressed by their *versioned* name
 (e.g. ``d2l@3``) and a fresh integer id: vLLM caches LoRAs by name and id, so a version is never reloaded in place.
 """
 
