@@ -26,7 +26,7 @@ from papertrans.contract import METADATA_FILE
 from papertrans.server.domain_errors import AdapterConflict, AdapterNotFound, InvalidAdapterRequest, UnusableAdapter
 from papertrans.server.engine import AdapterLoadError, AdapterRef, Engine
 
-__all__ = ["AdapterRegistry", "AdapterVersion", "SharedState", "prompt_style"]
+__all__ = ["AdapterRegistry", "AdapterVersion", "SharedState", "prompt_style", "resolve_folder"]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,73 @@ class _Adapter:
     versions: dict[int, AdapterVersion] = field(default_factory=dict)
     active: int | None = None
     history: list[int] = field(default_factory=list)  # previously active versions, most recent last
+
+
+def _item(a: _Adapter) -> dict[str, Any]:
+    """One name's persisted state (the JSON file's and the store's shape)."""
+    return {
+        "active": a.active,
+        "history": a.history,
+        "versions": [{k: x for k, x in asdict(v).items() if k != "loaded"} for v in a.versions.values()],
+    }
+
+
+def _info(v: AdapterVersion, adapter: _Adapter) -> dict[str, Any]:
+    """What ``GET /adapters`` and the admin operations answer about one version."""
+    return {
+        "name": v.name,
+        "version": v.version,
+        "served_name": v.served_name,
+        "int_id": v.int_id,
+        "folder": v.folder,
+        "active": adapter.active == v.version,
+        "loaded": v.loaded,
+        "created_at": v.created_at,
+    }
+
+
+def _merged(known: dict[str, _Adapter], raw: dict[str, Any]) -> tuple[dict[str, _Adapter], list[AdapterVersion]]:
+    """The persisted state ``raw`` as the registry's, versions still loaded where ``known`` has them loaded; and the
+    versions of ``known`` that vanished."""
+    adapters: dict[str, _Adapter] = {}
+    for name, item in raw.get("adapters", {}).items():
+        old = known.get(name, _Adapter()).versions
+        versions = {}
+        for row in item["versions"]:
+            v = AdapterVersion(**{**row, "loaded": False})
+            was = old.get(v.version)
+            v.loaded = was is not None and was.int_id == v.int_id and was.loaded
+            versions[v.version] = v
+        adapters[name] = _Adapter(versions, item.get("active"), list(item.get("history", [])))
+    gone: list[AdapterVersion] = []
+    for name, adapter in known.items():
+        now = adapters.get(name, _Adapter()).versions
+        gone += [v for n, v in adapter.versions.items() if n not in now or now[n].int_id != v.int_id]
+    return adapters, gone
+
+
+def resolve_folder(adapter_dir: Path, folder: str, max_rank: int | None = None) -> Path:
+    """A folder inside the adapter store ``adapter_dir``, symlinks resolved, holding a PEFT adapter of at most
+    ``max_rank``; anything else is refused."""
+    if not folder or "\x00" in folder or Path(folder).is_absolute():
+        detail = "folder must be a relative path inside the adapter store"
+        raise InvalidAdapterRequest("folder_outside_store", detail)
+    root = adapter_dir.resolve()
+    path = (root / folder).resolve()
+    if path == root or not path.is_relative_to(root):
+        raise InvalidAdapterRequest("folder_outside_store", "folder must be inside the adapter store")
+    if not path.is_dir():
+        raise AdapterNotFound("folder_not_found", f"no folder {folder!r} in the adapter store")
+    config = path / "adapter_config.json"
+    if not config.is_file():
+        raise UnusableAdapter("not_an_adapter", f"{folder!r} has no adapter_config.json")
+    try:
+        rank = json.loads(config.read_text()).get("r")
+    except (ValueError, OSError) as exc:
+        raise UnusableAdapter("not_an_adapter", f"unreadable adapter_config.json: {exc}") from exc
+    if max_rank is not None and isinstance(rank, int) and rank > max_rank:
+        raise UnusableAdapter("adapter_rank_too_large", f"rank {rank} > max_lora_rank {max_rank}")
+    return path
 
 
 class AdapterRegistry:
@@ -121,21 +188,7 @@ class AdapterRegistry:
     def _merge(self, raw: dict[str, Any]) -> list[AdapterVersion]:
         """Take the persisted state as the truth, keeping what is loaded; returns the versions that vanished."""
         self._next_id = max(self._next_id, int(raw.get("next_id", 1)))
-        gone: list[AdapterVersion] = []
-        known = self._adapters
-        self._adapters = {}
-        for name, item in raw.get("adapters", {}).items():
-            old = known.get(name, _Adapter()).versions
-            versions = {}
-            for row in item["versions"]:
-                v = AdapterVersion(**{**row, "loaded": False})
-                was = old.get(v.version)
-                v.loaded = was is not None and was.int_id == v.int_id and was.loaded
-                versions[v.version] = v
-            self._adapters[name] = _Adapter(versions, item.get("active"), list(item.get("history", [])))
-        for name, adapter in known.items():
-            now = self._adapters.get(name, _Adapter()).versions
-            gone += [v for n, v in adapter.versions.items() if n not in now or now[n].int_id != v.int_id]
+        self._adapters, gone = _merged(self._adapters, raw)
         return gone
 
     async def refresh(self) -> None:
@@ -167,25 +220,10 @@ class AdapterRegistry:
             self._save()
             return
         a = self._adapters.get(name)
-        item = None if a is None else {
-            "active": a.active,
-            "history": a.history,
-            "versions": [{k: x for k, x in asdict(v).items() if k != "loaded"} for v in a.versions.values()],
-        }
-        await self.shared.save(name, item)
+        await self.shared.save(name, None if a is None else _item(a))
 
     def _save(self) -> None:
-        data = {
-            "next_id": self._next_id,
-            "adapters": {
-                name: {
-                    "active": a.active,
-                    "history": a.history,
-                    "versions": [{k: x for k, x in asdict(v).items() if k != "loaded"} for v in a.versions.values()],
-                }
-                for name, a in self._adapters.items()
-            },
-        }
+        data = {"next_id": self._next_id, "adapters": {name: _item(a) for name, a in self._adapters.items()}}
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=1))
@@ -218,38 +256,7 @@ class AdapterRegistry:
 
     def resolve_folder(self, folder: str) -> Path:
         """A folder inside the adapter store, symlinks resolved; anything else is refused."""
-        if not folder or "\x00" in folder or Path(folder).is_absolute():
-            detail = "folder must be a relative path inside the adapter store"
-            raise InvalidAdapterRequest("folder_outside_store", detail)
-        root = self.adapter_dir.resolve()
-        path = (root / folder).resolve()
-        if path == root or not path.is_relative_to(root):
-            raise InvalidAdapterRequest("folder_outside_store", "folder must be inside the adapter store")
-        if not path.is_dir():
-            raise AdapterNotFound("folder_not_found", f"no folder {folder!r} in the adapter store")
-        config = path / "adapter_config.json"
-        if not config.is_file():
-            raise UnusableAdapter("not_an_adapter", f"{folder!r} has no adapter_config.json")
-        try:
-            rank = json.loads(config.read_text()).get("r")
-        except (ValueError, OSError) as exc:
-            raise UnusableAdapter("not_an_adapter", f"unreadable adapter_config.json: {exc}") from exc
-        if self.max_rank is not None and isinstance(rank, int) and rank > self.max_rank:
-            raise UnusableAdapter("adapter_rank_too_large", f"rank {rank} > max_lora_rank {self.max_rank}")
-        return path
-
-    @staticmethod
-    def info(v: AdapterVersion, adapter: _Adapter) -> dict[str, Any]:
-        return {
-            "name": v.name,
-            "version": v.version,
-            "served_name": v.served_name,
-            "int_id": v.int_id,
-            "folder": v.folder,
-            "active": adapter.active == v.version,
-            "loaded": v.loaded,
-            "created_at": v.created_at,
-        }
+        return resolve_folder(self.adapter_dir, folder, self.max_rank)
 
     # -- admin operations ---------------------------------------------------------------------------------------
     async def register(self, name: str, folder: str, *, reuse: bool = False) -> dict[str, Any]:
@@ -264,7 +271,7 @@ class AdapterRegistry:
             adapter = self._adapters.get(name) or _Adapter()
             same = [v for v in adapter.versions.values() if v.folder == rel]
             if reuse and same:
-                return self.info(same[-1], adapter)
+                return _info(same[-1], adapter)
             version = max(adapter.versions, default=0) + 1
             v = AdapterVersion(name, version, self._next_id, rel, time.time())
             await self._load(v)  # AdapterLoadError: the edge answers 422 adapter_load_failed
@@ -272,7 +279,7 @@ class AdapterRegistry:
             adapter.versions[version] = v
             self._adapters[name] = adapter
             await self._persist(name)
-            return self.info(v, adapter)
+            return _info(v, adapter)
 
     async def activate(self, name: str, version: int) -> dict[str, Any]:
         async with self._lock:
@@ -286,7 +293,7 @@ class AdapterRegistry:
                     adapter.history.append(adapter.active)
                 adapter.active = version
                 await self._persist(name)
-            return self.info(v, adapter)
+            return _info(v, adapter)
 
     async def rollback(self, name: str) -> dict[str, Any]:
         async with self._lock:
@@ -301,7 +308,7 @@ class AdapterRegistry:
                     await self._load(v)
                 adapter.active = previous
                 await self._persist(name)
-                return self.info(v, adapter)
+                return _info(v, adapter)
             await self._persist(name)
             raise AdapterConflict("no_previous_version", f"adapter {name!r} has no earlier active version")
 
@@ -332,7 +339,7 @@ class AdapterRegistry:
                 "active": a.active,
                 "active_served_name": f"{name}@{a.active}" if a.active is not None else None,
                 "versions": [
-                    {**self.info(v, a), "in_use": self._in_use[v.served_name]}
+                    {**_info(v, a), "in_use": self._in_use[v.served_name]}
                     for v in sorted(a.versions.values(), key=lambda x: x.version)
                 ],
             }

@@ -30,10 +30,11 @@ from papertrans.server.jobs_db import DatabaseJobManager
 from papertrans.server.jobs_folder import FolderJobManager
 from papertrans.server.limits import Admission
 from papertrans.server.metrics import Metrics
-from papertrans.server.pipeline import Pipeline, Translator
+from papertrans.server.pipeline import Pipeline
 from papertrans.server.routes import route_handlers
 from papertrans.server.settings import Settings
 from papertrans.server.store import AdapterTable, JobTable, Store, StoreConflict, open_store
+from papertrans.server.translator import Translator
 
 __all__ = ["DEPENDENCIES", "ENGINE_DEAD_EXIT_CODE", "create_app", "start_engine", "state_dependencies"]
 

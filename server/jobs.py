@@ -1,6 +1,6 @@
 """Background translation jobs for long papers: what every job manager shares, and the interface the routes use.
 
-A job runs the same :class:`server.pipeline.Translator` as ``POST /translate`` in a background task. Every finished
+A job runs the same :class:`server.translator.Translator` as ``POST /translate`` in a background task. Every finished
 segment appends one event (sequential ``seq``) and a final ``done``/``error`` event closes the stream, so a client can
 reconnect with ``Last-Event-ID`` or fetch the result later. Two managers implement :class:`JobQueue`:
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from papertrans.server.domain_errors import DomainError, JobNotFound
-from papertrans.server.pipeline import TranslateInput, Translator
+from papertrans.server.translator import TranslateInput, Translator
 
 __all__ = [
     "TERMINAL",

@@ -34,7 +34,8 @@ from papertrans.server.jobs import (
     unknown_job,
 )
 from papertrans.server.metrics import Metrics
-from papertrans.server.pipeline import SegmentOutcome, TranslateInput, Translator
+from papertrans.server.pipeline import SegmentOutcome
+from papertrans.server.translator import TranslateInput, Translator
 
 __all__ = ["MAX_RESTARTS", "FolderJobManager"]
 

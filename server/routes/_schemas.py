@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from papertrans.server.pipeline import TranslateInput
+from papertrans.server.translator import TranslateInput
 
 __all__ = [
     "ActivateBody",

@@ -14,9 +14,9 @@ from litestar.params import JSONBody
 from papertrans.server.access import client_id, require_api_key
 from papertrans.server.errors import BadRequest, PayloadTooLarge
 from papertrans.server.limits import Admission
-from papertrans.server.pipeline import TranslateInput, Translator
 from papertrans.server.routes._schemas import TranslateBody, TranslateResponse
 from papertrans.server.settings import Settings
+from papertrans.server.translator import TranslateInput, Translator
 
 __all__ = ["check_input", "translate"]
 

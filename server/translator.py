@@ -1,0 +1,134 @@
+"""What ``POST /translate`` and the jobs share: a validated request, and the :class:`Translator` that pins the adapter,
+runs the :class:`server.pipeline.Pipeline` and records the translation in the store."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from papertrans import protect
+from papertrans.server.adapters import AdapterRegistry
+from papertrans.server.domain_errors import InvalidDocument
+from papertrans.server.metrics import Metrics
+from papertrans.server.pipeline import Memory, OnSegment, Pipeline, SegmentOutcome, TranslationResult
+from papertrans.server.settings import TranslateSettings
+from papertrans.server.store import SegmentRecord, Store, TranslationRecord
+
+__all__ = ["TranslateInput", "Translator"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TranslateInput:
+    """A validated /translate or /jobs body."""
+
+    markdown: str
+    adapter: str | None = None
+    glossary: list[tuple[str, str]] = field(default_factory=list)
+    output: Literal["zh", "bilingual"] = "zh"
+
+
+class Translator:
+    """What /translate and /jobs share: pin the adapter, run the pipeline, record the translation in the store."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        adapters: AdapterRegistry,
+        store: Store | None,
+        metrics: Metrics,
+        settings: TranslateSettings,
+    ) -> None:
+        self.pipeline = pipeline
+        self.adapters = adapters
+        self.store = store
+        self.metrics = metrics
+        self.settings = settings
+        self.default_adapter: str | None = None  # what a request without ``adapter`` uses (None = the base model)
+
+    def _memory(self) -> Memory | None:
+        """The store's translation memory, unless turned off (``translate.memory``) or there is no store."""
+        return self.store.memory if self.store is not None and self.settings.memory else None
+
+    def adapter_spec(self, requested: str | None) -> str | None:
+        """The adapter a request runs on: its own, else the server's default; ``none`` is the base model."""
+        spec = requested if requested is not None else self.default_adapter
+        return None if spec is None or spec.strip().lower() in ("none", "base") else spec
+
+    def glossary(self, pairs: Sequence[tuple[str, str]]) -> protect.Glossary | None:
+        if not pairs:
+            return None
+        try:
+            return protect.Glossary.from_pairs(list(pairs))
+        except (ValueError, TypeError) as exc:
+            raise InvalidDocument("invalid_glossary", str(exc)) from exc
+
+    async def run(
+        self,
+        req: TranslateInput,
+        *,
+        on_segment: OnSegment | None = None,
+        on_start: Callable[[int], None] | None = None,
+        translation_id: str | None = None,
+        done: Mapping[str, SegmentOutcome] | None = None,
+    ) -> TranslationResult:
+        glossary = self.glossary(req.glossary)
+        spec = self.adapter_spec(req.adapter)
+        async with self.adapters.acquire(spec) as ref:  # pinned: finishes on the version it started with
+            result = await self.pipeline.translate(
+                req.markdown,
+                adapter=ref,
+                glossary=glossary,
+                bilingual=req.output == "bilingual",
+                on_segment=on_segment,
+                on_start=on_start,
+                translation_id=translation_id,
+                memory=self._memory(),
+                done=done,
+            )
+        await self.record(result, req)
+        return result
+
+    async def record(self, result: TranslationResult, req: TranslateInput) -> None:
+        """Store the translation; a store failure is counted, never raised (the reader still gets the response)."""
+        if self.store is None:
+            return
+        try:
+            name, _, version = (result.adapter or "").partition("@")
+            rec = TranslationRecord(
+                id=result.translation_id,
+                doc_hash=result.doc_hash,
+                model=result.model,
+                adapter=name or None,
+                adapter_version=int(version) if version else None,
+                prompt_template_version=result.prompt_template_version,
+                glossary_version=result.glossary_version,
+                settings={
+                    "output": req.output,
+                    "glossary": [list(p) for p in req.glossary],
+                    "temperature": self.settings.temperature,
+                    "chunk_budget_tokens": self.settings.chunk_budget_tokens,
+                    "overlap": self.settings.overlap,
+                    "max_retries": self.settings.max_retries,
+                },
+                segments=[
+                    SegmentRecord(
+                        segment_id=s.id,
+                        source=s.masked_source,
+                        prompt=s.prompt,
+                        output=s.output,
+                        translation=s.translation,
+                        status=s.status,
+                        reasons=list(s.reasons),
+                        placeholders=dict(s.placeholders),
+                    )
+                    for s in result.segments
+                ],
+            )
+            await self.store.record_translation(rec)
+        except Exception:  # the contract says it never raises; this guards against a store that does anyway
+            log.exception("recording translation %s failed", result.translation_id)
+            self.metrics.store_failures.inc()
