@@ -125,7 +125,7 @@ class VllmEngine:
         """The placeholder inventory for the constraint processor (None: the request is not constrained)."""
         if not (options.placeholders and self.settings.constrain_placeholders):
             return None
-        return {"placeholders": list(options.placeholders)}
+        return {"placeholders": list(options.placeholders), "early_stop": options.early_stop}
 
     @staticmethod
     def _lora(adapter: AdapterRef | None) -> Any:

@@ -269,7 +269,7 @@ class RemoteEngine:
         }
         if options.placeholders and self.settings.constrain_placeholders:
             # vLLM 0.32 copies vllm_xargs into SamplingParams.extra_args (CompletionRequest.to_sampling_params)
-            body["vllm_xargs"] = {"placeholders": list(options.placeholders)}
+            body["vllm_xargs"] = {"placeholders": list(options.placeholders), "early_stop": options.early_stop}
         return body
 
     async def generate(

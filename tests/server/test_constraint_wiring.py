@@ -44,11 +44,13 @@ def _engine(**settings: Any) -> Any:
 
 
 def test_engine_passes_the_inventory_to_the_processor() -> None:
-    from papertrans.server.engine.constrain import EXTRA_ARG, FQCN
+    from papertrans.server.engine.constrain import EARLY_STOP_ARG, EXTRA_ARG, FQCN
     from papertrans.server.engine.inprocess import CONSTRAINT_FQCN
 
     assert CONSTRAINT_FQCN == FQCN
     opts = SamplingOptions(max_tokens=8, stop=("\n\n",), placeholders=("⟦1⟧", "⟦2⟧"))
-    assert _engine()._params(opts, delta=False).extra_args == {EXTRA_ARG: ["⟦1⟧", "⟦2⟧"]}
+    assert _engine()._params(opts, delta=False).extra_args == {EXTRA_ARG: ["⟦1⟧", "⟦2⟧"], EARLY_STOP_ARG: "close"}
+    released = SamplingOptions(max_tokens=8, placeholders=("⟦1⟧",), early_stop="release")
+    assert _engine()._params(released, delta=False).extra_args == {EXTRA_ARG: ["⟦1⟧"], EARLY_STOP_ARG: "release"}
     assert _engine()._params(SamplingOptions(), delta=False).extra_args is None
     assert _engine(constrain_placeholders=False)._params(opts, delta=False).extra_args is None

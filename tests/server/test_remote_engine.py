@@ -46,7 +46,7 @@ async def test_request_shape_carries_stop_constraint_and_loop_guard() -> None:
     body = fleet[0].completions[0]
     assert body["model"] == MODEL and body["prompt"] == PROMPT and body["stop"] == ["\n\n"]
     # vllm serve copies vllm_xargs into SamplingParams.extra_args, where constrain.py reads the inventory
-    assert body["vllm_xargs"] == {"placeholders": ["⟦1⟧", "⟦2⟧"]}
+    assert body["vllm_xargs"] == {"placeholders": ["⟦1⟧", "⟦2⟧"], "early_stop": "close"}
     assert body["repetition_detection"]["min_count"] == 4
     assert "⟦1⟧" in gen.text and "⟦2⟧" in gen.text and gen.finish_reason == "stop" and gen.tokens_in > 0
     off = remote(fleet, constrain_placeholders=False)
