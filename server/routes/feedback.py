@@ -214,6 +214,7 @@ async def _variant(
     else:
         async with registry.acquire(spec) as ref:
             gen = await engine.generate(seg.prompt, options, adapter=ref, request_id=f"cmp-{uuid.uuid4().hex}")
+        assert ref is not None  # acquire yields None only for no spec; this one names an adapter
         name, _, ver = ref.name.partition("@")
         adapter, version = name, int(ver) if ver.isdigit() else None
     output = str(prompts.clean_output(gen.text))
