@@ -16,7 +16,7 @@ listed in pyproject.toml's ``packages`` (setuptools installs only those). In par
   ``server.settings``, which nests them.
 - HTTP errors (``server.errors``' BadRequest, NotFound, ...) are raised at the edge only: the routes, ``errors``
   itself, the app, and the guards in front of the routes (``access``, ``limits``); domain code raises domain errors,
-  which the edge maps (marked xfail while issue 19's domain errors are moved).
+  which the edge maps.
 
 Each failure names the file, line and import, and the rule it breaks.
 """
@@ -65,7 +65,8 @@ def _forbidden(importer: str, target: str) -> str | None:
     if _inside_any(importer, "server.engine") and _inside_any(target, "server.settings"):
         return "the engine takes its own settings (server.engine.EngineSettings); server.settings nests them"
     if _inside_any(importer, "server.engine", "server.store") and _inside_any(
-        target, "server.app", "server.routes", "server.pipeline", "server.jobs", "server.cli"
+        target, "server.app", "server.routes", "server.pipeline", "server.translator", "server.jobs", "server.jobs_db",
+        "server.jobs_folder", "server.cli"
     ):
         return "server.engine and server.store sit below the app, its routes and the pipeline"
     module, _, name = target.rpartition(".")
@@ -218,7 +219,6 @@ def test_imports_point_down(module: Module) -> None:
     assert not wrong, "\n".join(wrong)
 
 
-@pytest.mark.xfail(strict=False, reason="issue 19: domain errors being moved")
 def test_http_errors_only_at_the_edge() -> None:
     wrong = [line for module in MODULES for line in http_error_violations(module)]
     assert not wrong, "\n".join(wrong)
