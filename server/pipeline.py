@@ -14,7 +14,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -22,6 +22,7 @@ from papertrans import protect
 from papertrans.contract import prompts
 from papertrans.server.domain_errors import DocumentTooLarge
 from papertrans.server.engine import AdapterRef, Engine, EngineUnavailableError, Generation, SamplingOptions
+from papertrans.server.ladder import Attempt, EarlyStop, Rung, rank, rungs, sample_seed
 from papertrans.server.metrics import Metrics
 from papertrans.server.settings import TranslateSettings
 
@@ -29,10 +30,11 @@ __all__ = ["Memory", "OnSegment", "Pipeline", "SegmentOutcome", "TranslationResu
 
 log = logging.getLogger(__name__)
 
-Status = Literal["ok", "retried", "fallback", "memory"]
+Status = Literal["ok", "retried", "needs_review", "fallback", "memory"]
+#: ``needs_review``: kept with every protected item intact, but a faithfulness check (omission, displaced placeholders,
+#: placeholder numbers, markup changed, repetition) still failed after the retries: a reader should look at it.
 #: ``memory``: an accepted human correction of the same masked source (same glossary version) was reused verbatim.
 Memory = Callable[[list[str], str | None], Awaitable[dict[str, str]]]
-HARD_CODES = protect.HARD_REASONS
 _LETTERS = re.compile(r"[A-Za-z]{2,}")
 
 
@@ -199,15 +201,20 @@ class Pipeline:
         adapter: AdapterRef | None,
         request_id: str,
         tally: _Tally,
+        early_stop: EarlyStop = "close",
+        sample: int = 0,
     ) -> tuple[str, str | None, str | None]:
         """One engine request for one item; returns (prompt, cleaned output, failure code of its finish reason), output
-        None when the engine failed."""
+        None when the engine failed. ``sample`` 0 decodes with the configured temperature (greedy by default), a
+        higher one samples at ``retry_temperature`` with a seed fixed by the text and the sample number."""
         prompt, stop = self._prompt(text, ctx, glossary, strict=strict, adapter=adapter)
         options = SamplingOptions(
             max_tokens=int(self.settings.max_tokens_factor * self.engine.count_tokens(text)) + 32,
-            temperature=self.settings.temperature,
+            temperature=self.settings.retry_temperature if sample else self.settings.temperature,
             stop=tuple(stop),
+            seed=sample_seed(text, sample) if sample else None,
             placeholders=_placeholders_in(text),
+            early_stop=early_stop,
         )
         self.metrics.queue_depth.inc()
         try:
@@ -228,28 +235,46 @@ class Pipeline:
 
     async def _attempt(
         self,
-        pieces: Sequence[tuple[str, protect.Chunk | None]],
+        seg: protect.Segment,
+        rung: Rung,
         glossary: protect.Glossary | None,
         *,
-        strict: bool,
         adapter: AdapterRef | None,
         rid: str,
         tally: _Tally,
-    ) -> tuple[str, str, bool, list[str]]:
-        """All pieces of one attempt at once; returns (prompt, joined output, whether the engine failed on any, the
-        failure codes of finish reasons other than a stop)."""
+        sample: int = 0,
+    ) -> Attempt:
+        """All pieces of one attempt at once, joined and validated against the whole segment."""
         results = await asyncio.gather(
             *(
                 self._generate(
-                    text, ctx, glossary, strict=strict, adapter=adapter, request_id=f"{rid}-{i}", tally=tally
+                    text, ctx, glossary, strict=rung.strict, adapter=adapter, request_id=f"{rid}-{i}", tally=tally,
+                    early_stop=rung.early_stop, sample=sample,
                 )
-                for i, (text, ctx) in enumerate(pieces)
+                for i, (text, ctx) in enumerate(rung.pieces)
             )
         )
         prompt = results[0][0] if len(results) == 1 else "\n\n".join(p for p, _, _ in results)
-        failed = any(out is None for _, out, _ in results)
+        output = "".join(out or "" for _, out, _ in results)
+        report = protect.validate(seg, output, glossary, prompt_texts=prompts.PROMPT_TEXTS)
         finish = sorted({code for _, _, code in results if code is not None})
-        return prompt, "".join(out or "" for _, out, _ in results), failed, finish
+        return Attempt(prompt, output, report, finish, engine_failed=any(out is None for _, out, _ in results))
+
+    async def _rung(
+        self, seg: protect.Segment, rung: Rung, glossary: protect.Glossary | None, *, adapter: AdapterRef | None,
+        rid: str, tally: _Tally,
+    ) -> Attempt:
+        """A rung's candidates at once (greedy, then samples: best-of-N); the best by the translation reward."""
+        attempts = await asyncio.gather(
+            *(
+                self._attempt(seg, rung, glossary, adapter=adapter, rid=f"{rid}s{k}", tally=tally, sample=k)
+                for k in range(rung.candidates)
+            )
+        )
+        for attempt in attempts:
+            for code in attempt.hard:
+                self.metrics.placeholder_failures.labels(code).inc()
+        return max(attempts, key=rank)  # the first of equals: greedy wins a tie
 
     async def _segment(
         self,
@@ -277,48 +302,37 @@ class Pipeline:
             translation = protect.unmask(remembered, seg.placeholders, seg.style)
             return SegmentOutcome(seg.id, source, translation, "memory", [], prompt=prompt, output=remembered, **base)
         whole: list[tuple[str, protect.Chunk | None]] = list(items) or [(seg.text, None)]
-        ctx0 = whole[0][1]
-        ladder: list[tuple[str, list[tuple[str, protect.Chunk | None]], bool]] = [
-            ("first", whole, False),
-            ("strict", whole, True),
-        ]
-        sentences = smaller_pieces(seg, self.engine.count_tokens)
-        if sentences:
-            ladder.append(("pieces", [(s, ctx0) for s in sentences], True))
-        ladder = ladder[: 1 + self.settings.max_retries]
-        failed: list[str] = []
-        prompt = output = ""
-        kept: tuple[str, str, list[str]] | None = None  # an acceptable output that a retry may still improve on
-        for n, (kind, pieces, strict) in enumerate(ladder):
+        ladder = rungs(
+            whole, smaller_pieces(seg, self.engine.count_tokens), max_retries=self.settings.max_retries,
+            candidates=self.settings.retry_candidates, early_stop=self.settings.early_stop,
+        )
+        failed: list[str] = []  # the failure codes of every attempt, in order (reported with the outcome)
+        best: Attempt | None = None
+        last: Attempt | None = None
+        for n, rung in enumerate(ladder):
             if n:
                 tally.retries += 1
-                self.metrics.retries.labels(kind).inc()
-            prompt, output, engine_failed, finish = await self._attempt(
-                pieces, glossary, strict=strict, adapter=adapter, rid=f"{tid}-{seg.id}-{n}", tally=tally
+                self.metrics.retries.labels(rung.kind).inc()
+            last = await self._rung(seg, rung, glossary, adapter=adapter, rid=f"{tid}-{seg.id}-{n}", tally=tally)
+            if last.ships and (best is None or rank(last) > rank(best)):
+                best = last
+            if last.clean:
+                break
+            failed.extend(r for r in last.failure_codes if r not in failed)
+        if best is None:  # no attempt kept every placeholder: the source text, reported with every reason
+            assert last is not None  # the ladder has at least one rung
+            return SegmentOutcome(
+                seg.id, source, source, "fallback", failed, prompt=last.prompt, output=last.output, **base
             )
-            report = protect.validate(seg, output, glossary, prompt_texts=prompts.PROMPT_TEXTS)
-            hard = [r for r in report.reasons if r in HARD_CODES]
-            for code in hard:
-                self.metrics.placeholder_failures.labels(code).inc()
-            if report.status == "ok" and not hard and not finish:
-                again = [r for r in report.reasons if r in protect.RETRY_REASONS]
-                if not again or n + 1 == len(ladder):
-                    status: Status = "ok" if n == 0 else "retried"
-                    reasons = sorted(set(failed)) + [r for r in report.reasons if r not in failed]
-                    translation = protect.unmask(output, seg.placeholders, seg.style)
-                    return SegmentOutcome(
-                        seg.id, source, translation, status, reasons, prompt=prompt, output=output, **base
-                    )
-                kept = kept or (prompt, output, report.reasons)
-            codes = ["engine_error"] if engine_failed else []
-            codes += finish + (hard or report.reasons or ["invalid_output"])
-            failed.extend(r for r in codes if r not in failed)
-        if kept is not None:  # the retries did no better than an output that only failed a soft check: keep it
-            prompt, output, soft = kept
-            reasons = sorted(set(failed) | set(soft))
-            translation = protect.unmask(output, seg.placeholders, seg.style)
-            return SegmentOutcome(seg.id, source, translation, "retried", reasons, prompt=prompt, output=output, **base)
-        return SegmentOutcome(seg.id, source, source, "fallback", failed, prompt=prompt, output=output, **base)
+        status: Status = "ok" if best is last and not failed else "retried"
+        if best.suspicious:
+            status = "needs_review"  # kept (every protected item intact), but a faithfulness check still fails
+        reasons = sorted(set(failed)) + [r for r in best.report.reasons if r not in failed]
+        output = best.output
+        translation = protect.unmask(
+            protect.separate_formulas(output, seg.placeholders, seg.style, seg.text), seg.placeholders, seg.style
+        )
+        return SegmentOutcome(seg.id, source, translation, status, reasons, prompt=best.prompt, output=output, **base)
 
     # -- the document -------------------------------------------------------------------------------------------
     async def translate(
@@ -387,6 +401,7 @@ class Pipeline:
             "tokens_out": tally.tokens_out,
             "seconds": round(time.perf_counter() - started, 3),
             "fallbacks": fallbacks,
+            "needs_review": sum(o.status == "needs_review" for o in outcomes),
             "retries": tally.retries,
             "glossary_adherence": _adherence(pd, outcomes, glossary),
         }

@@ -25,6 +25,19 @@ class TranslateSettings(BaseModel):
     chunk_budget_tokens: int = Field(384, description="Token budget of one chunk's source text.")
     overlap: int = Field(1, description="Preceding source segments carried as read-only context.")
     max_retries: int = Field(2, description="Retries of a failed segment (stricter prompt, then smaller pieces).")
+    retry_candidates: int = Field(
+        3,
+        ge=1,
+        le=8,
+        description="Candidates of the stricter-prompt retry (greedy + samples); the best by the translation reward "
+        "(integrity, faithfulness, copied English) is kept. Only segments that failed a check pay for them.",
+    )
+    retry_temperature: float = Field(0.7, ge=0.0, le=2.0, description="Sampling temperature of those extra candidates.")
+    early_stop: Literal["release", "close"] = Field(
+        "release",
+        description="A model that wants to stop with placeholders pending: 'release' lets it (the attempt fails and "
+        "is retried, the last rung in sentence pieces) instead of 'close' (write them at once, piled at the end).",
+    )
     temperature: float = Field(0.0, description="Sampling temperature (0 = greedy).")
     max_tokens_factor: float = Field(3.0, description="max_tokens = factor x source tokens + 32.")
     max_document_bytes: int = Field(2_000_000, description="Largest Markdown accepted by /translate (413 above).")

@@ -43,7 +43,7 @@ class SegmentOut(msgspec.Struct):
     id: str
     source: str
     translation: str
-    status: Literal["ok", "retried", "fallback", "memory"]
+    status: Literal["ok", "retried", "needs_review", "fallback", "memory"]
     reasons: list[str]
 
 

@@ -1,0 +1,114 @@
+"""The retry ladder of one segment: which attempts to make, and which of their outputs to keep.
+
+An attempt is judged by :func:`protect.validate`. It *ships* when it has no hard reason (placeholders, echo, unbalanced
+emphasis), no failed finish (truncated, a loop) and no engine error; it is *clean* when it also has no reason worth
+another attempt (copied English, and the faithfulness checks: omission, placeholders displaced or written as numbers,
+markup changed, repetition, touching formulas). A clean attempt ends the ladder. Otherwise the next rung runs:
+
+1. ``first``: the whole segment (its chunk items), greedy; the placeholder constraint *releases* a model that wants to
+   stop with placeholders pending (:class:`~papertrans.server.engine.SamplingOptions` ``early_stop``), so the attempt
+   fails instead of writing them in a pile at the end of the paragraph;
+2. ``strict``: the stricter prompt, greedy plus ``retry_candidates - 1`` samples (best-of-N, only here, i.e. only for
+   segments that failed a check), still releasing;
+3. ``pieces``: the segment cut into sentences (each piece carries few placeholders, so each lands in its sentence),
+   greedy, and the constraint *closes* (every pending placeholder written before the stop): the last rung keeps the
+   integrity guarantee.
+
+The best attempt by :func:`rank` is kept: a clean one, else a shipping one marked ``needs_review`` (faithfulness
+reasons left) or ``retried`` (soft reasons only), else the segment falls back to its source text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from papertrans import protect
+
+__all__ = ["Attempt", "EarlyStop", "Rung", "rank", "rungs", "sample_seed"]
+
+EarlyStop = Literal["close", "release"]
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One step of the ladder: its pieces (text, chunk context), prompt strictness, candidates and constraint mode."""
+
+    kind: str  # first | strict | pieces (the metrics' label)
+    pieces: list[tuple[str, protect.Chunk | None]]
+    strict: bool
+    candidates: int = 1  # greedy first, then samples
+    early_stop: EarlyStop = "release"
+
+
+@dataclass
+class Attempt:
+    """One candidate output of a segment (masked, as the model wrote it) and its judgement."""
+
+    prompt: str
+    output: str
+    report: protect.SegmentReport
+    finish: list[str] = field(default_factory=list)  # failure codes of finish reasons other than a stop
+    engine_failed: bool = False
+
+    @property
+    def hard(self) -> list[str]:
+        return [r for r in self.report.reasons if r in protect.HARD_REASONS]
+
+    @property
+    def ships(self) -> bool:
+        """May be returned to a reader: every placeholder exactly once, a normal stop, no engine error."""
+        return self.report.status == "ok" and not self.hard and not self.finish and not self.engine_failed
+
+    @property
+    def suspicious(self) -> list[str]:
+        return [r for r in self.report.reasons if r in protect.FAITHFULNESS_REASONS]
+
+    @property
+    def clean(self) -> bool:
+        """Ships and leaves nothing worth another attempt."""
+        again = protect.RETRY_REASONS | protect.FAITHFULNESS_REASONS
+        return self.ships and not any(r in again for r in self.report.reasons)
+
+    @property
+    def failure_codes(self) -> list[str]:
+        codes = ["engine_error"] if self.engine_failed else []
+        return codes + self.finish + (self.hard or self.report.reasons or ["invalid_output"])
+
+
+def rank(attempt: Attempt) -> tuple[int, int, int, int]:
+    """The project's translation reward as a sort key (higher is better): shipping first, then fewer faithfulness
+    faults, then fewer reasons to retry (copied English), then fewer soft reasons of any kind."""
+    retry = sum(r in protect.RETRY_REASONS for r in attempt.report.reasons)
+    return (int(attempt.ships), -len(attempt.suspicious), -retry, -len(attempt.report.reasons))
+
+
+def rungs(
+    whole: Sequence[tuple[str, protect.Chunk | None]],
+    sentences: Sequence[str],
+    *,
+    max_retries: int,
+    candidates: int,
+    early_stop: EarlyStop,
+) -> list[Rung]:
+    """The ladder for one segment: ``whole`` its chunk items, ``sentences`` its sentence pieces (``[]``: none)."""
+    ctx0 = whole[0][1] if whole else None
+    ladder = [
+        Rung("first", list(whole), strict=False, early_stop=early_stop),
+        Rung("strict", list(whole), strict=True, candidates=max(1, candidates), early_stop=early_stop),
+    ]
+    if sentences:
+        ladder.append(Rung("pieces", [(s, ctx0) for s in sentences], strict=True, early_stop="close"))
+    ladder = ladder[: 1 + max(0, max_retries)]
+    last = ladder[-1]
+    # the last rung must keep every placeholder, so it closes (a one-sentence segment has no pieces rung)
+    ladder[-1] = Rung(last.kind, last.pieces, last.strict, last.candidates, "close")
+    return ladder
+
+
+def sample_seed(segment_text: str, index: int) -> int:
+    """A stable seed per segment and candidate: the same document samples the same candidates (reproducible)."""
+    digest = hashlib.sha256(f"{index}\x00{segment_text}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
