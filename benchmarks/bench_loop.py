@@ -40,9 +40,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 DATA = REPO.parent / "shared" / "data"
 
-# Scored exactly as benchmarks/bench_quality.py scores (one definition of "the words alone" and of "items lost").
+# Scored exactly as benchmarks/bench_quality.py scores (quality_figures.py: one definition of "the words alone" and
+# of "items lost").
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_quality import lost_items, preserve_items, scores, text_only  # noqa: E402
+from quality_figures import lost_items, preserve_items, scores, text_only  # noqa: E402
 
 
 def score(outputs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 DATA = REPO.parent / "shared" / "data"
 
-from bench_quality import chinese_share, scores, text_only  # noqa: E402
+from quality_figures import chinese_share, scores, text_only  # noqa: E402
 
 from papertrans import protect  # noqa: E402
 
