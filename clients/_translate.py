@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -33,6 +34,9 @@ __all__ = [
 ]
 
 STATE_FILE = ".papertrans-jobs.json"
+#: Segment statuses the progress bar counts as they happen: the ones a reader should know about.
+FLAGGED = ("retried", "fallback", "needs_review")
+SHOWN_IDS = 10  # segment ids listed in the summary table (the JSON summary lists all)
 MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown", ".txt")
 TEX_SUFFIXES = (".tex", ".ltx", ".latex")
 
@@ -205,17 +209,23 @@ class ProgressView:
 
     def __call__(self, done: int, total: int, event: dict[str, Any] | None) -> None:
         segment = (event or {}).get("segment")
-        if isinstance(segment, dict) and segment.get("status") in ("retried", "fallback"):
+        if isinstance(segment, dict) and segment.get("status") in FLAGGED:
             self._statuses[str(segment["status"])] += 1
         flagged = ", ".join(f"{n} {s}" for s, n in sorted(self._statuses.items()))
         self._progress.update(self._task, completed=done, total=total or None, flagged=flagged)
 
 
 def summary_dict(result: TranslateResult, output: Path, elapsed: float, job_id: str | None) -> dict[str, Any]:
+    """The run's summary (``--json`` prints it as is): counts per status, and which segments a reader should look at:
+    ``fallback`` ones kept their source text, ``needs_review`` ones kept a translation that a faithfulness check
+    flagged (every protected item intact)."""
     reasons: Counter[str] = Counter()
+    review_reasons: Counter[str] = Counter()
     for seg in result.segments:
         if seg.status == "fallback":
             reasons.update(seg.reasons or ["unknown"])
+        elif seg.status == "needs_review":
+            review_reasons.update(seg.reasons or ["unknown"])
     stats = result.stats
     return {
         "output": str(output),
@@ -228,31 +238,46 @@ def summary_dict(result: TranslateResult, output: Path, elapsed: float, job_id: 
             "ok": result.count("ok"),
             "retried": result.count("retried"),
             "fallback": result.count("fallback"),
+            "needs_review": result.count("needs_review"),
         },
         "fallback_reasons": dict(reasons),
         "fallback_segments": [s.id for s in result.segments if s.status == "fallback"],
+        "needs_review_reasons": dict(review_reasons),
+        "needs_review_segments": [
+            {"id": s.id, "reasons": list(s.reasons)} for s in result.segments if s.status == "needs_review"
+        ],
         "glossary_adherence": stats.glossary_adherence,
         "seconds": {"server": stats.seconds, "total": round(elapsed, 3)},
         "tokens": {"in": stats.tokens_in, "out": stats.tokens_out},
     }
 
 
+def _tally(reasons: dict[str, int]) -> str:
+    return ", ".join(f"{escape(r)} ×{n}" for r, n in sorted(reasons.items()))
+
+
+def _first(items: list[str]) -> str:
+    return ", ".join(items[:SHOWN_IDS]) + (" …" if len(items) > SHOWN_IDS else "")
+
+
 def render_summary(console: Console, summary: dict[str, Any]) -> None:
     seg = summary["segments"]
     table = Table(show_header=False, box=None, padding=(0, 1))
-    table.add_row("output", summary["output"])
+    table.add_row("output", escape(summary["output"]))
     table.add_row("translation id", str(summary["translation_id"]))
     table.add_row("model", f"{summary['model']}" + (f" + adapter {summary['adapter']}" if summary["adapter"] else ""))
+    review = seg.get("needs_review", 0)
     table.add_row(
         "segments",
         f"{seg['total']} total: [green]{seg['ok']} ok[/], [yellow]{seg['retried']} retried[/], "
-        f"[red]{seg['fallback']} fallback[/]",
+        f"[red]{seg['fallback']} fallback[/]" + (f", [magenta]{review} needs review[/]" if review else ""),
     )
     if summary["fallback_reasons"]:
-        reasons = ", ".join(f"{r} ×{n}" for r, n in sorted(summary["fallback_reasons"].items()))
-        ids = summary["fallback_segments"]
-        shown = ", ".join(ids[:10]) + (" …" if len(ids) > 10 else "")
-        table.add_row("fallback reasons", f"{reasons} (source text kept in: {shown})")
+        ids = [escape(i) for i in summary["fallback_segments"]]
+        table.add_row("fallback reasons", f"{_tally(summary['fallback_reasons'])} (source text kept in: {_first(ids)})")
+    if summary.get("needs_review_segments"):
+        flagged = [f"{escape(s['id'])} ({escape(', '.join(s['reasons']))})" for s in summary["needs_review_segments"]]
+        table.add_row("needs review", f"{_tally(summary['needs_review_reasons'])} (check: {_first(flagged)})")
     adherence = summary["glossary_adherence"]
     table.add_row("glossary adherence", "n/a (no glossary terms)" if adherence is None else f"{adherence:.0%}")
     secs = summary["seconds"]

@@ -222,6 +222,8 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     if args.strict and summary["segments"]["fallback"]:
         err.print(f"[red]--strict:[/] {summary['segments']['fallback']} segment(s) fell back to the source text")
         return exitcodes.INCOMPLETE
+    # needs_review is a warning, never a failure: the translation is there and keeps every protected item; only a
+    # reader can tell whether the check that flagged it was right (--strict counts fallbacks only).
     return exitcodes.OK
 
 
@@ -325,8 +327,8 @@ def register(sub: Any) -> None:
         sub, "translate", "translate a .md, .tex or .pdf paper to Chinese Markdown",
         "Translate a paper into Chinese through a papertrans server: converts .tex/.pdf first, runs a job with a\n"
         "progress bar, resumes an interrupted job (state in .papertrans-jobs.json beside the output), writes the\n"
-        "output atomically and prints a summary (ok / retried / fallback segments and why, glossary adherence,\n"
-        "time, tokens).",
+        "output atomically and prints a summary (ok / retried / fallback / needs-review segments and why, glossary\n"
+        "adherence, time, tokens).",
         "  papertrans translate paper.pdf                       # -> paper.zh.md\n"
         "  papertrans translate main.tex -o paper.zh.md --bilingual\n"
         "  papertrans translate paper.md --glossary terms.csv --adapter d2l --server http://gpu-box:8000\n"
@@ -344,7 +346,9 @@ def register(sub: Any) -> None:
                    help="term list (.csv/.tsv 'source,target', .json, .toml) [env PAPERTRANS_GLOSSARY]")
     p.add_argument("--adapter", metavar="NAME", help="LoRA adapter: NAME (its active version) or NAME@VERSION "
                                                      "[env PAPERTRANS_ADAPTER]")
-    p.add_argument("--strict", action="store_true", help="exit 4 when any segment fell back to the source text")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 4 when any segment fell back to the source text (needs_review segments are a warning: "
+                        "listed, exit 0)")
     p.add_argument("--restart", action="store_true", help="start a new job even if an unfinished one exists")
     p.add_argument("--poll", action="store_true", help="poll the job instead of following its event stream")
     p.add_argument("--save-source", metavar="FILE", help="also write the English Markdown converted from .tex/.pdf")

@@ -36,7 +36,7 @@ class SegmentResult:
     id: str
     source: str
     translation: str
-    status: str  # "ok" | "retried" | "fallback"
+    status: str  # "ok" | "retried" | "needs_review" | "fallback" | "memory" (docs/CONTRACTS.md)
     reasons: list[str] = field(default_factory=list)
 
     @classmethod

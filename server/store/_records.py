@@ -18,7 +18,7 @@ class SegmentRecord:
     prompt: str  # the full prompt sent to the engine
     output: str  # raw model output (masked)
     translation: str  # restored translation shown to the reader
-    status: str  # "ok" | "fallback"
+    status: str  # "ok" | "retried" | "needs_review" | "fallback" | "memory" (docs/CONTRACTS.md "Segment statuses")
     reasons: list[str] = field(default_factory=list)
     placeholders: dict[str, str] = field(default_factory=dict)  # placeholder -> original bytes
 

@@ -7,6 +7,10 @@
 * ``prompts`` ``{prompt}``: every distinct prompt the engine saw, for online training (with ``reference`` when a
               reader corrected it).
 
+A row from a segment the server kept as ``needs_review`` (a faithfulness check still failed after the retries) says
+so in its ``meta`` (``needs_review: true``, ``review_reasons``): these are the outputs most worth a reader's correction
+and the first training targets. The mark changes nothing else: a thumbs-up on such a segment is still a positive.
+
 Prompts and completions are exactly what the engine saw and produced (masked: placeholders, not the protected spans),
 so that a trainer learns the same task the server asks. Rows are deduplicated, and split into train/eval **by document**
 (a hash of the document hash), so the same paper never lands on both sides.
@@ -34,6 +38,7 @@ __all__ = ["KINDS", "ExportResult", "export", "split_of", "write_jsonl"]
 Kind = Literal["sft", "kto", "dpo", "prompts"]
 KINDS: tuple[Kind, ...] = ("sft", "kto", "dpo", "prompts")
 DEFAULT_EVAL_PERCENT = 10
+NEEDS_REVIEW = "needs_review"  # the segment status (server/pipeline.py) that marks a row as a prime training target
 
 
 @dataclass
@@ -72,6 +77,9 @@ def _row(tr: Translation, seg: Segment, split: str, **fields: Any) -> dict[str, 
         "doc_hash": tr.doc_hash,
         "adapter": adapter_label(tr.adapter, tr.adapter_version),
         "split": split,
+        # in meta, which every trainer drops (rl/train.py keeps only the columns of its method): a flag, not a column
+        "needs_review": seg.status == NEEDS_REVIEW,
+        "review_reasons": list(seg.reasons) if seg.status == NEEDS_REVIEW else [],
     }
     return row
 
@@ -249,6 +257,7 @@ async def export(
         "split": dict(Counter(r["meta"]["split"] for r in rows)),
         "documents": len({r["meta"]["doc_hash"] for r in rows}),
         "sources": dict(sources),
+        "needs_review": sum(1 for r in rows if r["meta"]["needs_review"]),
     }
     if kind == "kto":
         d = sum(1 for r in rows if r["label"])

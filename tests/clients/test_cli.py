@@ -10,7 +10,7 @@ import pytest
 
 from papertrans import exitcodes
 from papertrans.cli import main
-from papertrans.clients import STATE_FILE, Client, JobState, job_key, math_spans
+from papertrans.clients import STATE_FILE, Client, JobState, TranslateResult, job_key, math_spans
 
 from ._fixtures import PDF_LINES, project_sources, write_latex_project, write_pdf
 
@@ -54,8 +54,8 @@ def test_translate_markdown(live_server: str, tmp_path: Path, capsys: pytest.Cap
         assert kept in text
     assert text != PAPER
     segments = summary["segments"]
-    assert isinstance(segments, dict) and segments["total"] == segments["ok"] + segments["retried"] + segments[
-        "fallback"]
+    assert isinstance(segments, dict) and segments["total"] == sum(
+        segments[s] for s in ("ok", "retried", "fallback", "needs_review"))
     assert summary["glossary_adherence"] is not None
     assert summary["translation_id"] and summary["tokens"]
     assert _leftovers(tmp_path) == []  # the resume state is gone once the output is written
@@ -245,3 +245,60 @@ def test_interrupt_keeps_the_job_for_resume(live_server: str, tmp_path: Path, ca
     assert main(["translate", str(paper), "--server", live_server, "-q"]) == exitcodes.OK
     assert f"resuming job {job_id}" in capsys.readouterr().err
     assert (tmp_path / "paper.zh.md").is_file() and _leftovers(tmp_path) == []
+
+
+def _flagged_result(*fallback: str) -> TranslateResult:
+    """A finished job's result with two ``needs_review`` segments (and ``fallback`` ones for the ids given)."""
+    segments = [
+        {"id": "s0", "source": "A.", "translation": "甲。", "status": "ok", "reasons": []},
+        {"id": "s1", "source": "B. C.", "translation": "乙。", "status": "needs_review", "reasons": ["omission"]},
+        {"id": "s2", "source": "**D** E.", "translation": "丁 戊。", "status": "needs_review",
+         "reasons": ["markup_changed", "omission"]},
+        *({"id": sid, "source": "F $x$.", "translation": "F $x$.", "status": "fallback",
+           "reasons": ["placeholder_missing"]} for sid in fallback),
+    ]
+    stats = {"segments": len(segments), "chunks": 1, "tokens_in": 10, "tokens_out": 8, "seconds": 0.5,
+             "fallbacks": len(fallback), "needs_review": 2, "retries": 2, "glossary_adherence": None}
+    return TranslateResult.from_json({"translation_id": "t1", "markdown": "甲。\n\n乙。\n", "segments": segments,
+                                      "stats": stats, "model": "fake", "adapter": None})
+
+
+def _serve_result(patch: pytest.MonkeyPatch, result: TranslateResult) -> None:
+    """The client gets ``result`` for its job without a server (the subject is the summary, not the pipeline)."""
+    patch.setattr(Client, "submit_job", lambda self, markdown, **kwargs: "job-1")
+    patch.setattr(Client, "wait_job", lambda self, job_id, **kwargs: result)
+
+
+def test_summary_counts_and_lists_needs_review(dead_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    paper = tmp_path / "paper.md"
+    paper.write_text(PAPER, encoding="utf-8")
+    _serve_result(monkeypatch, _flagged_result())
+    # needs_review is a warning: --strict still exits 0 when nothing fell back
+    assert main(["translate", str(paper), "--server", dead_url, "--json", "--strict", "-q"]) == exitcodes.OK
+    summary = _summary(capsys)
+    assert summary["segments"] == {"total": 3, "ok": 1, "retried": 0, "fallback": 0, "needs_review": 2}
+    assert summary["needs_review_reasons"] == {"omission": 2, "markup_changed": 1}
+    assert summary["needs_review_segments"] == [{"id": "s1", "reasons": ["omission"]},
+                                                {"id": "s2", "reasons": ["markup_changed", "omission"]}]
+    assert summary["fallback_segments"] == [] and summary["fallback_reasons"] == {}
+    assert (tmp_path / "paper.zh.md").read_text(encoding="utf-8") == "甲。\n\n乙。\n"  # the output as served
+
+    assert main(["translate", str(paper), "--server", dead_url, "-q"]) == exitcodes.OK
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "3 total: 1 ok, 0 retried, 0 fallback, 2 needs review" in printed
+    listed = "needs review markup_changed ×1, omission ×2 (check: s1 (omission), s2 (markup_changed, omission))"
+    assert listed in printed
+
+
+def test_strict_fails_on_fallbacks_not_on_needs_review(dead_url: str, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    paper = tmp_path / "paper.md"
+    paper.write_text(PAPER, encoding="utf-8")
+    _serve_result(monkeypatch, _flagged_result("s3"))
+    assert main(["translate", str(paper), "--server", dead_url, "--strict", "-q"]) == exitcodes.INCOMPLETE
+    captured = capsys.readouterr()
+    assert "--strict: 1 segment(s) fell back to the source text" in " ".join(captured.err.split())
+    printed = " ".join(captured.out.split())
+    assert "1 fallback, 2 needs review" in printed and "source text kept in: s3" in printed

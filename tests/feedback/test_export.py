@@ -105,3 +105,46 @@ async def test_cli_writes_jsonl(store: Store, settings: Settings, tmp_path: Path
     assert len(lines) == 6 and all(isinstance(r["label"], bool) for r in lines)
     summary = json.loads(capsys.readouterr().out)
     assert summary["desirable"] == 3 and summary["undesirable"] == 3
+
+
+async def test_rows_from_needs_review_segments_are_marked(store: Store) -> None:
+    from datasets import Dataset
+
+    from papertrans.rl.datasets import reward_columns, validate_rows
+
+    rec = make_record("t-review", doc_hash="doc-review")
+    flagged = rec.segments[1]
+    flagged.status, flagged.reasons = "needs_review", ["omission", "markup_changed"]
+    await store.record_translation(rec)
+    fb = {"translation_id": rec.id, "rating": None, "correction": None, "correction_masked": None, "comment": None,
+          "who": None, "idempotency_key": None, "req_hash": "h"}
+    await store.add_feedback(**{**fb, "segment_id": "s1", "rating": "up"})  # on the flagged segment: still a positive
+    await store.add_feedback(**{**fb, "segment_id": "s0", "rating": "down"})
+    corr = "完整的 $x$ 译文 :cite:`Bahdanau.2014`。"
+    await store.add_feedback(**{**fb, "segment_id": "s1", "correction": corr,
+                                "correction_masked": protect.mask(corr, PLACEHOLDERS)})
+
+    def marked(rows: list[dict[str, Any]]) -> dict[str, tuple[bool, list[str]]]:
+        return {r["meta"]["segment_id"]: (r["meta"]["needs_review"], r["meta"]["review_reasons"]) for r in rows}
+
+    mark = (True, ["omission", "markup_changed"])
+    sft = await export(store, "sft")
+    thumbs = {r["meta"]["segment_id"]: r for r in sft.rows if r["completion"] == rec.segments[1].output}
+    assert set(thumbs) == {"s1"}  # the flagged output rated up is an SFT row, marked
+    assert marked([thumbs["s1"]]) == {"s1": mark}
+    assert sft.summary["needs_review"] == 2  # its thumbs-up row and its correction
+    kto = await export(store, "kto")
+    assert marked(kto.rows) == {"s0": (False, []), "s1": mark}
+    assert kto.summary["needs_review"] == 1 and {r["meta"]["segment_id"]: r["label"] for r in kto.rows} == {
+        "s0": False, "s1": True}
+    dpo = await export(store, "dpo")
+    assert marked(dpo.rows) == {"s1": mark} and dpo.rows[0]["rejected"] == flagged.output
+    prompts = await export(store, "prompts")
+    assert marked(prompts.rows) == {"s0": (False, []), "s1": mark}
+
+    # The mark lives in meta: the training loader's checks pass, and a mixed file keeps one column schema.
+    for method, rows in (("sft", sft.rows), ("kto", kto.rows), ("dpo", dpo.rows)):
+        validate_rows(method, rows)
+    assert all(set(reward_columns(r)) == {"reference", "placeholders", "glossary", "source"} for r in prompts.rows)
+    data = Dataset.from_list(kto.rows)
+    assert sorted((m["needs_review"], m["review_reasons"]) for m in data["meta"]) == [(False, []), mark]

@@ -115,3 +115,24 @@ async def test_finished_jobs_leave_memory_but_stay_readable(app_factory: Any) ->
         for job_id in ids:
             body = (await c.get(f"/jobs/{job_id}")).json()
             assert body["status"] == "done" and body["result"]["markdown"]
+
+
+class _Unbolding(FakeEngine):
+    """Drops every ``**``: each attempt keeps its placeholders but fails the ``markup_changed`` faithfulness check."""
+
+    def translate(self, source: str) -> str:
+        return super().translate(source).replace("**", "")
+
+
+async def test_a_needs_review_segment_is_visible_in_the_stream(app_factory: Any) -> None:
+    async with serve(app_factory(_Unbolding())) as c:
+        job_id = (await c.post("/jobs", json={"markdown": "The **attention** model.\n\nThe model."})).json()["id"]
+        events = _events((await c.get(f"/jobs/{job_id}/events")).text)
+        body = await _wait_done(c, job_id)
+    flagged = {e["segment"]["id"]: e["segment"] for e in events if e["event"] == "segment"}
+    assert flagged["s0"]["status"] == "needs_review" and "markup_changed" in flagged["s0"]["reasons"]
+    assert flagged["s0"]["translation"] != flagged["s0"]["source"]  # kept, not fallen back
+    assert flagged["s1"]["status"] == "ok"
+    assert events[-1]["event"] == "done" and events[-1]["stats"]["needs_review"] == 1
+    assert body["result"]["stats"]["needs_review"] == 1
+    assert [s["status"] for s in body["result"]["segments"]] == ["needs_review", "ok"]

@@ -81,9 +81,8 @@ function showDocument(tid, segments, meta) {
     li.dataset.segmentId = seg.id;
     renderMath($(".source", li), seg.source);
     renderMath($(".target .text", li), seg.translation);
-    const badge = $(".badge", li);
-    badge.textContent = seg.status;
-    badge.dataset.status = seg.status;
+    showBadge($(".badge", li), seg);
+    if (seg.status === NEEDS_REVIEW) li.classList.add("needs-review");
     $(".up", li).addEventListener("click", () => rate(i, "up"));
     $(".down", li).addEventListener("click", () => rate(i, "down"));
     $(".edit-btn", li).addEventListener("click", () => startEdit(i));
@@ -98,7 +97,45 @@ function showDocument(tid, segments, meta) {
     list.appendChild(li);
   });
   $("#doc").hidden = false;
+  showReviewCount();
   select(0);
+}
+
+// needs_review: the server kept the translation (every protected span intact) but a faithfulness check still failed
+// after its retries; the badge names the checks (reason codes) so the reader knows what to look for.
+const NEEDS_REVIEW = "needs_review";
+
+function showBadge(badge, seg) {
+  const reasons = seg.reasons || [];
+  badge.dataset.status = seg.status;
+  badge.textContent = seg.status === NEEDS_REVIEW ? "needs review" : seg.status;
+  if (seg.status === NEEDS_REVIEW && reasons.length) {
+    const why = document.createElement("span");
+    why.className = "reasons";
+    why.textContent = reasons.join(", ");
+    badge.appendChild(why);
+  }
+  badge.title = reasons.length ? reasons.join(", ") : "";
+}
+
+function reviewIndices() {
+  return state.segments.flatMap((seg, i) => (seg.status === NEEDS_REVIEW ? [i] : []));
+}
+
+function showReviewCount() {
+  const n = reviewIndices().length;
+  $("#review-count").textContent = `(${n})`;
+  $("#next-review").hidden = n === 0;
+}
+
+// The first needs_review segment after the current one, wrapping around to the top.
+function nextReview() {
+  const flagged = reviewIndices();
+  if (!flagged.length) { setStatus("No segment needs review."); return; }
+  const next = flagged.find((i) => i > state.current);
+  const target = next === undefined ? flagged[0] : next;
+  select(target);
+  setStatus(`Needs review: segment ${flagged.indexOf(target) + 1} of ${flagged.length}.`);
 }
 
 function item(i) { return $(`#segments > li[data-index="${i}"]`); }
@@ -145,7 +182,7 @@ async function openTranslation() {
   try {
     const res = await api("GET", `/translations/${encodeURIComponent(tid)}`);
     const segs = res.segments.map((s) => ({
-      id: s.segment_id, source: s.source_restored, translation: s.translation, status: s.status,
+      id: s.segment_id, source: s.source_restored, translation: s.translation, status: s.status, reasons: s.reasons,
     }));
     const adapter = res.adapter ? ` · ${res.adapter}@${res.adapter_version}` : "";
     showDocument(res.id, segs, `${res.model}${adapter}`);
@@ -269,6 +306,7 @@ function onKey(ev) {
     d: () => rate(state.current, "down"),
     e: () => startEdit(state.current),
     c: () => compare(state.current),
+    n: () => nextReview(),
   };
   const act = actions[ev.key];
   if (act) { ev.preventDefault(); act(); }
@@ -283,6 +321,7 @@ function init() {
     if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); translate(); }
   });
   $("#open").addEventListener("click", openTranslation);
+  $("#next-review").addEventListener("click", nextReview);
   $("#open-id").addEventListener("keydown", (ev) => { if (ev.key === "Enter") openTranslation(); });
   document.querySelectorAll("#ab [data-choice]").forEach((b) => b.addEventListener("click", () => choose(b.dataset.choice)));
   $("#ab-close").addEventListener("click", () => closeModal("#ab"));
