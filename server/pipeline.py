@@ -334,6 +334,28 @@ class Pipeline:
         )
         return SegmentOutcome(seg.id, source, translation, status, reasons, prompt=best.prompt, output=output, **base)
 
+    async def translate_segment(
+        self,
+        masked: str,
+        placeholders: Mapping[str, str],
+        *,
+        adapter: AdapterRef | None = None,
+        temperature: float | None = None,
+        request_id: str,
+    ) -> SegmentOutcome:
+        """One stored segment (masked, with its placeholders) translated again through the same ladder: constraint,
+        validation, retries, best-of-N. The A/B comparisons' variants come from here, so a reader is never offered an
+        output the pipeline would have refused. ``temperature`` overrides the first attempts' (a sampled variant)."""
+        seg = protect.Segment(
+            id="variant", text=masked, placeholders=dict(placeholders), kind="paragraph", heading_path=[],
+            style=protect.find_style(masked),
+        )
+        pipeline = self
+        if temperature is not None:
+            sampled = self.settings.model_copy(update={"temperature": temperature})
+            pipeline = Pipeline(self.engine, sampled, self.metrics)
+        return await pipeline._segment(seg, [], None, adapter=adapter, tid=request_id, tally=_Tally())
+
     # -- the document -------------------------------------------------------------------------------------------
     async def translate(
         self,

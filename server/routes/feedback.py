@@ -1,9 +1,10 @@
 """Feedback HTTP API (issue 4): thumbs, corrections, A/B comparisons, translation read-back, statistics, review page.
 
-Handlers get the store, the engine, the adapter registry and the settings by dependency injection (``store``,
-``engine``, ``adapters``, ``settings``: provided by ``server.app``, like every other route's). Write endpoints
-take ``X-API-Key`` when ``settings.api_keys`` is non-empty and honour an ``Idempotency-Key`` header: a retry with the
-same key and body gets the first response back (header ``Idempotent-Replayed: true``) and writes nothing.
+Handlers get the store, the adapter registry and the translator by dependency injection (``store``, ``adapters``,
+``translator``: provided by ``server.app``, like every other route's); A/B variants come from the translator's
+pipeline, with its constraint, validation and retries. Write endpoints take ``X-API-Key`` when ``settings.api_keys``
+is non-empty and honour an ``Idempotency-Key`` header: a retry with the same key and body gets the first response
+back (header ``Idempotent-Replayed: true``) and writes nothing.
 Corrections are sent in restored form and masked with the segment's inventory (:func:`protect.mask`).
 """
 
@@ -24,10 +25,10 @@ from litestar.static_files import create_static_files_router
 from papertrans import protect
 from papertrans.server.access import require_api_key
 from papertrans.server.adapters import AdapterRegistry
-from papertrans.server.engine import AdapterRef, Engine, SamplingOptions
+from papertrans.server.engine import AdapterRef
 from papertrans.server.errors import BadRequest, PayloadTooLarge, Unprocessable
-from papertrans.server.settings import Settings
 from papertrans.server.store import Store, adapter_label, request_hash
+from papertrans.server.translator import Translator
 
 __all__ = ["LIMITS", "REVIEW_CSP", "REVIEW_DIR", "route_handlers"]
 
@@ -175,21 +176,15 @@ def _default_variants(registry: AdapterRegistry, adapter: str | None, version: i
     return [CURRENT, BASE_SAMPLE]
 
 
-async def _stop_sequences(engine: Engine, source: str) -> list[str]:
-    # The prompt is reused as stored; its stop sequences depend only on the prompt style, so build_prompt on the same
-    # text gives them.
-    from papertrans.contract import prompts
-
-    _, stop = prompts.build_prompt(
-        engine, source, context=[], title=None, heading_path=[], glossary_entries=[], strict=False
-    )
-    return list(stop)
+#: The temperature of the base model's sampled variant (a second opinion when no adapter is there to compare).
+SAMPLE_TEMPERATURE = 0.8
 
 
-async def _variant(
-    spec: str, tr: Any, seg: Any, engine: Engine, registry: AdapterRegistry, settings: Settings
-) -> dict[str, Any]:
-    """Produce one variant: {label, adapter, adapter_version, output (masked), text (restored)}."""
+async def _variant(spec: str, tr: Any, seg: Any, translator: Translator) -> dict[str, Any]:
+    """Produce one variant: {label, adapter, adapter_version, output (masked), text (restored)}.
+
+    A new variant goes through the pipeline's ladder (constraint, validation, retries): one it would have refused
+    (a fallback) is never offered to a reader, and its choice never becomes a training pair."""
     if spec == CURRENT:
         return {
             "label": adapter_label(tr.adapter, tr.adapter_version),
@@ -198,32 +193,37 @@ async def _variant(
             "output": seg.output,
             "text": seg.translation,
         }
-    from papertrans.contract import prompts
-
-    options = SamplingOptions(
-        max_tokens=int(settings.translate.max_tokens_factor * engine.count_tokens(seg.source)) + 32,
-        temperature=0.8 if spec == BASE_SAMPLE else settings.translate.temperature,
-        stop=tuple(await _stop_sequences(engine, seg.source)),
-        seed=random.randrange(2**31) if spec == BASE_SAMPLE else None,
-    )
     adapter: str | None = None
     version: int | None = None
+    rid = f"cmp-{uuid.uuid4().hex}"
     if spec in (BASE, BASE_SAMPLE):
         ref: AdapterRef | None = None
-        gen = await engine.generate(seg.prompt, options, adapter=None, request_id=f"cmp-{uuid.uuid4().hex}")
+        temperature = SAMPLE_TEMPERATURE if spec == BASE_SAMPLE else None
+        outcome = await translator.pipeline.translate_segment(
+            seg.source, seg.placeholders, adapter=None, temperature=temperature, request_id=rid
+        )
     else:
-        async with registry.acquire(spec) as ref:
-            gen = await engine.generate(seg.prompt, options, adapter=ref, request_id=f"cmp-{uuid.uuid4().hex}")
+        async with translator.adapters.acquire(spec) as ref:
+            outcome = await translator.pipeline.translate_segment(
+                seg.source, seg.placeholders, adapter=ref, request_id=rid
+            )
         assert ref is not None  # acquire yields None only for no spec; this one names an adapter
         name, _, ver = ref.name.partition("@")
         adapter, version = name, int(ver) if ver.isdigit() else None
-    output = str(prompts.clean_output(gen.text))
+    label = spec if ref is None else ref.name
+    if outcome.status == "fallback":
+        raise Unprocessable(
+            "variant_failed",
+            f"variant {label} failed validation after its retries; it is not offered",
+            variant=label,
+            reasons=outcome.reasons,
+        )
     return {
-        "label": spec if ref is None else ref.name,
+        "label": label,
         "adapter": adapter,
         "adapter_version": version,
-        "output": output,
-        "text": protect.unmask(output, seg.placeholders),
+        "output": outcome.output,
+        "text": outcome.translation,
     }
 
 
@@ -232,9 +232,8 @@ async def post_comparison(
     request: Request[Any, Any, Any],
     data: JSONBody[ComparisonIn],
     store: NamedDependency[Store],
-    engine: NamedDependency[Engine],
     adapters: NamedDependency[AdapterRegistry],
-    settings: NamedDependency[Settings],
+    translator: NamedDependency[Translator],
 ) -> Response[dict[str, Any]]:
     """Two variants of one segment in random left/right order (blind: labels are revealed after the choice)."""
     body = msgspec.structs.asdict(data)
@@ -251,7 +250,7 @@ async def post_comparison(
         return _respond(201, prior, True)
     tr, seg = await store.get_segment(data.translation_id, data.segment_id)
     specs = data.variants or _default_variants(adapters, tr.adapter, tr.adapter_version)
-    variants = [await _variant(spec, tr, seg, engine, adapters, settings) for spec in specs]
+    variants = [await _variant(spec, tr, seg, translator) for spec in specs]
     random.shuffle(variants)  # readers and judges favour the first position: the order must carry no signal
     values: dict[str, Any] = {"translation_id": tr.id, "segment_id": seg.segment_id, "prompt": seg.prompt}
     for side, variant in zip(("a", "b"), variants, strict=True):

@@ -76,7 +76,7 @@ async def store(settings: Settings) -> AsyncIterator[Store]:
         await st.close()
 
 
-PLACEHOLDERS = {"⟦M0⟧": "$x$", "⟦C1⟧": ":cite:`Bahdanau.2014`"}
+PLACEHOLDERS = {"⟦1⟧": "$x$", "⟦2⟧": ":cite:`Bahdanau.2014`"}
 
 
 def make_record(tid: str | None = None, doc_hash: str = "doc-1", adapter: str | None = None,
@@ -85,9 +85,9 @@ def make_record(tid: str | None = None, doc_hash: str = "doc-1", adapter: str | 
     segs = [
         SegmentRecord(
             segment_id=f"s{i}",
-            source=f"Attention ⟦M0⟧ number {i}{tag} ⟦C1⟧.",
-            prompt=f"Translate into Chinese.\nEnglish: Attention ⟦M0⟧ number {i}{tag} ⟦C1⟧.\nChinese:",
-            output=f"注意力 ⟦M0⟧ 第{i}号{tag} ⟦C1⟧。",
+            source=f"Attention ⟦1⟧ number {i}{tag} ⟦2⟧.",
+            prompt=f"Translate into Chinese.\nEnglish: Attention ⟦1⟧ number {i}{tag} ⟦2⟧.\nChinese:",
+            output=f"注意力 ⟦1⟧ 第{i}号{tag} ⟦2⟧。",
             translation=f"注意力 $x$ 第{i}号{tag} :cite:`Bahdanau.2014`。",
             status="ok",
             reasons=[],
@@ -119,16 +119,23 @@ async def app_client(settings: Settings) -> AsyncIterator[Any]:
     from papertrans.server.app import state_dependencies
     from papertrans.server.engine.fake import FakeEngine
     from papertrans.server.errors import exception_handlers
+    from papertrans.server.metrics import Metrics
+    from papertrans.server.pipeline import Pipeline
     from papertrans.server.routes.feedback import route_handlers
+    from papertrans.server.translator import Translator
 
     st = await open_store(settings)
     engine = FakeEngine()
     registry = AdapterRegistry(engine, settings.adapter_dir, settings.data_dir / "adapters.json")  # none registered
+    metrics = Metrics()
+    translator = Translator(Pipeline(engine, settings.translate, metrics), registry, st, metrics, settings.translate)
     app = Litestar(
         route_handlers=route_handlers,
         exception_handlers=exception_handlers(),
-        state=State({"store": st, "settings": settings, "engine": engine, "adapters": registry}),
-        dependencies=state_dependencies(("store", "settings", "engine", "adapters")),
+        state=State(
+            {"store": st, "settings": settings, "engine": engine, "adapters": registry, "translator": translator}
+        ),
+        dependencies=state_dependencies(("store", "settings", "engine", "adapters", "translator")),
     )
     try:
         # Same event loop as the test (asyncpg connections belong to one loop); state is set above, no lifespan.

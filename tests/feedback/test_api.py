@@ -41,7 +41,7 @@ async def test_correction_in_restored_form_is_stored_masked(app_client: Any) -> 
     async with app_client.store.read_session() as session:
         row = (await session.scalars(select(Feedback))).one()
     assert row.correction == text
-    assert row.correction_masked == "注意 ⟦M0⟧ 修正 ⟦C1⟧。"
+    assert row.correction_masked == "注意 ⟦1⟧ 修正 ⟦2⟧。"
 
 
 async def test_correction_dropping_a_placeholder_is_422(app_client: Any) -> None:
@@ -183,3 +183,22 @@ async def test_choice_with_idempotency_key_replays(app_client: Any) -> None:
     again = await app_client.post(f"/comparisons/{cid}/choice", json={"choice": "same"}, headers={"Idempotency-Key": "ch-1"})
     assert first.status_code == again.status_code == 200, first.text
     assert first.json() == again.json() and again.headers["idempotent-replayed"] == "true"
+
+
+async def test_a_variant_the_pipeline_refuses_is_never_offered(app_client: Any) -> None:
+    """A/B variants come from the pipeline (constraint, validation, retries): an engine that breaks every attempt's
+    placeholders gets no comparison offered (422 variant_failed, nothing stored), one that breaks only the first
+    attempt gets the retried, intact variant."""
+    tid = await _recorded(app_client, adapter="d2l", version=2)
+    engine = app_client.app.state.engine
+    engine.break_when = lambda source, attempt: True
+    r = await app_client.post("/comparisons", json={"translation_id": tid, "segment_id": "s0"})
+    assert r.status_code == 422 and r.json()["error"] == "variant_failed", r.text
+    assert r.json()["variant"] == "base" and "empty_output" in r.json()["reasons"]
+    assert await _count(app_client, Comparison) == 0
+    engine.break_when = lambda source, attempt: attempt == 0
+    r = await app_client.post("/comparisons", json={"translation_id": tid, "segment_id": "s1"})
+    assert r.status_code == 201, r.text
+    texts = {r.json()["a"]["text"], r.json()["b"]["text"]}
+    assert all("$x$" in t and ":cite:`Bahdanau.2014`" in t for t in texts)
+    assert len(engine.requests) >= 3  # the refused variant's ladder, then a failed first attempt and its retry

@@ -36,7 +36,7 @@ async def populate(store: Store, docs: int = 12) -> list[str]:
             {"translation_id": rec.id, "segment_id": "s0", "prompt": seg.prompt,
              "a_label": "base", "a_adapter": None, "a_adapter_version": None, "a_output": seg.output,
              "a_text": seg.translation, "b_label": "base:sample", "b_adapter": None, "b_adapter_version": None,
-             "b_output": f"样本{d} ⟦M0⟧ ⟦C1⟧。", "b_text": "样本 $x$ :cite:`Bahdanau.2014`。"},
+             "b_output": f"样本{d} ⟦1⟧ ⟦2⟧。", "b_text": "样本 $x$ :cite:`Bahdanau.2014`。"},
             who=None, idempotency_key=None, req_hash="h")).body
         await store.choose(cmp["id"], "b" if d % 3 else "same", who=None, idempotency_key=None, req_hash="h")
     return ids
@@ -54,7 +54,7 @@ async def test_kinds_formats_and_balance(store: Store) -> None:
     dpo = await export(store, "dpo")
     assert dpo.summary["sources"] == {"correction": 12, "ab": 8}  # "same" gives no pair
     corr = next(r for r in dpo.rows if r["meta"]["segment_id"] == "s1")
-    assert corr["chosen"].startswith("更好的 ⟦M0⟧") and corr["rejected"].startswith("注意力 ⟦M0⟧ 第1号")
+    assert corr["chosen"].startswith("更好的 ⟦1⟧") and corr["rejected"].startswith("注意力 ⟦1⟧ 第1号")
     assert corr["prompt"].endswith("Chinese:")  # the prompt exactly as stored
     ab = next(r for r in dpo.rows if r["meta"]["segment_id"] == "s0")
     assert ab["chosen"].startswith("样本") and ab["rejected"].startswith("注意力")
