@@ -1,9 +1,10 @@
 """The translate pipeline: protect → chunk → prompts → all items in flight at once → validate → retry → restore.
 
 Every item of a document is submitted to the engine concurrently (``asyncio.gather``) so that vLLM's continuous
-batching sees them together. A segment whose output fails validation is retried with a stricter prompt, then in
-smaller pieces (sentences); after the last retry it keeps its source text and is reported as ``fallback`` with the
-reasons. Cancelling :meth:`Pipeline.translate` (a client that went away) cancels every engine request.
+batching sees them together. Each segment goes through its retry ladder (:mod:`server.segments`,
+:mod:`server.ladder`): a stricter prompt with best-of-N candidates, then smaller pieces (sentences); the best attempt
+is kept (``needs_review`` when a faithfulness check still fails), and a segment with no attempt that keeps every
+placeholder keeps its source text and is reported as ``fallback`` with the reasons. Cancelling :meth:`Pipeline.translate` (a client that went away) cancels every engine request.
 """
 
 from __future__ import annotations
@@ -11,72 +12,26 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 from papertrans import protect
 from papertrans.contract import prompts
 from papertrans.server.domain_errors import DocumentTooLarge
-from papertrans.server.engine import AdapterRef, Engine, EngineUnavailableError, Generation, SamplingOptions
-from papertrans.server.ladder import Attempt, EarlyStop, Rung, rank, rungs, sample_seed
+from papertrans.server.engine import AdapterRef, Engine
 from papertrans.server.metrics import Metrics
+from papertrans.server.segments import SegmentOutcome, SegmentTranslator, Tally
 from papertrans.server.settings import TranslateSettings
 
 __all__ = ["Memory", "OnSegment", "Pipeline", "SegmentOutcome", "TranslationResult"]
 
 log = logging.getLogger(__name__)
 
-Status = Literal["ok", "retried", "needs_review", "fallback", "memory"]
-#: ``needs_review``: kept with every protected item intact, but a faithfulness check (omission, displaced placeholders,
-#: placeholder numbers, markup changed, repetition) still failed after the retries: a reader should look at it.
-#: ``memory``: an accepted human correction of the same masked source (same glossary version) was reused verbatim.
+#: ``memory(masked sources, glossary version)``: accepted corrections by masked source (the store's memory).
 Memory = Callable[[list[str], str | None], Awaitable[dict[str, str]]]
-_LETTERS = re.compile(r"[A-Za-z]{2,}")
-
-
-#: Finish reasons other than a stop fail an attempt: "length" cut the text short, "repetition" is vLLM's loop detector.
-_FINISH_CODES = {"length": "truncated", "repetition": "repetition"}
-
-
-def _finish_failure(reason: str | None) -> str | None:
-    """The failure code of an engine finish reason (``None`` for a normal stop)."""
-    if reason is None or reason == "stop":
-        return None
-    return _FINISH_CODES.get(reason, f"finish_{reason}")
-
-
-def _placeholders_in(text: str) -> tuple[str, ...]:
-    """The placeholders of a masked item, in order: its translation must carry each exactly once (the engine's
-    constrained decoding enforces it; validation checks it)."""
-    style = protect.find_style(text)
-    return tuple(m.group(0) for m in style.token.finditer(text))
-
-
-@dataclass
-class SegmentOutcome:
-    id: str
-    source: str  # original text (placeholders restored)
-    translation: str  # restored translation; the source itself on fallback
-    status: Status
-    reasons: list[str]
-    # for the store / training data (masked, as the model saw it)
-    masked_source: str = ""
-    prompt: str = ""
-    output: str = ""
-    placeholders: dict[str, str] = field(default_factory=dict)
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "source": self.source,
-            "translation": self.translation,
-            "status": self.status,
-            "reasons": self.reasons,
-        }
 
 
 @dataclass
@@ -100,25 +55,6 @@ class TranslationResult:
             "model": self.model,
             "adapter": self.adapter,
         }
-
-
-@dataclass
-class _Tally:
-    tokens_in: int = 0
-    tokens_out: int = 0
-    retries: int = 0
-
-
-def smaller_pieces(seg: protect.Segment, count_tokens: Callable[[str], int]) -> list[str]:
-    """Sentence pieces of a segment for the last retry; ``[]`` when it cannot be split without cutting a placeholder."""
-    budget = max(8, count_tokens(seg.text) // 2)
-    pieces = [p for p in protect.split_sentences(seg.text, budget, count_tokens) if p.strip()]
-    if len(pieces) < 2:
-        return []
-    for key in seg.placeholders:
-        if sum(p.count(key) for p in pieces) != seg.text.count(key):
-            return []
-    return pieces
 
 
 async def _remembered(
@@ -170,169 +106,7 @@ class Pipeline:
         self.settings = settings
         self.max_segments = max_segments
         self.metrics = metrics or Metrics()
-
-    # -- engine calls -------------------------------------------------------------------------------------------
-    def _prompt(
-        self, text: str, ctx: protect.Chunk | None, glossary: protect.Glossary | None, *, strict: bool,
-        adapter: AdapterRef | None,
-    ) -> tuple[str, list[str]]:
-        entries = glossary.find(text) if glossary is not None else []
-        # An adapter is served with the prompt it was trained with (its metadata); the base model with the default.
-        style = {"style": adapter.prompt_style} if adapter is not None and adapter.prompt_style else {}
-        prompt, stop = prompts.build_prompt(
-            self.engine,
-            text,
-            context=list(ctx.context) if ctx is not None else [],
-            title=ctx.title if ctx is not None else None,
-            heading_path=list(ctx.heading_path) if ctx is not None else [],
-            glossary_entries=entries,
-            strict=strict,
-            **style,
-        )
-        return str(prompt), list(stop)
-
-    async def _generate(
-        self,
-        text: str,
-        ctx: protect.Chunk | None,
-        glossary: protect.Glossary | None,
-        *,
-        strict: bool,
-        adapter: AdapterRef | None,
-        request_id: str,
-        tally: _Tally,
-        early_stop: EarlyStop = "close",
-        sample: int = 0,
-    ) -> tuple[str, str | None, str | None]:
-        """One engine request for one item; returns (prompt, cleaned output, failure code of its finish reason), output
-        None when the engine failed. ``sample`` 0 decodes with the configured temperature (greedy by default), a
-        higher one samples at ``retry_temperature`` with a seed fixed by the text and the sample number."""
-        prompt, stop = self._prompt(text, ctx, glossary, strict=strict, adapter=adapter)
-        options = SamplingOptions(
-            max_tokens=int(self.settings.max_tokens_factor * self.engine.count_tokens(text)) + 32,
-            temperature=self.settings.retry_temperature if sample else self.settings.temperature,
-            stop=tuple(stop),
-            seed=sample_seed(text, sample) if sample else None,
-            placeholders=_placeholders_in(text),
-            early_stop=early_stop,
-        )
-        self.metrics.queue_depth.inc()
-        try:
-            gen: Generation = await self.engine.generate(prompt, options, adapter=adapter, request_id=request_id)
-        except (asyncio.CancelledError, EngineUnavailableError):
-            raise  # a dead engine fails the document at once (503), it is not a segment to retry
-        except Exception as exc:  # one failed request must not fail the document: it becomes a retry/fallback
-            log.warning("engine request %s failed: %s", request_id, exc)
-            self.metrics.engine_errors.inc()
-            return prompt, None, None
-        finally:
-            self.metrics.queue_depth.dec()
-        tally.tokens_in += gen.tokens_in
-        tally.tokens_out += gen.tokens_out
-        self.metrics.tokens.labels("in").inc(gen.tokens_in)
-        self.metrics.tokens.labels("out").inc(gen.tokens_out)
-        return prompt, prompts.clean_output(gen.text), _finish_failure(gen.finish_reason)
-
-    async def _attempt(
-        self,
-        seg: protect.Segment,
-        rung: Rung,
-        glossary: protect.Glossary | None,
-        *,
-        adapter: AdapterRef | None,
-        rid: str,
-        tally: _Tally,
-        sample: int = 0,
-    ) -> Attempt:
-        """All pieces of one attempt at once, joined and validated against the whole segment."""
-        results = await asyncio.gather(
-            *(
-                self._generate(
-                    text, ctx, glossary, strict=rung.strict, adapter=adapter, request_id=f"{rid}-{i}", tally=tally,
-                    early_stop=rung.early_stop, sample=sample,
-                )
-                for i, (text, ctx) in enumerate(rung.pieces)
-            )
-        )
-        prompt = results[0][0] if len(results) == 1 else "\n\n".join(p for p, _, _ in results)
-        output = "".join(out or "" for _, out, _ in results)
-        report = protect.validate(seg, output, glossary, prompt_texts=prompts.PROMPT_TEXTS)
-        finish = sorted({code for _, _, code in results if code is not None})
-        return Attempt(prompt, output, report, finish, engine_failed=any(out is None for _, out, _ in results))
-
-    async def _rung(
-        self, seg: protect.Segment, rung: Rung, glossary: protect.Glossary | None, *, adapter: AdapterRef | None,
-        rid: str, tally: _Tally,
-    ) -> Attempt:
-        """A rung's candidates at once (greedy, then samples: best-of-N); the best by the translation reward."""
-        attempts = await asyncio.gather(
-            *(
-                self._attempt(seg, rung, glossary, adapter=adapter, rid=f"{rid}s{k}", tally=tally, sample=k)
-                for k in range(rung.candidates)
-            )
-        )
-        for attempt in attempts:
-            for code in attempt.hard:
-                self.metrics.placeholder_failures.labels(code).inc()
-        return max(attempts, key=rank)  # the first of equals: greedy wins a tie
-
-    async def _segment(
-        self,
-        seg: protect.Segment,
-        items: list[tuple[str, protect.Chunk]],
-        glossary: protect.Glossary | None,
-        *,
-        adapter: AdapterRef | None,
-        tid: str,
-        tally: _Tally,
-        remembered: str | None = None,
-    ) -> SegmentOutcome:
-        """Translate one segment with its retry ladder (``outcome.output`` is the masked text for restore).
-
-        ``remembered`` is a reader's accepted correction of this exact masked source: used as is when it passes
-        validation here (no engine call); its prompt is still built and recorded, so feedback on it is training data.
-        """
-        source = protect.unmask(seg.text, seg.placeholders, seg.style)
-        base: dict[str, Any] = {"masked_source": seg.text, "placeholders": dict(seg.placeholders)}
-        if not _LETTERS.search(re.sub("|".join(map(re.escape, seg.placeholders)) or "(?!)", " ", seg.text)):
-            # nothing to translate (only placeholders, numbers, punctuation): keep it, spare the engine
-            return SegmentOutcome(seg.id, source, source, "ok", [], output=seg.text, **base)
-        if remembered is not None and protect.validate(seg, remembered, None).status == "ok":
-            prompt = self._prompt(seg.text, None, glossary, strict=False, adapter=adapter)[0]
-            translation = protect.unmask(remembered, seg.placeholders, seg.style)
-            return SegmentOutcome(seg.id, source, translation, "memory", [], prompt=prompt, output=remembered, **base)
-        whole: list[tuple[str, protect.Chunk | None]] = list(items) or [(seg.text, None)]
-        ladder = rungs(
-            whole, smaller_pieces(seg, self.engine.count_tokens), max_retries=self.settings.max_retries,
-            candidates=self.settings.retry_candidates, early_stop=self.settings.early_stop,
-        )
-        failed: list[str] = []  # the failure codes of every attempt, in order (reported with the outcome)
-        best: Attempt | None = None
-        last: Attempt | None = None
-        for n, rung in enumerate(ladder):
-            if n:
-                tally.retries += 1
-                self.metrics.retries.labels(rung.kind).inc()
-            last = await self._rung(seg, rung, glossary, adapter=adapter, rid=f"{tid}-{seg.id}-{n}", tally=tally)
-            if last.ships and (best is None or rank(last) > rank(best)):
-                best = last
-            if last.clean:
-                break
-            failed.extend(r for r in last.failure_codes if r not in failed)
-        if best is None:  # no attempt kept every placeholder: the source text, reported with every reason
-            assert last is not None  # the ladder has at least one rung
-            return SegmentOutcome(
-                seg.id, source, source, "fallback", failed, prompt=last.prompt, output=last.output, **base
-            )
-        status: Status = "ok" if best is last and not failed else "retried"
-        if best.suspicious:
-            status = "needs_review"  # kept (every protected item intact), but a faithfulness check still fails
-        reasons = sorted(set(failed)) + [r for r in best.report.reasons if r not in failed]
-        output = best.output
-        translation = protect.unmask(
-            protect.separate_formulas(output, seg.placeholders, seg.style, seg.text), seg.placeholders, seg.style
-        )
-        return SegmentOutcome(seg.id, source, translation, status, reasons, prompt=best.prompt, output=output, **base)
+        self.segments = SegmentTranslator(engine, settings, self.metrics)
 
     async def translate_segment(
         self,
@@ -343,18 +117,11 @@ class Pipeline:
         temperature: float | None = None,
         request_id: str,
     ) -> SegmentOutcome:
-        """One stored segment (masked, with its placeholders) translated again through the same ladder: constraint,
-        validation, retries, best-of-N. The A/B comparisons' variants come from here, so a reader is never offered an
-        output the pipeline would have refused. ``temperature`` overrides the first attempts' (a sampled variant)."""
-        seg = protect.Segment(
-            id="variant", text=masked, placeholders=dict(placeholders), kind="paragraph", heading_path=[],
-            style=protect.find_style(masked),
+        """One stored segment again through the same ladder (an A/B variant): see
+        :meth:`SegmentTranslator.translate_segment`."""
+        return await self.segments.translate_segment(
+            masked, placeholders, adapter=adapter, temperature=temperature, request_id=request_id
         )
-        pipeline = self
-        if temperature is not None:
-            sampled = self.settings.model_copy(update={"temperature": temperature})
-            pipeline = Pipeline(self.engine, sampled, self.metrics)
-        return await pipeline._segment(seg, [], None, adapter=adapter, tid=request_id, tally=_Tally())
 
     # -- the document -------------------------------------------------------------------------------------------
     async def translate(
@@ -389,7 +156,7 @@ class Pipeline:
         for chunk in chunks:
             for item in sorted(chunk.items, key=lambda it: it.part):
                 items.setdefault(item.segment_id, []).append((item.text, chunk))
-        tally = _Tally()
+        tally = Tally()
         remembered = await _remembered(memory, pd, glossary)
         if on_start is not None:
             on_start(len(pd.segments))
@@ -397,8 +164,10 @@ class Pipeline:
         async def run(seg: protect.Segment) -> SegmentOutcome:
             if done and seg.id in done:
                 return done[seg.id]
-            outcome = await self._segment(seg, items.get(seg.id, []), glossary, adapter=adapter, tid=tid, tally=tally,
-                                          remembered=remembered.get(seg.text))
+            outcome = await self.segments.translate(
+                seg, items.get(seg.id, []), glossary, adapter=adapter, tid=tid, tally=tally,
+                remembered=remembered.get(seg.text),
+            )
             self.metrics.segments.labels(outcome.status).inc()
             if outcome.status == "fallback":
                 self.metrics.fallbacks.inc()

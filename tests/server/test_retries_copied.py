@@ -68,5 +68,5 @@ async def test_echoed_example_is_a_hard_failure(app_factory: Any) -> None:
 async def test_a_finish_other_than_stop_fails_the_attempt(app_factory: Any) -> None:
     body = await _translate(app_factory, _Scripted([(None, "length"), (None, "repetition")]))
     (seg,) = body["segments"]
-    assert seg["status"] == "retried" and {"truncated", "repetition"} <= set(seg["reasons"])
+    assert seg["status"] == "retried" and {"truncated", "repetition_loop"} <= set(seg["reasons"])
     assert body["stats"]["retries"] == 2
