@@ -7,25 +7,32 @@ normalises text; every result here is a list of ``(start, end)`` ranges into the
 splice and untouched text comes back byte for byte.
 
 Each translatable leaf becomes a :class:`RawSegment`: one content range per source line (container prefixes and the
-line breaks between them stay outside), plus the separators that put those lines back together.
+line breaks between them stay outside), plus the separators that put those lines back together. The leaf blocks
+that pass through untranslated are recognised in ``_passthrough.py``; lines and their content offsets are
+``_lines.Line``.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from ._inline import _balanced, _link_text_end
+from ._lines import Line, indent, is_blank, line_text, split_lines, strip_cols
+from ._passthrough import (
+    FENCE,
+    HTML_RAW,
+    HTML_START,
+    HTML_TAG_LINE,
+    fence_end,
+    front_matter_end,
+    html_block_end,
+    indented_code_end,
+    is_link_def,
+    math_block_end,
+)
 
 __all__ = ["RawSegment", "scan_blocks"]
-
-
-class _Line(NamedTuple):
-    start: int  # physical line start
-    cstart: int  # content start after container prefixes
-    end: int  # end of content (line break excluded)
-    nl_end: int  # end including the line break
 
 
 @dataclass
@@ -40,67 +47,16 @@ class RawSegment:
     single_line: bool = False  # a line break would break the structure (heading, table cell)
 
 
-_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
 _ATX = re.compile(r" {0,3}(#{1,6})(?:[ \t]+|$)")
 _THEMATIC = re.compile(r" {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
 _QUOTE = re.compile(r" {0,3}> ?")
 _LIST = re.compile(r" {0,3}([-+*]|\d{1,9}[.)])(?=[ \t]|$)")
 _SETEXT = re.compile(r" {0,3}(=+|-+)[ \t]*$")
 _FOOTNOTE_DEF = re.compile(r" {0,3}\[\^[^\]\s]+\]:[ \t]*")
-_LINK_DEF = re.compile(r" {0,3}\[(?:[^\]\\]|\\.)+\]:[ \t]*\S")
-# A whole link reference definition: [label]: destination "optional title"
-_LINK_REFERENCE_DEFINITION = re.compile(
-    r"\[(?:[^\]\\]|\\.)+\]:\s*(?:<[^>]*>|\S+)(?:\s+(?:\"[^\"]*\"|'[^']*'|\([^)]*\)))?"
-)
-# $$, \[ and environments; also \\[ (MathJax's \[ written for Markdown, which eats one backslash)
-_MATH_BLOCK = re.compile(r" {0,3}(\$\$|\\\\\[|\\\[|\\begin\s*\{([^{}]+)\})")
-_HTML_BLOCK_TAGS = (
-    "address|article|aside|base|basefont|blockquote|body|caption|center|col|colgroup|dd|details|dialog|dir|div|dl|dt|"
-    "fieldset|figcaption|figure|footer|form|frame|frameset|h[1-6]|head|header|hr|html|iframe|legend|li|link|main|"
-    "menu|menuitem|nav|noframes|ol|optgroup|option|p|param|search|section|summary|table|tbody|td|tfoot|th|thead|"
-    "title|tr|track|ul"
-)
-_HTML_RAW = re.compile(r" {0,3}<(script|pre|style|textarea)(?:[\s>]|$)", re.IGNORECASE)
-_HTML_START = re.compile(
-    rf" {{0,3}}(?:<!--|<\?|<![A-Za-z]|<!\[CDATA\[|</?(?:{_HTML_BLOCK_TAGS})(?:[\s/>]|/>|$))", re.IGNORECASE
-)
-_HTML_TAG_LINE = re.compile(
-    r" {0,3}(?:<[A-Za-z][A-Za-z0-9-]*(?:\s+[A-Za-z_:][\w.:-]*(?:\s*=\s*(?:[^\s\"'=<>`]+|'[^']*'|\"[^\"]*\"))?)*\s*/?>"
-    r"|</[A-Za-z][A-Za-z0-9-]*\s*>)[ \t]*$"
-)
 _DELIM_ROW = re.compile(r" {0,3}\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$")
 _ROLE_ONLY = re.compile(r"(?:\s*(?::[A-Za-z][\w.+-]*:`[^`]*`|\{[A-Za-z][\w.:+-]*\}`[^`]*`))*\s*")
 _MAX_DEPTH = 16  # container nesting beyond this is passed through untouched
 _MARKER = re.compile(r"[-+*]|\d{1,9}[.)]")
-
-
-def _split_lines(text: str) -> list[_Line]:
-    lines: list[_Line] = []
-    pos, n = 0, len(text)
-    for m in re.finditer(r"\r\n|\n|\r", text):
-        lines.append(_Line(pos, pos, m.start(), m.end()))
-        pos = m.end()
-    if pos < n:
-        lines.append(_Line(pos, pos, n, n))
-    return lines
-
-
-def _indent(src: str, line: _Line) -> tuple[int, int]:
-    """(columns of leading whitespace, index of the first non-blank character) of the line's content."""
-    cols, i = 0, line.cstart
-    while i < line.end and src[i] in " \t":
-        cols += 4 - cols % 4 if src[i] == "\t" else 1
-        i += 1
-    return cols, i
-
-
-def _strip_cols(src: str, line: _Line, cols: int) -> _Line:
-    """The line with up to ``cols`` columns of leading whitespace moved into its prefix."""
-    got, i = 0, line.cstart
-    while i < line.end and got < cols and src[i] in " \t":
-        got += 4 - got % 4 if src[i] == "\t" else 1
-        i += 1
-    return _Line(line.start, i, line.end, line.nl_end)
 
 
 class _Scanner:
@@ -110,7 +66,7 @@ class _Scanner:
         self.nl = "\r\n" if "\r\n" in src else "\n"
         self.depth = 0
 
-    def nested(self, lines: list[_Line], kind: str, cont: str) -> None:
+    def nested(self, lines: list[Line], kind: str, cont: str) -> None:
         """Scan a container's content; past ``_MAX_DEPTH`` levels it passes through untranslated (no recursion
         limit, no quadratic prefixes on adversarial input)."""
         if self.depth >= _MAX_DEPTH:
@@ -122,20 +78,20 @@ class _Scanner:
             self.depth -= 1
 
     # -- helpers ---------------------------------------------------------------------------------------------------
-    def text(self, line: _Line) -> str:
-        return self.src[line.cstart : line.end]
+    def text(self, line: Line) -> str:
+        return line_text(self.src, line)
 
-    def blank(self, line: _Line) -> bool:
-        return not self.text(line).strip()
+    def blank(self, line: Line) -> bool:
+        return is_blank(self.src, line)
 
-    def interrupts(self, line: _Line, in_list: bool) -> bool:
+    def interrupts(self, line: Line, in_list: bool) -> bool:
         """Whether ``line`` ends a running paragraph (CommonMark's interruption rules, plus display math)."""
         t = self.text(line)
-        if _indent(self.src, line)[0] >= 4:
+        if indent(self.src, line)[0] >= 4:
             return False
-        if _FENCE.match(t) or _ATX.match(t) or _THEMATIC.match(t) or _QUOTE.match(t):
+        if FENCE.match(t) or _ATX.match(t) or _THEMATIC.match(t) or _QUOTE.match(t):
             return True
-        if _HTML_START.match(t) or _HTML_RAW.match(t) or _FOOTNOTE_DEF.match(t):
+        if HTML_START.match(t) or HTML_RAW.match(t) or _FOOTNOTE_DEF.match(t):
             return True
         m = _LIST.match(t)
         if m is not None:
@@ -145,27 +101,27 @@ class _Scanner:
         return False
 
     # -- containers ------------------------------------------------------------------------------------------------
-    def blocks(self, lines: list[_Line], kind: str, cont: str, top: bool = False) -> None:
+    def blocks(self, lines: list[Line], kind: str, cont: str, top: bool = False) -> None:
         i, n = 0, len(lines)
         if top:
-            i = self.front_matter(lines)
+            i = front_matter_end(self.src, lines)
         in_list = kind == "list_item"
         while i < n:
             line = lines[i]
             if self.blank(line):
                 i += 1
                 continue
-            cols, _ = _indent(self.src, line)
+            cols, _ = indent(self.src, line)
             t = self.text(line)
             if cols >= 4:
-                i = self.indented_code(lines, i)
+                i = indented_code_end(self.src, lines, i)
                 continue
-            if _FENCE.match(t):
-                i = self.fence(lines, i)
-            elif _MATH_BLOCK.match(t) and (j := self.math_block(lines, i)) > i:
+            if FENCE.match(t):
+                i = fence_end(self.src, lines, i)
+            elif (j := math_block_end(self.src, lines, i)) > i:
                 i = j
-            elif _HTML_RAW.match(t) or _HTML_START.match(t) or _HTML_TAG_LINE.match(t):
-                i = self.html_block(lines, i)
+            elif HTML_RAW.match(t) or HTML_START.match(t) or HTML_TAG_LINE.match(t):
+                i = html_block_end(self.src, lines, i)
             elif _THEMATIC.match(t):
                 i += 1
             elif (m := _ATX.match(t)) is not None:
@@ -179,29 +135,19 @@ class _Scanner:
                 i = self.container(lines, i, _LIST, "list_item", cont, in_list)
             elif i + 1 < n and "|" in t and _DELIM_ROW.match(below := self.text(lines[i + 1])) and "|" in below:
                 i = self.table(lines, i, cont)
-            elif _LINK_DEF.match(t) and self.link_def(line):
+            elif is_link_def(self.src, line):
                 i += 1
             else:
                 i = self.paragraph(lines, i, kind, cont, in_list)
 
-    def front_matter(self, lines: list[_Line]) -> int:
-        if not lines or self.text(lines[0]).rstrip() not in ("---", "+++"):
-            return 0
-        fence = self.text(lines[0]).rstrip()
-        closers = ("---", "...") if fence == "---" else ("+++",)
-        for j in range(1, len(lines)):
-            if self.text(lines[j]).rstrip() in closers:
-                return j + 1
-        return 0  # no closing line: it is a thematic break, not front matter
-
-    def quote(self, lines: list[_Line], i: int, cont: str, in_list: bool) -> int:
-        inner: list[_Line] = []
+    def quote(self, lines: list[Line], i: int, cont: str, in_list: bool) -> int:
+        inner: list[Line] = []
         prev_para = False
         while i < len(lines):
             line = lines[i]
             m = _QUOTE.match(self.text(line))
             if m is not None:
-                inner.append(_Line(line.start, line.cstart + m.end(), line.end, line.nl_end))
+                inner.append(Line(line.start, line.cstart + m.end(), line.end, line.nl_end))
                 prev_para = not self.blank(inner[-1])
             elif prev_para and not self.blank(line) and not self.interrupts(line, in_list):
                 inner.append(line)  # lazy continuation line
@@ -214,7 +160,7 @@ class _Scanner:
         return i
 
     def container(
-        self, lines: list[_Line], i: int, marker: re.Pattern[str], kind: str, cont: str, in_list: bool
+        self, lines: list[Line], i: int, marker: re.Pattern[str], kind: str, cont: str, in_list: bool
     ) -> int:
         line = lines[i]
         m = marker.match(self.text(line))
@@ -232,7 +178,7 @@ class _Scanner:
                 spaces = 1
             width = (m.end() + spaces) if not rest_blank else m.end() + 1
             content_start = min(after + spaces, line.end)
-        inner = [_Line(line.start, content_start, line.end, line.nl_end)]
+        inner = [Line(line.start, content_start, line.end, line.nl_end)]
         j = i + 1
         last_nonblank = not rest_blank
         while j < len(lines):
@@ -242,9 +188,9 @@ class _Scanner:
                 j += 1
                 last_nonblank = False
                 continue
-            cols, _ = _indent(self.src, nxt)
+            cols, _ = indent(self.src, nxt)
             if cols >= width:
-                inner.append(_strip_cols(self.src, nxt, width))
+                inner.append(strip_cols(self.src, nxt, width))
             elif last_nonblank and not self.interrupts(nxt, in_list) and not _LIST.match(self.text(nxt)):
                 inner.append(nxt)  # lazy continuation
             else:
@@ -257,85 +203,6 @@ class _Scanner:
         prefix = _MARKER.sub(lambda mm: " " * len(mm.group(0)), self.src[line.cstart : content_start], count=1)
         self.nested(inner, kind, cont + prefix.replace("\t", " "))
         return j
-
-    # -- leaves that pass through ----------------------------------------------------------------------------------
-    def indented_code(self, lines: list[_Line], i: int) -> int:
-        j = i
-        while j < len(lines) and (self.blank(lines[j]) or _indent(self.src, lines[j])[0] >= 4):
-            j += 1
-        return j
-
-    def fence(self, lines: list[_Line], i: int) -> int:
-        m = _FENCE.match(self.text(lines[i]))
-        assert m is not None
-        tick = m.group(1)
-        closer = re.compile(rf" {{0,3}}{re.escape(tick[0])}{{{len(tick)},}}[ \t]*$")
-        for j in range(i + 1, len(lines)):
-            if closer.match(self.text(lines[j])):
-                return j + 1
-        return len(lines)  # an unclosed fence runs to the end of its container (CommonMark)
-
-    def math_block(self, lines: list[_Line], i: int) -> int:
-        """Display math starting a block; returns i when it does not close at a line end (then it is prose)."""
-        t = self.text(lines[i])
-        m = _MATH_BLOCK.match(t)
-        assert m is not None
-        opener = m.group(1)
-        if opener == "$$":
-            closer = re.compile(r"\$\$")
-        elif opener.startswith("\\\\["):
-            closer = re.compile(r"\\\\\]")
-        elif opener.startswith("\\["):
-            closer = re.compile(r"\\\]")
-        else:
-            name = re.escape(m.group(2))
-            closer = re.compile(rf"\\(begin|end)\s*\{{{name}\}}")
-        depth = 1
-        pos = lines[i].cstart + m.end()
-        for j in range(i, len(lines)):
-            if j > i:
-                pos = lines[j].cstart
-                if self.blank(lines[j]) and opener == "$$":
-                    break
-            for c in closer.finditer(self.src, pos, lines[j].end):
-                if c.lastindex and c.group(1) == "begin":
-                    depth += 1
-                    continue
-                depth -= 1
-                if depth == 0:
-                    tail = self.src[c.end() : lines[j].end]
-                    return j + 1 if not tail.strip() else i
-        if opener.startswith("\\begin"):
-            # An unclosed environment: conservative, the rest of its paragraph passes through untouched.
-            j = i + 1
-            while j < len(lines) and not self.blank(lines[j]):
-                j += 1
-            return j
-        return i
-
-    def html_block(self, lines: list[_Line], i: int) -> int:
-        t = self.text(lines[i])
-        raw = _HTML_RAW.match(t)
-        end_pat: re.Pattern[str] | None = None
-        if raw is not None:
-            end_pat = re.compile(rf"</{raw.group(1)}>", re.IGNORECASE)
-        elif t.lstrip().startswith("<!--"):
-            end_pat = re.compile("-->")
-        elif t.lstrip().startswith("<?"):
-            end_pat = re.compile(r"\?>")
-        if end_pat is not None:
-            for j in range(i, len(lines)):
-                if end_pat.search(self.text(lines[j])):
-                    return j + 1
-            return len(lines)
-        j = i
-        while j < len(lines) and not self.blank(lines[j]):
-            j += 1
-        return j
-
-    def link_def(self, line: _Line) -> bool:
-        t = self.text(line).strip()
-        return _LINK_REFERENCE_DEFINITION.fullmatch(t) is not None
 
     # -- translatable leaves ---------------------------------------------------------------------------------------
     def emit(self, line_ranges: list[tuple[int, int]], kind: str, unit: tuple[int, int], cont: str, **kw: int) -> None:
@@ -360,7 +227,7 @@ class _Scanner:
             RawSegment(pieces, kind, unit, self.nl + cont, level=kw.get("level", 0), single_line=bool(kw.get("single")))
         )
 
-    def atx(self, line: _Line, level: int, cont: str) -> None:
+    def atx(self, line: Line, level: int, cont: str) -> None:
         t = self.text(line)
         m = _ATX.match(t)
         assert m is not None
@@ -370,14 +237,14 @@ class _Scanner:
             b = a + closing.start()
         self.emit([(a, b)], "heading", (line.start, line.nl_end), cont, level=level, single=1)
 
-    def paragraph(self, lines: list[_Line], i: int, kind: str, cont: str, in_list: bool) -> int:
+    def paragraph(self, lines: list[Line], i: int, kind: str, cont: str, in_list: bool) -> int:
         j = i + 1
         while j < len(lines):
             nxt = lines[j]
             if self.blank(nxt):
                 break
             sm = _SETEXT.match(self.text(nxt))
-            if sm is not None and _indent(self.src, nxt)[0] < 4:
+            if sm is not None and indent(self.src, nxt)[0] < 4:
                 level = 1 if sm.group(1)[0] == "=" else 2
                 para = lines[i:j]
                 spans = [(ln.cstart, ln.end) for ln in para]
@@ -414,7 +281,7 @@ class _Scanner:
             return None
         return _narrow([(first, ranges[0][1]), *ranges[1:]], 2, close)
 
-    def table(self, lines: list[_Line], i: int, cont: str) -> int:
+    def table(self, lines: list[Line], i: int, cont: str) -> int:
         j = i + 2
         while j < len(lines) and not self.blank(lines[j]) and not self.interrupts(lines[j], False):
             j += 1
@@ -425,7 +292,7 @@ class _Scanner:
         return j
 
 
-def _cells(src: str, line: _Line) -> list[tuple[int, int]]:
+def _cells(src: str, line: Line) -> list[tuple[int, int]]:
     """Cell ranges of a table row: split at unescaped pipes outside code spans; outer pipes are optional."""
     bounds: list[int] = []
     i, end = line.cstart, line.end
@@ -471,6 +338,6 @@ def _narrow(pieces: list[tuple[int, int]], a: int, b: int) -> list[tuple[int, in
 def scan_blocks(src: str) -> list[RawSegment]:
     """All translatable leaves of ``src`` in document order."""
     sc = _Scanner(src)
-    sc.blocks(_split_lines(src), "doc", "", top=True)
+    sc.blocks(split_lines(src), "doc", "", top=True)
     sc.out.sort(key=lambda r: r.pieces[0][0])
     return sc.out
