@@ -16,31 +16,26 @@ instead of the in-process one (``server.app.start_engine``). What it guarantees:
   before it serves. The adapter folder path must be the same on the vLLM side (a shared volume);
 - **constraint**: the placeholder inventory goes in ``vllm_xargs`` (vLLM copies it into ``SamplingParams.extra_args``),
   read by ``server/engine/constrain.py`` when the server runs with ``--logits-processors`` naming it.
+
+The endpoints themselves (health, routing, failover, adapter loading) are ``server/engine/_pool.py``'s
+:class:`EndpointPool`; this module builds the requests and reads the answers.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from ._pool import Endpoint, EndpointPool
 from .inprocess import CONSTRAINT_FQCN  # a name only (constrain.py itself imports torch and vLLM)
-from .protocol import (
-    AdapterLoadError,
-    AdapterRef,
-    EngineClosedError,
-    EngineError,
-    EngineUnavailableError,
-    Generation,
-    SamplingOptions,
-)
+from .protocol import AdapterLoadError, AdapterRef, EngineClosedError, EngineError, Generation, SamplingOptions
 from .settings import EngineSettings
 from .tokenizer import ChatTokenizer
 
@@ -54,44 +49,6 @@ log = logging.getLogger(__name__)
 
 # Same loop guard as the in-process engine (server/engine/inprocess.py): vLLM ends a request whose output repeats.
 _REPETITION = {"min_pattern_size": 2, "max_pattern_size": 24, "min_count": 4}
-# vLLM answers these for a request it will never serve (bad input): not a reason to take the endpoint out.
-_CLIENT_ERRORS = range(400, 500)
-
-
-class _EndpointDown(Exception):
-    """One endpoint failed a request in a way another endpoint may not (connection, timeout, 5xx)."""
-
-
-class _AdapterMissing(Exception):
-    """The endpoint does not know the adapter the request names (it restarted and lost its runtime adapters)."""
-
-
-@dataclass
-class Endpoint:
-    """One ``vllm serve`` base URL and what this replica knows about it."""
-
-    url: str
-    outstanding: int = 0
-    healthy: bool = True
-    down_since: float | None = None
-    last_error: str | None = None
-    served: int = 0
-    loaded: set[str] = field(default_factory=set)  # adapter names loaded there by this replica
-
-    def take_out(self, reason: str) -> None:
-        if self.healthy:
-            log.warning("engine endpoint %s taken out: %s", self.url, reason)
-        self.healthy, self.down_since, self.last_error = False, time.monotonic(), reason
-        self.loaded.clear()  # when it comes back it may be a fresh process: load every adapter again
-
-    def info(self) -> dict[str, object]:
-        return {
-            "url": self.url,
-            "healthy": self.healthy,
-            "outstanding": self.outstanding,
-            "served": self.served,
-            "last_error": self.last_error,
-        }
 
 
 class RemoteEngine:
@@ -114,14 +71,10 @@ class RemoteEngine:
         self._discover = served_model is None  # ask the servers (/v1/models) once one answers
         self.settings = settings
         self.device = "remote"
-        self.endpoints = [Endpoint(u.rstrip("/")) for u in urls]
+        self._pool = EndpointPool(urls, settings, transport=transport)
+        self.endpoints: list[Endpoint] = self._pool.endpoints
         self._tok = ChatTokenizer(tokenizer)
-        self._http = httpx.AsyncClient(
-            transport=transport, timeout=httpx.Timeout(settings.request_timeout_s, connect=5.0)
-        )
-        self._adapters: dict[str, AdapterRef] = {}  # every adapter added, by served name
         self._closed = False
-        self._probe: asyncio.Task[None] | None = None
         self._started_at = time.time()
 
     @classmethod
@@ -142,113 +95,18 @@ class RemoteEngine:
 
     def start_probe(self) -> None:
         """Probe taken-out endpoints in the background (call inside the running event loop)."""
-        if self._probe is None:
-            self._probe = asyncio.create_task(self._probe_loop(), name="remote-engine-probe")
-
-    async def _probe_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.endpoint_retry_s)
-            await self.probe(only_down=True)
+        self._pool.start_probe()
 
     async def probe(self, *, only_down: bool = False) -> None:
         """``GET /health`` on the endpoints (all, or those taken out); an answering one serves again."""
-        await asyncio.gather(*(self._check(ep) for ep in self.endpoints if not (only_down and ep.healthy)))
-
-    async def _check(self, ep: Endpoint) -> None:
-        try:
-            r = await self._http.get(f"{ep.url}/health", timeout=self.settings.health_timeout_s)
-            ok, reason = r.status_code == 200, f"/health answered {r.status_code}"
-        except httpx.HTTPError as exc:
-            ok, reason = False, f"/health failed: {type(exc).__name__}: {exc}"
-        if not ok:
-            ep.take_out(reason)
-        elif not ep.healthy:
-            log.info("engine endpoint %s is back", ep.url)
-            ep.healthy, ep.down_since, ep.last_error = True, None, None
+        await self._pool.probe(only_down=only_down)
 
     async def _discover_served(self) -> None:
         """Learn the base model's served name, unless configured; retried until an endpoint has answered."""
         if self._discover:
-            name = await self._discover_model()
+            name = await self._pool.discover_model()
             if name is not None:
                 self.served_model, self._discover = name, False
-
-    async def _discover_model(self) -> str | None:
-        """The base model id of the first healthy endpoint (``GET /v1/models``: the entry without a parent)."""
-        for ep in self.endpoints:
-            if not ep.healthy:
-                continue
-            try:
-                r = await self._http.get(f"{ep.url}/v1/models")
-                r.raise_for_status()
-                for card in r.json().get("data", []):
-                    if not card.get("parent"):
-                        return str(card["id"])
-            except (httpx.HTTPError, ValueError, KeyError):
-                continue
-        return None
-
-    # -- routing ------------------------------------------------------------------------------------------------
-
-    def _pick(self, tried: set[str]) -> Endpoint | None:
-        candidates = [ep for ep in self.endpoints if ep.healthy and ep.url not in tried]
-        return min(candidates, key=lambda ep: ep.outstanding, default=None)
-
-    async def _route(self, path: str, body: dict[str, Any], adapter: AdapterRef | None) -> dict[str, Any]:
-        """POST to the least-loaded healthy endpoint; on an endpoint failure take it out and try the next one."""
-        self._check_open()
-        tried: set[str] = set()
-        reloaded: set[str] = set()
-        probed = False
-        while True:
-            ep = self._pick(tried)
-            if ep is None and not probed:  # all out, or all tried: ask the taken-out ones once before giving up
-                probed = True
-                await self.probe(only_down=True)
-                ep = self._pick(tried)
-            if ep is None:
-                raise EngineUnavailableError(self._none_left(tried))
-            tried.add(ep.url)
-            ep.outstanding += 1
-            try:
-                if adapter is not None:
-                    await self._ensure_adapter(ep, adapter)
-                result = await self._post(ep, path, body)
-                ep.served += 1
-                return result
-            except _AdapterMissing as exc:
-                # the endpoint restarted behind our back and lost its runtime adapters: load again, once
-                ep.loaded.clear()
-                if ep.url in reloaded:
-                    ep.take_out(f"adapter {exc} still unknown after a reload")
-                else:
-                    reloaded.add(ep.url)
-                    tried.discard(ep.url)
-            except _EndpointDown as exc:
-                ep.take_out(str(exc))
-            finally:
-                ep.outstanding -= 1
-
-    def _none_left(self, tried: set[str]) -> str:
-        errors = "; ".join(f"{ep.url}: {ep.last_error or 'failed'}" for ep in self.endpoints)
-        return f"no engine endpoint can serve ({len(tried)} tried): {errors}"
-
-    async def _post(self, ep: Endpoint, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        try:
-            r = await self._http.post(f"{ep.url}{path}", json=body)
-        except httpx.HTTPError as exc:
-            raise _EndpointDown(f"{type(exc).__name__}: {exc}") from exc
-        if r.status_code == 404 and body.get("model") in self._adapters:
-            raise _AdapterMissing(body["model"])
-        if r.status_code in _CLIENT_ERRORS:
-            raise EngineError(f"{ep.url}{path} refused the request ({r.status_code}): {_message(r)}")
-        if r.status_code != 200:
-            raise _EndpointDown(f"{path} answered {r.status_code}: {_message(r)}")
-        try:
-            data = r.json()
-        except ValueError as exc:
-            raise _EndpointDown(f"{path} answered no JSON") from exc
-        return dict(data)
 
     # -- generation ---------------------------------------------------------------------------------------------
 
@@ -276,8 +134,10 @@ class RemoteEngine:
         self, prompt: str, options: SamplingOptions, *, adapter: AdapterRef | None = None, request_id: str
     ) -> Generation:
         await self._discover_served()  # no endpoint answered at start: learn the name now
+        body = self._body(prompt, options, adapter, stream=False)
+        self._check_open()
         # Cancelling this task closes the HTTP request, and vllm serve aborts a request whose client went away.
-        data = await self._route("/v1/completions", self._body(prompt, options, adapter, stream=False), adapter)
+        data = await self._pool.route("/v1/completions", body, adapter)
         choices = sorted(data.get("choices") or [], key=lambda c: int(c.get("index", 0)))
         if not choices:
             raise EngineError(f"request {request_id}: the engine answered no choices")
@@ -299,95 +159,27 @@ class RemoteEngine:
         self._check_open()
         await self._discover_served()
         body = self._body(prompt, options, adapter, stream=True)
-        tried: set[str] = set()
-        while True:
-            ep = self._pick(tried)
-            if ep is None:
-                raise EngineUnavailableError(self._none_left(tried))
-            tried.add(ep.url)
-            ep.outstanding += 1
-            sent = False
-            try:
-                if adapter is not None:
-                    await self._ensure_adapter(ep, adapter)
-                async with self._http.stream("POST", f"{ep.url}/v1/completions", json=body) as r:
-                    if r.status_code in _CLIENT_ERRORS:
-                        raise EngineError(f"{ep.url} refused the request ({r.status_code})")
-                    if r.status_code != 200:
-                        raise _EndpointDown(f"/v1/completions answered {r.status_code}")
-                    async for line in r.aiter_lines():
-                        delta = _sse_text(line)
-                        if delta:
-                            sent = True
-                            yield delta
-                ep.served += 1
-                return
-            except (httpx.HTTPError, _EndpointDown) as exc:
-                ep.take_out(f"{type(exc).__name__}: {exc}")
-                if sent:
-                    raise EngineError(f"engine endpoint {ep.url} failed mid-stream: {exc}") from exc
-            finally:
-                ep.outstanding -= 1
+        # aclosing: a consumer that stops early releases the endpoint (and its HTTP stream) now, not at collection
+        async with aclosing(self._pool.stream("/v1/completions", body, adapter)) as deltas:
+            async for delta in deltas:
+                yield delta
 
     # -- adapters -----------------------------------------------------------------------------------------------
-
-    async def _load(self, ep: Endpoint, adapter: AdapterRef) -> None:
-        body = {"lora_name": adapter.name, "lora_path": adapter.path}
-        try:
-            r = await self._http.post(f"{ep.url}/v1/load_lora_adapter", json=body)
-        except httpx.HTTPError as exc:
-            raise _EndpointDown(f"load_lora_adapter: {type(exc).__name__}: {exc}") from exc
-        # "has already been loaded": a restart of this replica against a live server; the name is versioned, so the
-        # loaded weights are this version's
-        if r.status_code == 200 or (r.status_code == 400 and "already been loaded" in r.text):
-            ep.loaded.add(adapter.name)
-            return
-        if r.status_code in (502, 503, 504):  # the server (or a proxy before it) is not there; 500 = refused
-            raise _EndpointDown(f"load_lora_adapter answered {r.status_code}")
-        raise AdapterLoadError(f"{ep.url} could not load adapter {adapter.name!r} ({r.status_code}): {_message(r)}")
-
-    async def _ensure_adapter(self, ep: Endpoint, adapter: AdapterRef) -> None:
-        if adapter.name in ep.loaded:
-            return
-        if adapter.name not in self._adapters:
-            raise EngineError(f"adapter {adapter.name!r} was never added to the engine")
-        await self._load(ep, adapter)
 
     async def add_adapter(self, adapter: AdapterRef) -> None:
         """Load on every healthy endpoint; if one refuses, unload it from the others (all or none)."""
         self._check_open()
         if not (Path(adapter.path) / "adapter_config.json").is_file():
             raise AdapterLoadError(f"{adapter.path} is not a PEFT adapter folder (no adapter_config.json)")
-        live = [ep for ep in self.endpoints if ep.healthy]
-        if not live:
-            raise EngineUnavailableError(self._none_left(set()))
-        results = await asyncio.gather(*(self._load(ep, adapter) for ep in live), return_exceptions=True)
-        for ep, res in zip(live, results, strict=True):
-            if isinstance(res, _EndpointDown):
-                ep.take_out(str(res))  # it gets the adapter when it comes back
-        refused = [res for res in results if isinstance(res, BaseException) and not isinstance(res, _EndpointDown)]
-        if refused or not any(ep.healthy for ep in live):
-            await asyncio.gather(*(self._unload(ep, adapter.name) for ep in live if adapter.name in ep.loaded))
-            if refused:
-                raise refused[0] if isinstance(refused[0], AdapterLoadError) else AdapterLoadError(str(refused[0]))
-            raise EngineUnavailableError(self._none_left(set()))
-        self._adapters[adapter.name] = adapter
-
-    async def _unload(self, ep: Endpoint, name: str) -> None:
-        ep.loaded.discard(name)
-        try:
-            await self._http.post(f"{ep.url}/v1/unload_lora_adapter", json={"lora_name": name})
-        except httpx.HTTPError as exc:  # gone with the endpoint anyway
-            log.info("unload of %s on %s failed: %s", name, ep.url, exc)
+        await self._pool.add_adapter(adapter)
 
     async def remove_adapter(self, adapter: AdapterRef) -> None:
         self._check_open()
-        self._adapters.pop(adapter.name, None)
-        await asyncio.gather(*(self._unload(ep, adapter.name) for ep in self.endpoints if ep.healthy))
+        await self._pool.remove_adapter(adapter.name)
 
     async def list_adapters(self) -> list[int]:
         self._check_open()
-        return sorted(a.int_id for a in self._adapters.values())
+        return sorted(a.int_id for a in self._pool.adapters.values())
 
     # -- tokenizer ----------------------------------------------------------------------------------------------
 
@@ -423,25 +215,11 @@ class RemoteEngine:
         if self._closed:
             return
         self._closed = True
-        if self._probe is not None:
-            self._probe.cancel()
-            await asyncio.gather(self._probe, return_exceptions=True)
-        await self._http.aclose()
+        await self._pool.close()
 
     def _check_open(self) -> None:
         if self._closed:
             raise EngineClosedError("engine is closed")
-
-
-def _message(r: httpx.Response) -> str:
-    try:
-        data = r.json()
-    except ValueError:
-        return r.text[:200]
-    err = data.get("error") if isinstance(data, dict) else None
-    if isinstance(err, dict):
-        return str(err.get("message"))[:200]
-    return str(data.get("message") if isinstance(data, dict) else data)[:200]
 
 
 def _finish_reason(choice: dict[str, Any]) -> str | None:
@@ -449,20 +227,6 @@ def _finish_reason(choice: dict[str, Any]) -> str | None:
         return "repetition"
     reason = choice.get("finish_reason")
     return str(reason) if reason is not None else None
-
-
-def _sse_text(line: str) -> str:
-    """The text delta of one ``data: {...}`` line of vLLM's completion stream ("" for anything else)."""
-    if not line.startswith("data:"):
-        return ""
-    payload = line[5:].strip()
-    if not payload or payload == "[DONE]":
-        return ""
-    try:
-        choices = json.loads(payload).get("choices") or []
-    except ValueError:
-        return ""
-    return str(choices[0].get("text") or "") if choices else ""
 
 
 def vllm_serve_command(
