@@ -4,7 +4,8 @@ Every item of a document is submitted to the engine concurrently (``asyncio.gath
 batching sees them together. Each segment goes through its retry ladder (:mod:`server.segments`,
 :mod:`server.ladder`): a stricter prompt with best-of-N candidates, then smaller pieces (sentences); the best attempt
 is kept (``needs_review`` when a faithfulness check still fails), and a segment with no attempt that keeps every
-placeholder keeps its source text and is reported as ``fallback`` with the reasons. Cancelling :meth:`Pipeline.translate` (a client that went away) cancels every engine request.
+placeholder keeps its source text and is reported as ``fallback`` with the reasons. Cancelling
+:meth:`Pipeline.translate` (a client that went away) cancels every engine request.
 """
 
 from __future__ import annotations
