@@ -25,7 +25,7 @@ VERBATIM_BLOCKS = frozenset({"algorithm", "algorithm*", "algorithmic", "algorith
 
 
 # One branch per kind of environment (ruff's complexity limit would scatter the one dispatch over helpers).
-def environment(r: Renderer, node: lw.LatexEnvironmentNode) -> str:  # noqa: C901
+def environment(r: Renderer, node: lw.LatexEnvironmentNode) -> str:
     name = node.environmentname
     body = list(node.nodelist)
     if name in ("itemize", "enumerate", "description"):

@@ -47,7 +47,7 @@ _L2T = LatexNodes2Text()
 
 
 # One branch per kind of command (ruff's complexity limit would scatter the one dispatch over helpers).
-def macro(  # noqa: C901
+def macro(
     r: Renderer, node: lw.LatexMacroNode, items: list[lw.LatexNode], i: int
 ) -> str | tuple[str, int]:
     """The Markdown of a macro in text; with the index of the next node to read when it consumed the nodes after it

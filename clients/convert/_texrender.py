@@ -59,7 +59,7 @@ class Renderer:
 
     # --- blocks ----------------------------------------------------------------------------------------------
     # One branch per node kind: split up, the one scan would scatter over helpers that only make sense together.
-    def blocks(self, nodes: Sequence[lw.LatexNode | None], *, inline: bool = False) -> list[str]:  # noqa: C901
+    def blocks(self, nodes: Sequence[lw.LatexNode | None], *, inline: bool = False) -> list[str]:
         """Render a node list to Markdown blocks (strings holding tokens)."""
         out: list[str] = []
         para: list[str] = []
