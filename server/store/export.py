@@ -38,7 +38,7 @@ __all__ = ["KINDS", "ExportResult", "export", "split_of", "write_jsonl"]
 Kind = Literal["sft", "kto", "dpo", "prompts"]
 KINDS: tuple[Kind, ...] = ("sft", "kto", "dpo", "prompts")
 DEFAULT_EVAL_PERCENT = 10
-NEEDS_REVIEW = "needs_review"  # the segment status (server/pipeline.py) that marks a row as a prime training target
+NEEDS_REVIEW = "needs_review"  # the segment status (server/segments.py) that marks a row as a prime training target
 
 
 @dataclass

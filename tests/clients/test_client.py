@@ -164,7 +164,7 @@ def test_sync_client_is_the_async_one() -> None:
 
 
 def test_wait_job_follows_the_server_events_including_a_takeover() -> None:
-    """The events as server/jobs.py and server/shared_jobs.py write them: a 'resumed' event (another replica took the
+    """The events as server/jobs_folder.py and server/jobs_db.py write them: a 'resumed' event (another replica took the
     job over; its total may still be null) keeps the progress going, 'done' ends the stream."""
     import json
 
