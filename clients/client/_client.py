@@ -31,8 +31,8 @@ JSON = dict[str, Any]
 ProgressCallback = Callable[[int, int, "JSON | None"], None]
 
 DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=5.0)  # a whole-document /translate on CPU takes minutes
-# A job's event stream (server/jobs_folder.py, server/jobs_db.py): "started", one "segment" per finished segment ("resumed"
-# when another replica takes over a job), then "done" or "error".
+# A job's event stream (server/jobs_folder.py, server/jobs_db.py): "started", one "segment" per finished segment
+# ("resumed" when another replica takes over a job), then "done" or "error".
 _LAST_EVENTS = ("done", "error")
 
 
