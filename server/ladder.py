@@ -14,6 +14,11 @@ markup changed, repetition, touching formulas). A clean attempt ends the ladder.
    greedy, and the constraint *closes* (every pending placeholder written before the stop): the last rung keeps the
    integrity guarantee.
 
+When no attempt shipped (the released rungs came back with placeholders missing and the pieces rung failed too, e.g.
+a loop cut by vLLM's detector), one *rescue* attempt translates the whole segment once more with the constraint
+closing, as before the ladder released anything: its formulas may sit in a pile (restore keeps them apart; the
+displacement check marks it ``needs_review``), but it is a translation rather than English.
+
 The best attempt by :func:`rank` is kept: a clean one, else a shipping one marked ``needs_review`` (faithfulness
 reasons left) or ``retried`` (soft reasons only), else the segment falls back to its source text.
 """
@@ -27,7 +32,7 @@ from typing import Literal
 
 from papertrans import protect
 
-__all__ = ["Attempt", "EarlyStop", "Rung", "rank", "rungs", "sample_seed"]
+__all__ = ["Attempt", "EarlyStop", "Rung", "rank", "rescue", "rungs", "sample_seed"]
 
 EarlyStop = Literal["close", "release"]
 
@@ -106,6 +111,15 @@ def rungs(
     # the last rung must keep every placeholder, so it closes (a one-sentence segment has no pieces rung)
     ladder[-1] = Rung(last.kind, last.pieces, last.strict, last.candidates, "close")
     return ladder
+
+
+def rescue(ladder: Sequence[Rung]) -> Rung | None:
+    """The last-chance rung when no attempt of ``ladder`` shipped: the whole segment, closing (``None`` when the
+    ladder's first rung already closed: it would only repeat it)."""
+    first = ladder[0]
+    if first.early_stop == "close":
+        return None
+    return Rung("rescue", first.pieces, strict=False, early_stop="close")
 
 
 def sample_seed(segment_text: str, index: int) -> int:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from papertrans import protect
 from papertrans.contract import prompts
 from papertrans.server.engine import AdapterRef, Engine, EngineUnavailableError, Generation, SamplingOptions
-from papertrans.server.ladder import Attempt, EarlyStop, Rung, rank, rungs, sample_seed
+from papertrans.server.ladder import Attempt, EarlyStop, Rung, rank, rescue, rungs, sample_seed
 from papertrans.server.metrics import Metrics
 from papertrans.server.settings import TranslateSettings
 
@@ -248,6 +248,15 @@ class SegmentTranslator:
                 best = last
             if last.clean:
                 break
+            failed.extend(r for r in last.failure_codes if r not in failed)
+        last_chance = rescue(ladder) if best is None else None
+        if last_chance is not None:
+            tally.retries += 1
+            self.metrics.retries.labels(last_chance.kind).inc()
+            rid = f"{tid}-{seg.id}-{len(ladder)}"
+            last = await self._rung(seg, last_chance, glossary, adapter=adapter, rid=rid, tally=tally)
+            if last.ships:
+                best = last
             failed.extend(r for r in last.failure_codes if r not in failed)
         if best is None:  # no attempt kept every placeholder: the source text, reported with every reason
             assert last is not None  # the ladder has at least one rung

@@ -126,3 +126,25 @@ def test_rungs_release_first_and_close_last() -> None:
     assert {r.early_stop for r in rungs(whole, ["a.", "b."], max_retries=2, candidates=1, early_stop="close")} == {
         "close"
     }
+
+
+async def test_when_nothing_ships_a_closing_rescue_keeps_a_translation(app_factory: Any) -> None:
+    """Released rungs that come back with placeholders missing, and a pieces rung cut by a loop: one more whole-segment
+    attempt with the constraint closing keeps the translation (marked for review) instead of the English."""
+    missing = "设为该层的输入，为该层的输出。损失很小。"
+    engine = _ByRung({(0, 0): missing, (1, 0): missing, (1, 1): missing, (1, 2): missing,
+                      (2, 0, 0): "", (2, 0, 1): "", (3, 0): PILE})
+    body = await _translate(app_factory, engine)
+    (seg,) = body["segments"]
+    assert seg["status"] == "needs_review" and "placeholder_missing" in seg["reasons"]
+    assert "$a$" in seg["translation"] and "$b$" in seg["translation"] and body["stats"]["fallbacks"] == 0
+    assert [o.early_stop for rung, _, _, o in engine.seen if rung == 3] == ["close"]
+    assert body["stats"]["retries"] == 3
+
+
+async def test_no_rescue_when_the_ladder_already_closed(app_factory: Any) -> None:
+    engine = _ByRung({}, default="")
+    body = await _translate(app_factory, engine, early_stop="close", max_retries=1)
+    (seg,) = body["segments"]
+    assert seg["status"] == "fallback" and seg["translation"] == seg["source"]
+    assert {rung for rung, _, _, _ in engine.seen} == {0, 1}  # no extra rung
