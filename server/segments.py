@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 Status = Literal["ok", "retried", "needs_review", "fallback", "memory"]
 #: ``needs_review``: kept with every protected item intact, but a faithfulness check (omission, displaced placeholders,
-#: placeholder numbers, markup changed, repetition) still failed after the retries: a reader should look at it.
+#: placeholder numbers, markup changed, repetition) or copied English (untranslated_sentences) is left after the
+#: retries: a reader should look at it.
 #: ``memory``: an accepted human correction of the same masked source (same glossary version) was reused verbatim.
 _LETTERS = re.compile(r"[A-Za-z]{2,}")
 
@@ -264,8 +265,9 @@ class SegmentTranslator:
                 seg.id, source, source, "fallback", failed, prompt=last.prompt, output=last.output, **base
             )
         status: Status = "ok" if best is last and not failed else "retried"
-        if best.suspicious:
-            status = "needs_review"  # kept (every protected item intact), but a faithfulness check still fails
+        if not best.clean:
+            # kept (every protected item intact), but a faithfulness check or copied English is left after the ladder
+            status = "needs_review"
         reasons = sorted(set(failed)) + [r for r in best.report.reasons if r not in failed]
         output = best.output
         translation = protect.unmask(
