@@ -33,14 +33,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 @pytest.fixture(scope="session")
-def dev_data() -> Path:
+def corpus_dir() -> Path:
     """The folder holding ``d2l_en_zh.jsonl`` (aligned EN/ZH units) and ``docs/`` (whole English documents)."""
     return TEST_DATA
 
 
 @pytest.fixture(scope="session")
-def dev_docs(dev_data: Path) -> list[Path]:
-    return sorted((dev_data / "docs").glob("*.md"))
+def corpus_docs(corpus_dir: Path) -> list[Path]:
+    return sorted((corpus_dir / "docs").glob("*.md"))
 
 
 @pytest.fixture(scope="session")

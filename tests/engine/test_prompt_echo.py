@@ -1,5 +1,5 @@
 """The prompts' own texts, fed back as translations of unrelated segments, are caught as ``prompt_echo``; the human
-references of the dev data never are."""
+references of the corpus (tests/data) never are."""
 
 from __future__ import annotations
 
@@ -37,8 +37,8 @@ def test_few_shot_targets_in_their_own_context_are_fine() -> None:
     assert "prompt_echo" not in protect.validate(seg, output, prompt_texts=prompts.PROMPT_TEXTS).reasons
 
 
-def test_human_references_are_never_echoes(dev_data: Path) -> None:
-    with open(dev_data / "d2l_en_zh.jsonl", encoding="utf-8") as fh:
+def test_human_references_are_never_echoes(corpus_dir: Path) -> None:
+    with open(corpus_dir / "d2l_en_zh.jsonl", encoding="utf-8") as fh:
         units = [json.loads(line) for line in fh if line.strip()]
     checked = 0
     for unit in units:

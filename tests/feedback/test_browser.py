@@ -1,5 +1,5 @@
 """The review page in a real headless Chromium (Debian's ``chromium`` driven by Playwright) against the real server:
-translate a dev paragraph, thumbs, a correction (and a rejected one), an A/B choice; then read the rows back."""
+translate a corpus paragraph, thumbs, a correction (and a rejected one), an A/B choice; then read the rows back."""
 
 from __future__ import annotations
 
@@ -24,13 +24,13 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
-def _paragraph(dev_data: Path) -> str:
-    """A short dev paragraph with inline math and a citation or reference (two placeholders or more)."""
-    for line in (dev_data / "d2l_en_zh.jsonl").read_text(encoding="utf-8").splitlines():
+def _paragraph(corpus_dir: Path) -> str:
+    """A short corpus paragraph with inline math and a citation or reference (two placeholders or more)."""
+    for line in (corpus_dir / "d2l_en_zh.jsonl").read_text(encoding="utf-8").splitlines():
         unit = json.loads(line)
         if unit["unit_type"] == "paragraph" and "inline_math" in unit["features"] and len(unit["en"]) < 700:
             return str(unit["en"])
-    raise AssertionError("no suitable dev paragraph")
+    raise AssertionError("no suitable corpus paragraph")
 
 
 async def _rows(settings: Settings) -> tuple[list[Feedback], list[Comparison]]:
@@ -45,10 +45,10 @@ async def _rows(settings: Settings) -> tuple[list[Feedback], list[Comparison]]:
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed (scripts/ci_services.sh)")
-async def test_review_page_end_to_end(settings: Settings, dev_data: Path, tmp_path: Path) -> None:
+async def test_review_page_end_to_end(settings: Settings, corpus_dir: Path, tmp_path: Path) -> None:
     from playwright.async_api import async_playwright, expect
 
-    paragraph = _paragraph(dev_data)
+    paragraph = _paragraph(corpus_dir)
     server = ServerProcess(settings, tmp_path / "server.log")
     await asyncio.to_thread(server.start)
     try:

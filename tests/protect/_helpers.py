@@ -1,4 +1,4 @@
-"""Shared helpers for the protect tests: dev data, the identity check, and a fixtures corpus."""
+"""Shared helpers for the protect tests: the corpus (tests/data), the identity check, and a fixtures corpus."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ def P(text: str, style: protect.PlaceholderStyle | str | None = None) -> str:
     return text.replace("⟦", st.open).replace("⟧", st.close)
 
 
-def dev_units(dev_data: Path) -> list[dict[str, object]]:
-    with open(dev_data / "d2l_en_zh.jsonl", encoding="utf-8") as fh:
+def corpus_units(corpus_dir: Path) -> list[dict[str, object]]:
+    with open(corpus_dir / "d2l_en_zh.jsonl", encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
 
 

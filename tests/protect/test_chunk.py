@@ -17,8 +17,8 @@ def _items(chunks: list[protect.Chunk]) -> list[protect.ChunkItem]:
     return [it for c in chunks for it in c.items]
 
 
-def test_chunks_cover_every_segment_in_order(dev_docs: list[Path]) -> None:
-    pd = protect.protect(dev_docs[0].read_text(encoding="utf-8"))
+def test_chunks_cover_every_segment_in_order(corpus_docs: list[Path]) -> None:
+    pd = protect.protect(corpus_docs[0].read_text(encoding="utf-8"))
     chunks = protect.chunk(pd, 120, words, overlap=2)
     items = _items(chunks)
     assert [c.index for c in chunks] == list(range(len(chunks)))

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from papertrans import protect
 
 from ._helpers import P as form
-from ._helpers import dev_units
+from ._helpers import corpus_units
 
 P = {"⟦M0⟧": "$x$", "⟦M1⟧": "$y$", "⟦C2⟧": "\\cite{a}", "⟦M3⟧": "$x$"}
 
@@ -134,9 +134,9 @@ def test_unmask_then_mask_gives_back_the_masked_text(order: list[int], prose: li
     assert protect.mask(protect.unmask(masked, inv), inv) == masked
 
 
-def test_protected_segments_round_trip_through_unmask_and_mask(dev_data: Path) -> None:
+def test_protected_segments_round_trip_through_unmask_and_mask(corpus_dir: Path) -> None:
     checked = refused = 0
-    for unit in dev_units(dev_data):
+    for unit in corpus_units(corpus_dir):
         for seg in protect.protect(str(unit["en"])).segments:
             restored = protect.unmask(seg.text, seg.placeholders, seg.style)
             try:

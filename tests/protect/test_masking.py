@@ -9,9 +9,9 @@ import pytest
 
 from papertrans import protect
 
-from ._helpers import P, dev_units, identity
+from ._helpers import P, corpus_units, identity
 
-# Must-preserve items as the dev data README defines them.
+# Must-preserve items as tests/data/README.md defines them (the d2l corpus: identical on both sides of a unit).
 _MATH = re.compile(r"\$\$.+?\$\$|\$[^$\n]+?\$", re.DOTALL)
 _ROLE = re.compile(r":(?:numref|eqref|cite|label|ref):`([^`]+)`")
 _CODE = re.compile(r"`([^`\n]+)`")
@@ -19,13 +19,13 @@ _URL = re.compile(r"\]\(([^)\s]+)")
 _LEAK = re.compile(r"[$`\\]|https?://|www\.|:[a-z]+:`|\]\(")
 
 
-def _all_dev_texts(dev_data: Path, dev_docs: list[Path]) -> list[str]:
-    return [p.read_text(encoding="utf-8") for p in dev_docs] + [str(u["en"]) for u in dev_units(dev_data)]
+def _all_dev_texts(corpus_dir: Path, corpus_docs: list[Path]) -> list[str]:
+    return [p.read_text(encoding="utf-8") for p in corpus_docs] + [str(u["en"]) for u in corpus_units(corpus_dir)]
 
 
-def test_no_protected_span_in_any_segment(dev_data: Path, dev_docs: list[Path]) -> None:
+def test_no_protected_span_in_any_segment(corpus_dir: Path, corpus_docs: list[Path]) -> None:
     checked = 0
-    for text in _all_dev_texts(dev_data, dev_docs):
+    for text in _all_dev_texts(corpus_dir, corpus_docs):
         pd = protect.protect(text)
         seen = "\n".join(s.text for s in pd.segments)
         leak = _LEAK.search(seen)
@@ -46,8 +46,8 @@ def test_no_protected_span_in_any_segment(dev_data: Path, dev_docs: list[Path]) 
     assert checked > 250
 
 
-def test_every_must_preserve_item_is_in_some_placeholder(dev_data: Path) -> None:
-    for unit in dev_units(dev_data):
+def test_every_must_preserve_item_is_in_some_placeholder(corpus_dir: Path) -> None:
+    for unit in corpus_units(corpus_dir):
         text = str(unit["en"])
         pd = protect.protect(text)
         prose = "\n".join(s.text for s in pd.segments)

@@ -1,4 +1,4 @@
-"""Cross-check the block scanner against mistune's parser on the dev documents: no segment lies inside what mistune
+"""Cross-check the block scanner against mistune's parser on the corpus documents (tests/data): no segment lies inside what mistune
 calls code, HTML or display math, and both find the same headings."""
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ def _walk(tokens: list[dict[str, Any]], out: dict[str, list[str]]) -> None:
             _walk(children, out)
 
 
-def test_segments_agree_with_mistune(dev_docs: list[Path]) -> None:
+def test_segments_agree_with_mistune(corpus_docs: list[Path]) -> None:
     md = mistune.create_markdown(renderer=None, plugins=["table", "math", "footnotes"])
-    for path in dev_docs:
+    for path in corpus_docs:
         src = path.read_text(encoding="utf-8")
         tokens, _ = md.parse(src)
         found: dict[str, list[str]] = {"opaque": [], "headings": []}

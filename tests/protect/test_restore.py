@@ -6,7 +6,7 @@ from pathlib import Path
 
 from papertrans import protect
 
-from ._helpers import P, dev_units, mask_like
+from ._helpers import P, corpus_units, mask_like
 
 DOC = "# Title\n\nThe model $f(x)$ uses `code` and [a link](http://x.org).\n\nSecond paragraph stays.\n"
 
@@ -109,10 +109,10 @@ def test_bilingual_is_source_then_translation() -> None:
     assert quoted.restore({"s0": "引用"}, bilingual=True).text == "> quoted words\n>\n> 引用"
 
 
-def test_human_translations_round_trip(dev_data: Path) -> None:
+def test_human_translations_round_trip(corpus_dir: Path) -> None:
     """Mask the human ``zh`` with the English unit's placeholders; restoring it gives back ``zh`` exactly."""
     whole = per_segment = 0
-    for unit in dev_units(dev_data):
+    for unit in corpus_units(corpus_dir):
         en, zh = protect.protect(str(unit["en"])), protect.protect(str(unit["zh"]))
         if len(en.segments) != len(zh.segments):
             continue

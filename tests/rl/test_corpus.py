@@ -61,9 +61,9 @@ def test_glossary_spec_and_side_prompts() -> None:
     assert all(prompt_style_of(p) == ZEROSHOT for p in zero) and "attention = 注意力" in zero[1]
 
 
-def test_corpus_sample_aligns_most_units(dev_data: Path) -> None:
+def test_corpus_sample_aligns_most_units(corpus_dir: Path) -> None:
     """The suite's sample of the d2l training corpus: every unit is accounted for, and the pair filter keeps most."""
-    units = load_rows(dev_data / "d2l_en_zh.jsonl")
+    units = load_rows(corpus_dir / "d2l_en_zh.jsonl")
     rows, report = parallel_rows(units, style=ZEROSHOT)
     assert report.units == len(units)
     assert report.units_used + report.units_skipped_segment_count + report.units_skipped_no_pair == report.units

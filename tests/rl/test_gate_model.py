@@ -30,7 +30,7 @@ def _make_adapter(base_dir: Path, out: Path, *, harmful: bool) -> Path:
 
 
 @pytest.mark.slow
-def test_gate_refuses_harmful_and_accepts_harmless(tmp_path: Path, dev_data: Path) -> None:
+def test_gate_refuses_harmful_and_accepts_harmless(tmp_path: Path, corpus_dir: Path) -> None:
     from papertrans import protect
     from papertrans.contract.model import resolve_model
     from papertrans.rl.corpus import parallel_rows
@@ -39,7 +39,7 @@ def test_gate_refuses_harmful_and_accepts_harmless(tmp_path: Path, dev_data: Pat
 
     base_dir = Path(resolve_model("embedded:gemma-3-270m"))
     glossary = protect.Glossary.from_pairs([("attention", "注意力")])
-    parallel, _ = parallel_rows(load_rows(dev_data / "d2l_en_zh.jsonl"), style=None, glossary=glossary)
+    parallel, _ = parallel_rows(load_rows(corpus_dir / "d2l_en_zh.jsonl"), style=None, glossary=glossary)
     rows = [r for r in parallel if r["placeholders"]][:3]
     assert rows, "no eval rows with placeholders"
     eval_file = tmp_path / "eval.jsonl"

@@ -47,8 +47,8 @@ def test_units_that_do_not_correspond_are_skipped() -> None:
     assert _accounted(report.as_dict())
 
 
-def test_dev_corpus_rows_are_per_unit_stable_and_accounted_for(dev_data: Path) -> None:
-    units = load_rows(dev_data / "d2l_en_zh.jsonl")
+def test_dev_corpus_rows_are_per_unit_stable_and_accounted_for(corpus_dir: Path) -> None:
+    units = load_rows(corpus_dir / "d2l_en_zh.jsonl")
     rows, report = parallel_rows(units, style=None)
     assert report.units == len(units) and _accounted(report.as_dict()) and report.rows == len(rows)
     assert rows and all(placeholder_errors(r["reference"], r["placeholders"]) == 0 for r in rows)

@@ -1,4 +1,4 @@
-"""The issue's acceptance commands on the held-out d2l rows as they are ({en, zh} units): ``train --method sft
+"""The issue's acceptance commands on the d2l corpus rows of tests/data as they are ({en, zh} units): ``train --method sft
 --max_steps 2`` trains a zero-shot adapter and ``gate --eval`` takes the same file. Slow: loads the model twice;
 kept small (2 steps of 2 rows, 2 gate rows of at most 16 new tokens, transformers backend)."""
 
@@ -16,8 +16,8 @@ from papertrans.rl.datasets import load_rows
 
 
 @pytest.mark.slow
-def test_sft_from_parallel_rows_then_gate(dev_data: Path, tmp_path: Path) -> None:
-    data = dev_data / "d2l_en_zh.jsonl"
+def test_sft_from_parallel_rows_then_gate(corpus_dir: Path, tmp_path: Path) -> None:
+    data = corpus_dir / "d2l_en_zh.jsonl"
     out = tmp_path / "adapter"
     assert main(["train", "--method", "sft", "--data", str(data), "--out", str(out), "--max_steps", "2"]) == 0
     meta = read_metadata(out)

@@ -20,10 +20,10 @@ pytestmark = pytest.mark.engine
 SENTENCE = "The attention mechanism lets the model focus on relevant tokens."
 
 
-async def test_dev_documents_keep_every_protected_span(real_engine: Any, dev_docs: list[Path], tmp_path: Path) -> None:
-    assert dev_docs, "no dev documents"
+async def test_dev_documents_keep_every_protected_span(real_engine: Any, corpus_docs: list[Path], tmp_path: Path) -> None:
+    assert corpus_docs, "no corpus documents"
     async with serve(create_app(make_settings(tmp_path), engine=real_engine)) as c:
-        for doc in dev_docs:
+        for doc in corpus_docs:
             source = doc.read_text(encoding="utf-8")
             started = time.perf_counter()
             r = await c.post("/translate", json={"markdown": source})

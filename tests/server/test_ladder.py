@@ -53,7 +53,7 @@ async def _translate(app_factory: Any, engine: FakeEngine, doc: str = DOC, **tra
 
 async def test_a_pile_at_the_end_is_retried_and_the_faithful_candidate_kept(app_factory: Any) -> None:
     engine = _ByRung({(0, 0): PILE, (1, 0): PILE, (1, 1): GOOD, (1, 2): NUMBER})
-    body = await _translate(app_factory, engine)
+    body = await _translate(app_factory, engine, retry_candidates=3)  # best-of-3 on the strict rung
     (seg,) = body["segments"]
     assert seg["status"] == "retried", seg
     assert "placeholders_displaced" in seg["reasons"]  # the first attempt's fault stays on the record
@@ -134,7 +134,7 @@ async def test_when_nothing_ships_a_closing_rescue_keeps_a_translation(app_facto
     missing = "设为该层的输入，为该层的输出。损失很小。"
     engine = _ByRung({(0, 0): missing, (1, 0): missing, (1, 1): missing, (1, 2): missing,
                       (2, 0, 0): "", (2, 0, 1): "", (3, 0): PILE})
-    body = await _translate(app_factory, engine)
+    body = await _translate(app_factory, engine, retry_candidates=3)
     (seg,) = body["segments"]
     assert seg["status"] == "needs_review" and "placeholder_missing" in seg["reasons"]
     assert "$a$" in seg["translation"] and "$b$" in seg["translation"] and body["stats"]["fallbacks"] == 0

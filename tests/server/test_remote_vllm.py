@@ -83,12 +83,12 @@ class TcpProxy:
         await self._server.wait_closed()
 
 
-def _doc(dev_data: Path) -> str:
-    return (dev_data / "docs" / DOC).read_text(encoding="utf-8")
+def _doc(corpus_dir: Path) -> str:
+    return (corpus_dir / "docs" / DOC).read_text(encoding="utf-8")
 
 
-async def test_dev_document_on_vllm_serve(vllm_url: str, dev_data: Path, tmp_path: Path) -> None:
-    source = _doc(dev_data)
+async def test_dev_document_on_vllm_serve(vllm_url: str, corpus_dir: Path, tmp_path: Path) -> None:
+    source = _doc(corpus_dir)
     settings = make_settings(tmp_path, engine=EngineSettings(urls=[vllm_url]), engine_check_s=0)
     async with serve(create_app(settings)) as c:  # its own engine: the remote pool, starter adapter installed
         started = time.perf_counter()
@@ -112,7 +112,7 @@ async def test_dev_document_on_vllm_serve(vllm_url: str, dev_data: Path, tmp_pat
     assert body["adapter"] in {m["id"] for m in models}
 
 
-async def test_constraint_reaches_vllm_through_xargs(vllm_url: str, dev_data: Path) -> None:
+async def test_constraint_reaches_vllm_through_xargs(vllm_url: str, corpus_dir: Path) -> None:
     from transformers import AutoTokenizer
 
     from papertrans.contract.model import resolve_model
@@ -120,7 +120,7 @@ async def test_constraint_reaches_vllm_through_xargs(vllm_url: str, dev_data: Pa
     base = Settings()  # type: ignore[call-arg]
     model_path = resolve_model(base.model, base.cache_dir)
     tok = AutoTokenizer.from_pretrained(str(model_path))
-    segments = [s for s in protect.protect(_doc(dev_data)).segments if len(s.placeholders) >= 2][:8]
+    segments = [s for s in protect.protect(_doc(corpus_dir)).segments if len(s.placeholders) >= 2][:8]
     faults: dict[bool, int] = {}
     decided: dict[bool, int] = {}
     for constrain in (True, False):
@@ -165,9 +165,9 @@ async def proxy(vllm_url: str) -> AsyncIterator[TcpProxy]:
 
 
 async def test_killing_one_endpoint_mid_document_loses_no_segment(
-    vllm_url: str, proxy: TcpProxy, dev_data: Path, tmp_path: Path
+    vllm_url: str, proxy: TcpProxy, corpus_dir: Path, tmp_path: Path
 ) -> None:
-    source = "\n\n".join(_doc(dev_data).split("\n\n")[:24])  # a dozen prose paragraphs keep it short
+    source = "\n\n".join(_doc(corpus_dir).split("\n\n")[:24])  # a dozen prose paragraphs keep it short
     urls = [f"http://127.0.0.1:{proxy.port}", vllm_url]
     settings = make_settings(tmp_path, engine=EngineSettings(urls=urls, endpoint_retry_s=600), engine_check_s=0)
     async with serve(create_app(settings)) as c:
@@ -257,7 +257,7 @@ async def _job_lease_owner(pg: str, job_id: str) -> str | None:
 
 
 async def test_two_replicas_on_postgres_publish_once_and_survive_kill_9(
-    vllm_url: str, pg_url: str, dev_data: Path, tmp_path: Path
+    vllm_url: str, pg_url: str, corpus_dir: Path, tmp_path: Path
 ) -> None:
     import os
     import signal
@@ -292,7 +292,7 @@ async def test_two_replicas_on_postgres_publish_once_and_survive_kill_9(
                 t = await c.post(f"{rep.url}/translate", json={"markdown": "The model reads.", "adapter": "tiny"})
                 assert t.status_code == 200 and t.json()["adapter"] == "tiny@1", t.text[:300]
             # a job: kill -9 the replica that runs it once it has finished some segments
-            prose = [p for p in _doc(dev_data).split("\n\n") if p.strip() and not p.startswith(("#", ":"))]
+            prose = [p for p in _doc(corpus_dir).split("\n\n") if p.strip() and not p.startswith(("#", ":"))]
             doc = "\n\n".join(prose[:10])
             job_id = (await c.post(f"{a.url}/jobs", json={"markdown": doc})).json()["id"]
             for _ in range(600):
