@@ -96,7 +96,8 @@ async def _demo(args: argparse.Namespace) -> int:
     counts: dict[str, int] = {}
     for seg in result.segments:
         counts[seg.status] = counts.get(seg.status, 0) + 1
-    console.print(result.markdown)
+    # as it is: rich would read `:label:` as an emoji code and `[x](...)` as markup (the file is right either way)
+    console.print(result.markdown, markup=False, emoji=False, highlight=False)
     console.print(
         f"[bold]model[/bold] {settings.model}  [bold]adapter[/bold] {result.adapter or 'none (base model)'}\n"
         f"[bold]segments[/bold] {len(result.segments)} {counts}  fallbacks {result.stats.fallbacks}  "
@@ -105,6 +106,6 @@ async def _demo(args: argparse.Namespace) -> int:
     )
     for seg in result.segments:
         if seg.status != "ok":
-            console.print(f"  {seg.id}: {seg.status} {', '.join(seg.reasons)}")
+            console.print(f"  {seg.id}: {seg.status} {', '.join(seg.reasons)}", markup=False, emoji=False)
     console.print(f"wrote {zh_path} (bilingual output: papertrans translate --bilingual)")
     return exitcodes.OK
