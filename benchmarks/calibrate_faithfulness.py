@@ -4,7 +4,7 @@ Each training unit (``en``/``zh``) is protected on both sides; a segment pair of
 inventories hold the same original bytes is checked the way a model's translation is: the human Chinese, masked with
 the English segment's placeholders, goes through ``protect.validate``. Prints the distribution of each check's
 statistic (percentiles by source-length bucket where length matters) and how often each reason fires on these human
-translations with the thresholds in ``protect/_faithful.py``. Pure Python, a few seconds on one core.
+translations with the thresholds in ``protect/faithful.py``. Pure Python, a few seconds on one core.
 
     .venv/bin/python benchmarks/calibrate_faithfulness.py [--data PATH]
 """
@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from papertrans import protect
-from papertrans.protect import _faithful as faithful
+from papertrans.protect import faithful
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_FILES = ("train/*.jsonl", "mldocs/mldocs_en_zh_train.jsonl")

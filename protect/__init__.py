@@ -15,13 +15,13 @@ Pure library (standard library only at run time; no I/O except :meth:`Glossary.l
 from ._chunk import Chunk, ChunkItem, chunk, split_sentences
 from ._document import ProtectedDocument, RestoreResult, protect
 from ._echo import PromptText
-from ._faithful import Faithfulness, faithfulness
 from ._glossary import Glossary, GlossaryEntry
 from ._inventory import InventoryCheck, InventoryMismatch, check_inventory, mask, unmask
 from ._placeholder import DEFAULT_STYLE, STYLES, PlaceholderStyle, find_style
 from ._segment import Segment
 from ._touching import separate_formulas, touching_formulas
 from ._validate import FAITHFULNESS_REASONS, HARD_REASONS, RETRY_REASONS, SOFT_REASONS, SegmentReport, validate
+from .faithful import Faithfulness, faithfulness
 
 __all__ = [
     "DEFAULT_STYLE",

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ._echo import PromptText, echoed_prompt_text, untranslated_sentences
-from ._faithful import FAITHFULNESS_REASONS, faithfulness, faithfulness_reasons, unbalanced
 from ._glossary import Glossary
 from ._inventory import check_inventory
 from ._placeholder import STYLES
 from ._segment import Segment
 from ._touching import touching_formulas
+from .faithful import FAITHFULNESS_REASONS, faithfulness, faithfulness_reasons, unbalanced
 
 __all__ = [
     "FAITHFULNESS_REASONS",
@@ -96,7 +96,7 @@ def validate(
     Soft: identical_to_source, length_ratio, too_little_chinese, glossary_term_missing, untranslated_sentences
     (most of the source's sentences copied in English; in :data:`RETRY_REASONS`).
 
-    Faithfulness (:mod:`._faithful`, thresholds calibrated on the training corpus, see ``docs/placeholders.md``):
+    Faithfulness (:mod:`.faithful`, thresholds calibrated on the training corpus, see ``docs/placeholders.md``):
     hard markup_unbalanced (an odd ``**`` or ``*`` count where the source's is even: the rest of the paragraph
     renders wrong); soft, in :data:`FAITHFULNESS_REASONS`: omission (sentences, numbers and placeholders, or length
     per source unit below the human low tail for that source length), placeholders_displaced (glued together or

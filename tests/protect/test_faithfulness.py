@@ -79,7 +79,7 @@ def test_an_untranslated_output_is_not_called_an_omission() -> None:
 
 
 def test_length_floor_depends_on_the_source_length() -> None:
-    from papertrans.protect import _faithful as faithful
+    from papertrans.protect import faithful
 
     assert faithful.length_bucket(2) == -1  # too short to judge
     floors = [faithful.LENGTH_RATIO_FLOOR[faithful.length_bucket(n)] for n in (5, 12, 30, 80, 400)]

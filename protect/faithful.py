@@ -29,13 +29,26 @@ from ._markup import MarkupCounts, broken_pairs, markup_counts
 from ._repeat import Repeat, longest_repeat
 from ._segment import Segment
 
+# A public module of protect: the checks and their calibrated thresholds (benchmarks/calibrate_faithfulness.py reads
+# them to print the distributions they were set on).
 __all__ = [
+    "DISPLACED_MIN",
     "FAITHFULNESS_REASONS",
+    "ITEMS_MIN",
+    "ITEMS_SHARE_FLOOR",
+    "LENGTH_BUCKETS",
     "LENGTH_RATIO_FLOOR",
+    "ORDER_MIN_PLACEHOLDERS",
+    "REPEAT_MIN_WEIGHT",
+    "REPEAT_SOURCE_FACTOR",
+    "REVERSED_SHARE_CEILING",
+    "SENTENCE_SHARE_FLOOR",
+    "SENTENCES_MIN",
     "Faithfulness",
     "faithfulness",
     "faithfulness_reasons",
     "length_bucket",
+    "unbalanced",
 ]
 
 #: Soft reasons of this module (``markup_unbalanced`` is the hard one; see :data:`protect.HARD_REASONS`).
