@@ -40,7 +40,9 @@ def test_gate_refuses_harmful_and_accepts_harmless(tmp_path: Path, corpus_dir: P
     base_dir = Path(resolve_model("embedded:gemma-3-270m"))
     glossary = protect.Glossary.from_pairs([("attention", "注意力")])
     parallel, _ = parallel_rows(load_rows(corpus_dir / "d2l_en_zh.jsonl"), style=None, glossary=glossary)
-    rows = [r for r in parallel if r["placeholders"]][:3]
+    # the three shortest rows with placeholders: ones the base model's few-shot prompt translates, so a harmful
+    # adapter has something to be worse at (on long rows the base model alone already breaks every placeholder)
+    rows = sorted((r for r in parallel if r["placeholders"]), key=lambda r: len(r["source"]))[:3]
     assert rows, "no eval rows with placeholders"
     eval_file = tmp_path / "eval.jsonl"
     write_rows(eval_file, rows)

@@ -6,6 +6,7 @@ so that a supervisor restarts it."""
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import time
 from pathlib import Path
@@ -20,9 +21,22 @@ from tests.feedback._server import ServerProcess
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
 
+# 32 paragraphs through 8 sequence slots: several waves of generation, so the kill lands while requests are running
 DOC = "\n\n".join(
-    f"Paragraph {i}: the attention mechanism lets the model focus on relevant tokens of a long input." for i in range(8)
+    f"Paragraph {i}: the attention mechanism lets the model focus on relevant tokens of a long input." for i in range(32)
 )
+_QUEUE = re.compile(r"^papertrans_queue_depth (\S+)$", re.MULTILINE)
+
+
+async def _until_in_engine(c: httpx.AsyncClient, task: asyncio.Task[httpx.Response], timeout: float = 120.0) -> None:
+    """Wait until the server has engine requests in flight (its queue-depth gauge), not a fixed time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not task.done():
+        m = _QUEUE.search((await c.get("/metrics")).text)
+        if m and float(m.group(1)) > 0:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the translation finished before the kill" if task.done() else "no engine request in flight")
 
 
 def _engine_core(pid: int) -> psutil.Process:
@@ -47,8 +61,7 @@ async def test_engine_core_death_fails_fast_and_the_server_exits_for_its_supervi
         async with httpx.AsyncClient(base_url=srv.url, timeout=300) as c:
             assert (await c.get("/health")).status_code == 200
             in_flight = asyncio.create_task(c.post("/translate", json={"markdown": DOC}))
-            await asyncio.sleep(3.0)  # its requests are in the engine now
-            assert not in_flight.done()
+            await _until_in_engine(c, in_flight)  # its requests are in the engine now
             _engine_core(srv.proc.pid).send_signal(signal.SIGKILL)
             t0 = time.monotonic()
             r = await in_flight
