@@ -109,22 +109,6 @@ class Pipeline:
         self.metrics = metrics or Metrics()
         self.segments = SegmentTranslator(engine, settings, self.metrics)
 
-    async def translate_segment(
-        self,
-        masked: str,
-        placeholders: Mapping[str, str],
-        *,
-        adapter: AdapterRef | None = None,
-        temperature: float | None = None,
-        request_id: str,
-    ) -> SegmentOutcome:
-        """One stored segment again through the same ladder (an A/B variant): see
-        :meth:`SegmentTranslator.translate_segment`."""
-        return await self.segments.translate_segment(
-            masked, placeholders, adapter=adapter, temperature=temperature, request_id=request_id
-        )
-
-    # -- the document -------------------------------------------------------------------------------------------
     async def translate(
         self,
         markdown: str,

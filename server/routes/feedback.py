@@ -199,12 +199,12 @@ async def _variant(spec: str, tr: Any, seg: Any, translator: Translator) -> dict
     if spec in (BASE, BASE_SAMPLE):
         ref: AdapterRef | None = None
         temperature = SAMPLE_TEMPERATURE if spec == BASE_SAMPLE else None
-        outcome = await translator.pipeline.translate_segment(
+        outcome = await translator.pipeline.segments.translate_segment(
             seg.source, seg.placeholders, adapter=None, temperature=temperature, request_id=rid
         )
     else:
         async with translator.adapters.acquire(spec) as ref:
-            outcome = await translator.pipeline.translate_segment(
+            outcome = await translator.pipeline.segments.translate_segment(
                 seg.source, seg.placeholders, adapter=ref, request_id=rid
             )
         assert ref is not None  # acquire yields None only for no spec; this one names an adapter
