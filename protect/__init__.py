@@ -8,6 +8,7 @@ Pure library (standard library only at run time; no I/O except :meth:`Glossary.l
     protect.check_inventory(text, seg.placeholders)   # missing / duplicated / invented placeholders
     protect.validate(seg, text)                       # hard / soft reasons, faithfulness checks included
     protect.separate_formulas(text, seg.placeholders, seg.style)  # a space between formulas written touching
+    protect.balance_markup(seg.text, text, seg.style)  # drop an unpaired ** / * the source does not have
     result = pd.restore({s.id: translated for s in pd.segments}, bilingual=False)
     chunks = protect.chunk(pd, budget_tokens, count_tokens, overlap=1)
 """
@@ -17,6 +18,7 @@ from ._document import ProtectedDocument, RestoreResult, protect
 from ._echo import PromptText
 from ._glossary import Glossary, GlossaryEntry
 from ._inventory import InventoryCheck, InventoryMismatch, check_inventory, mask, unmask
+from ._markup import balance_markup
 from ._placeholder import DEFAULT_STYLE, STYLES, PlaceholderStyle, find_style
 from ._segment import Segment
 from ._touching import separate_formulas, touching_formulas
@@ -43,6 +45,7 @@ __all__ = [
     "RestoreResult",
     "Segment",
     "SegmentReport",
+    "balance_markup",
     "check_inventory",
     "chunk",
     "faithfulness",

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from ._placeholder import PlaceholderStyle
 
-__all__ = ["MarkupCounts", "broken_pairs", "markup_counts"]
+__all__ = ["MarkupCounts", "balance_markup", "broken_pairs", "markup_counts"]
 
 _MARK = "\ue000"  # a placeholder in the prose: not whitespace, not a letter (a delimiter next to it may flank)
 _RUN = re.compile(r"\*+|_+|`+")
@@ -101,3 +101,49 @@ def broken_pairs(source: str, output: str, placeholders: Mapping[str, str], styl
         elif filled and not out_pairs.get((opener, closer), True):
             broken.append(f"{opener}…{closer} emptied")
     return broken
+
+
+def _strong_runs(text: str, style: PlaceholderStyle, name: str) -> list[tuple[int, int, bool, bool]]:
+    """``(start, end, can_open, can_close)`` of the ``*`` runs of ``text`` that carry a ``name`` delimiter ("strong":
+    two or more stars, "em": an odd number), outside placeholders, with markup_counts' flanking rule."""
+    masked = style.token.sub(lambda m: _MARK * len(m.group(0)), text)  # same length: positions stay those of text
+    runs = []
+    for m in re.finditer(r"\*+", masked):
+        before = masked[m.start() - 1] if m.start() else " "
+        after = masked[m.end()] if m.end() < len(masked) else " "
+        n = m.end() - m.start()
+        if (before.isspace() and after.isspace()) or not (n >= 2 if name == "strong" else n % 2):
+            continue
+        runs.append((m.start(), m.end(), not after.isspace(), not before.isspace()))
+    return runs
+
+
+def _unpaired(runs: list[tuple[int, int, bool, bool]]) -> list[int]:
+    """Indexes of the runs that pair with none: a closer with no opener before it, an opener never closed."""
+    stack: list[int] = []
+    orphans: list[int] = []
+    for i, (_, _, can_open, can_close) in enumerate(runs):
+        if can_close and stack:
+            stack.pop()
+        elif can_open:
+            stack.append(i)
+        else:
+            orphans.append(i)
+    return sorted(orphans + stack)
+
+
+def balance_markup(source: str, output: str, style: PlaceholderStyle) -> str:
+    """``output`` with its unpaired ``**`` / ``*`` delimiters dropped, for each kind whose count is odd where the
+    source's is even (``markup_unbalanced``). The words stay; only that span's emphasis is lost, instead of an
+    unclosed bold swallowing the rest of the paragraph when it renders."""
+    src = markup_counts(source, style)
+    for name, width in (("strong", 2), ("em", 1)):
+        out = markup_counts(output, style)
+        if not getattr(out, name) % 2 or getattr(src, name) % 2:
+            continue
+        runs = _strong_runs(output, style, name)
+        drop = _unpaired(runs) or [len(runs) - 1]  # pairing found no orphan: the last delimiter is the odd one
+        for i in reversed(drop):
+            start = runs[i][0]
+            output = output[:start] + output[start + width :]
+    return output

@@ -38,7 +38,6 @@ HARD_REASONS = frozenset(
         "placeholder_altered",
         "empty_output",
         "prompt_echo",
-        "markup_unbalanced",
     }
 )
 SOFT_REASONS = frozenset(
@@ -97,8 +96,9 @@ def validate(
     (most of the source's sentences copied in English; in :data:`RETRY_REASONS`).
 
     Faithfulness (:mod:`.faithful`, thresholds calibrated on the training corpus, see ``docs/placeholders.md``):
-    hard markup_unbalanced (an odd ``**`` or ``*`` count where the source's is even: the rest of the paragraph
-    renders wrong); soft, in :data:`FAITHFULNESS_REASONS`: omission (sentences, numbers and placeholders, or length
+    all soft, in :data:`FAITHFULNESS_REASONS`: markup_unbalanced (an odd ``**`` or ``*`` count where the source's is
+    even: the rest of the paragraph would render wrong; :func:`balance_markup` repairs a kept output), omission
+    (sentences, numbers and placeholders, or length
     per source unit below the human low tail for that source length), placeholders_displaced (glued together or
     stranded after the last sentence where the source spreads them, or most of their order reversed),
     placeholder_number (a bare number naming a placeholder written later), markup_changed (strong, emphasis, code

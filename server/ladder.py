@@ -1,9 +1,10 @@
 """The retry ladder of one segment: which attempts to make, and which of their outputs to keep.
 
-An attempt is judged by :func:`protect.validate`. It *ships* when it has no hard reason (placeholders, echo, unbalanced
-emphasis), no failed finish (truncated, a loop) and no engine error; it is *clean* when it also has no reason worth
-another attempt (copied English, and the faithfulness checks: omission, placeholders displaced or written as numbers,
-markup changed, repetition, touching formulas). A clean attempt ends the ladder. Otherwise the next rung runs:
+An attempt is judged by :func:`protect.validate`. It *ships* when it has no hard reason (placeholders, echo), no failed
+finish (truncated, a loop) and no engine error; it is *clean* when it also has no reason worth another attempt (copied
+English, and the faithfulness checks: omission, placeholders displaced or written as numbers, markup changed or
+unbalanced, repetition, touching formulas; a kept output with an unpaired ``**`` / ``*`` has it dropped by
+:func:`protect.balance_markup`). A clean attempt ends the ladder. Otherwise the next rung runs:
 
 1. ``first``: the whole segment (its chunk items), greedy; the placeholder constraint *releases* a model that wants to
    stop with placeholders pending (:class:`~papertrans.server.engine.SamplingOptions` ``early_stop``), so the attempt

@@ -17,15 +17,17 @@ from papertrans.server.ladder import Attempt, EarlyStop, Rung, rank, rescue, run
 from papertrans.server.metrics import Metrics
 from papertrans.server.settings import TranslateSettings
 
-__all__ = ["SegmentOutcome", "SegmentTranslator", "Status", "Tally", "smaller_pieces"]
+__all__ = ["SegmentOutcome", "SegmentTranslator", "Status", "Tally", "restored", "smaller_pieces"]
 
 log = logging.getLogger(__name__)
 
-Status = Literal["ok", "retried", "needs_review", "fallback", "memory"]
+Status = Literal["ok", "retried", "needs_review", "fallback", "memory", "cached"]
 #: ``needs_review``: kept with every protected item intact, but a faithfulness check (omission, displaced placeholders,
 #: placeholder numbers, markup changed, repetition) or copied English (untranslated_sentences) is left after the
 #: retries: a reader should look at it.
 #: ``memory``: an accepted human correction of the same masked source (same glossary version) was reused verbatim.
+#: ``cached``: the output cache (:mod:`server.output_cache`) held this segment's kept ``ok``/``retried`` output under
+#: the same key (source, prompts, model, adapter version, glossary, sampling): reused without an engine call.
 _LETTERS = re.compile(r"[A-Za-z]{2,}")
 
 
@@ -92,6 +94,12 @@ def smaller_pieces(seg: protect.Segment, count_tokens: Callable[[str], int]) -> 
     return pieces
 
 
+def restored(seg: protect.Segment, output: str) -> str:
+    """The reader's text of a kept masked ``output``: formulas written touching kept apart, placeholders restored
+    (what :meth:`SegmentTranslator.translate` ships; the output cache restores its outputs with it)."""
+    return protect.unmask(
+        protect.separate_formulas(output, seg.placeholders, seg.style, seg.text), seg.placeholders, seg.style
+    )
 
 
 class SegmentTranslator:
@@ -122,6 +130,38 @@ class SegmentTranslator:
         )
         return str(prompt), list(stop)
 
+    def request(
+        self, text: str, ctx: protect.Chunk | None, glossary: protect.Glossary | None, *, strict: bool,
+        adapter: AdapterRef | None, early_stop: EarlyStop, sample: int = 0,
+    ) -> tuple[str, SamplingOptions]:
+        """The prompt and sampling options of one engine request for one item."""
+        prompt, stop = self.prompt(text, ctx, glossary, strict=strict, adapter=adapter)
+        options = SamplingOptions(
+            max_tokens=int(self.settings.max_tokens_factor * self.engine.count_tokens(text)) + 32,
+            temperature=self.settings.retry_temperature if sample else self.settings.temperature,
+            stop=tuple(stop),
+            seed=sample_seed(text, sample) if sample else None,
+            placeholders=_placeholders_in(text),
+            early_stop=early_stop,
+        )
+        return prompt, options
+
+    def first_requests(
+        self, seg: protect.Segment, items: list[tuple[str, protect.Chunk]], glossary: protect.Glossary | None, *,
+        adapter: AdapterRef | None,
+    ) -> list[tuple[str, SamplingOptions]]:
+        """The requests of the ladder's first rung, as :meth:`translate` sends them (the output cache keys on them:
+        every later rung follows from them and the settings; sentence pieces only add rungs after the first)."""
+        whole: list[tuple[str, protect.Chunk | None]] = list(items) or [(seg.text, None)]
+        first = rungs(
+            whole, [], max_retries=self.settings.max_retries, candidates=self.settings.retry_candidates,
+            early_stop=self.settings.early_stop,
+        )[0]
+        return [
+            self.request(text, ctx, glossary, strict=first.strict, adapter=adapter, early_stop=first.early_stop)
+            for text, ctx in first.pieces
+        ]
+
     async def _generate(
         self,
         text: str,
@@ -138,14 +178,8 @@ class SegmentTranslator:
         """One engine request for one item; returns (prompt, cleaned output, failure code of its finish reason), output
         None when the engine failed. ``sample`` 0 decodes with the configured temperature (greedy by default), a
         higher one samples at ``retry_temperature`` with a seed fixed by the text and the sample number."""
-        prompt, stop = self.prompt(text, ctx, glossary, strict=strict, adapter=adapter)
-        options = SamplingOptions(
-            max_tokens=int(self.settings.max_tokens_factor * self.engine.count_tokens(text)) + 32,
-            temperature=self.settings.retry_temperature if sample else self.settings.temperature,
-            stop=tuple(stop),
-            seed=sample_seed(text, sample) if sample else None,
-            placeholders=_placeholders_in(text),
-            early_stop=early_stop,
+        prompt, options = self.request(
+            text, ctx, glossary, strict=strict, adapter=adapter, early_stop=early_stop, sample=sample
         )
         self.metrics.queue_depth.inc()
         try:
@@ -270,6 +304,8 @@ class SegmentTranslator:
             status = "needs_review"
         reasons = sorted(set(failed)) + [r for r in best.report.reasons if r not in failed]
         output = best.output
+        if "markup_unbalanced" in best.report.reasons:  # an unclosed bold must not swallow the rest of the page
+            output = protect.balance_markup(seg.text, output, seg.style)
         translation = protect.unmask(
             protect.separate_formulas(output, seg.placeholders, seg.style, seg.text), seg.placeholders, seg.style
         )

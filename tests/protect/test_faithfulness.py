@@ -28,12 +28,11 @@ def _details(report: protect.SegmentReport, code: str) -> list[str]:
     return [d for d in report.details if d.startswith(code + ":")]
 
 
-def test_faithfulness_reasons_are_soft_except_unbalanced_markup() -> None:
+def test_faithfulness_reasons_are_soft() -> None:
     assert protect.FAITHFULNESS_REASONS <= protect.SOFT_REASONS
     assert not protect.FAITHFULNESS_REASONS & protect.HARD_REASONS
-    assert "markup_unbalanced" in protect.HARD_REASONS
-    assert {"omission", "placeholders_displaced", "placeholder_number", "markup_changed", "repetition",
-            "formulas_touching"} == protect.FAITHFULNESS_REASONS
+    assert {"omission", "placeholders_displaced", "placeholder_number", "markup_changed", "markup_unbalanced",
+            "repetition", "formulas_touching"} == protect.FAITHFULNESS_REASONS
 
 
 # -- omission ---------------------------------------------------------------------------------------------------
@@ -147,10 +146,43 @@ def test_numbers_of_the_source_are_not_placeholder_numbers() -> None:
 MARKED = "The **model** is *large*."
 
 
-def test_an_odd_strong_count_is_hard() -> None:
+def test_an_odd_strong_count_is_unbalanced_but_kept() -> None:
+    # soft since 0.3: a fallback to English for an unclosed bold cost more than the bold (3 of 119 held-out
+    # mldocs segments); the kept output gets its unpaired delimiter dropped (balance_markup below)
     report = _report(MARKED, "该**模型很大。")
-    assert report.status == "fallback" and "markup_unbalanced" in report.reasons
-    assert _report("A *very* big model.", "一个*非常大的模型。").status == "fallback"
+    assert report.status == "ok" and "markup_unbalanced" in report.reasons
+    assert "markup_unbalanced" in _report("A *very* big model.", "一个*非常大的模型。").reasons
+    assert "markup_unbalanced" not in _report(MARKED, "该**模型**很*大*。").reasons  # counter-example: balanced
+
+
+def _balanced(source: str, output: str) -> str:
+    return protect.balance_markup(source, output, protect.DEFAULT_STYLE)
+
+
+def test_balance_markup_drops_the_unclosed_opener() -> None:
+    assert _balanced(MARKED, "该**模型很大。") == "该模型很大。"
+    assert _balanced("**A** and **B** win.", "**甲**和**乙赢了。") == "**甲**和乙赢了。"
+    assert _balanced("A *very* big model.", "一个*非常大的模型。") == "一个非常大的模型。"
+
+
+def test_balance_markup_drops_an_orphan_closer_and_keeps_pairs() -> None:
+    # the model dropped the opener: the closer has nothing before it to close
+    assert _balanced("The **key** idea.", "关键** 思想，**重要**。") == "关键 思想，**重要**。"
+    # both kinds at once, placeholders untouched
+    assert _balanced("**Bold** and *it* on $x$.", "**粗体和*斜体在⟦1⟧上。") == "粗体和斜体在⟦1⟧上。"
+
+
+def test_balance_markup_leaves_balanced_or_source_odd_text_alone() -> None:
+    for output in ("该**模型**很*大*。", "无标记。", "a * b 不是强调。"):
+        assert _balanced(MARKED, output) == output
+    # the source itself is odd: the output's odd count is the source's doing, not repaired
+    assert _balanced("A **B is odd.", "甲**乙") == "甲**乙"
+
+
+def test_balanced_output_passes_the_unbalanced_check() -> None:
+    for output in ("该**模型很大。", "模型** 很**大**。", "**该*模型很大。"):
+        fixed = _balanced(MARKED, output)
+        assert "markup_unbalanced" not in _report(MARKED, fixed).reasons, (output, fixed)
 
 
 def test_changed_markup_is_soft() -> None:

@@ -148,3 +148,15 @@ async def test_no_rescue_when_the_ladder_already_closed(app_factory: Any) -> Non
     (seg,) = body["segments"]
     assert seg["status"] == "fallback" and seg["translation"] == seg["source"]
     assert {rung for rung, _, _, _ in engine.seen} == {0, 1}  # no extra rung
+
+
+async def test_an_unclosed_bold_is_kept_repaired_not_sent_back_in_english(app_factory: Any) -> None:
+    # every attempt leaves "**" unclosed: before 0.3 this was hard and the segment fell back to its English source
+    doc = "The **loss** is small and $a$ is the input.\n"
+    engine = _ByRung({}, default="**损失很小，⟦1⟧是输入。")
+    body = await _translate(app_factory, engine, doc=doc)
+    (seg,) = body["segments"]
+    assert seg["status"] == "needs_review" and "markup_unbalanced" in seg["reasons"], seg
+    assert seg["translation"] == "损失很小，$a$是输入。"  # the unpaired delimiter dropped, the words and formula kept
+    assert body["markdown"].count("**") % 2 == 0 and "$a$" in body["markdown"]
+    assert body["stats"]["fallbacks"] == 0
