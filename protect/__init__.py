@@ -3,6 +3,7 @@
 Pure library (standard library only at run time; no I/O except :meth:`Glossary.load`, no model)::
 
     pd = protect.protect(markdown, glossary)          # segments with placeholders
+    pd = protect.protect(markdown, verbatim=protect.Verbatim())  # references and byline kept as they are
     protect.unmask(text, seg.placeholders)            # any text: placeholders -> original spans
     protect.mask(correction, seg.placeholders)        # any text: original spans -> placeholders (or InventoryMismatch)
     protect.check_inventory(text, seg.placeholders)   # missing / duplicated / invented placeholders
@@ -25,6 +26,7 @@ from ._segment import Segment
 from ._terms import TermCandidate, TermUse, acronym_expansions, extract_terms, outermost, term_uses
 from ._touching import separate_formulas, touching_formulas
 from ._validate import FAITHFULNESS_REASONS, HARD_REASONS, RETRY_REASONS, SOFT_REASONS, SegmentReport, validate
+from ._verbatim import Verbatim, VerbatimBlock
 from .faithful import Faithfulness, faithfulness
 
 __all__ = [
@@ -47,6 +49,8 @@ __all__ = [
     "RestoreResult",
     "Segment",
     "SegmentReport",
+    "Verbatim",
+    "VerbatimBlock",
     "TermCandidate",
     "TermUse",
     "acronym_expansions",

@@ -18,6 +18,7 @@ from ._placeholder import PlaceholderStyle, get_style
 from ._segment import Segment
 from ._touching import separate_formulas
 from ._validate import SegmentReport, tokens, validate
+from ._verbatim import Verbatim, VerbatimBlock, plan
 
 __all__ = ["ProtectedDocument", "RestoreResult", "protect"]
 
@@ -58,6 +59,8 @@ class ProtectedDocument:
     title: str | None = None
     glossary: Glossary | None = None
     style: PlaceholderStyle = field(default_factory=lambda: get_style(None), repr=False)
+    # the parts kept as they are (``protect(verbatim=...)``): not segments, restored byte for byte
+    verbatim: list[VerbatimBlock] = field(default_factory=list)
 
     def segment(self, segment_id: str) -> Segment:
         """The segment with this id (KeyError if unknown)."""
@@ -201,22 +204,30 @@ def _title(src: str, h1: str | None) -> str | None:
 
 
 def protect(
-    markdown: str, glossary: Glossary | None = None, style: PlaceholderStyle | str | None = None
+    markdown: str,
+    glossary: Glossary | None = None,
+    style: PlaceholderStyle | str | None = None,
+    verbatim: Verbatim | None = None,
 ) -> ProtectedDocument:
     """Cut ``markdown`` into segments with every protected span replaced by a placeholder.
 
-    ``style`` picks the placeholder form (default: the measured best, see ``docs/placeholders.md``).
+    ``style`` picks the placeholder form (default: the measured best, see ``docs/placeholders.md``). ``verbatim``
+    names the parts of a paper kept as they are (references, byline, captions: :class:`Verbatim`); None keeps none
+    of them (every prose block is a segment), which is what corpus alignment and the benchmarks rely on.
     """
     st = get_style(style)
     src = markdown
     segments: list[Segment] = []
     headings: list[tuple[int, str]] = []
     h1: str | None = None
-    for raw in scan_blocks(src):
-        content = "\n".join(src[a:b] for a, b in raw.pieces)
-        masks = find_masks(content, st)
+    raws = scan_blocks(src)
+    kept: list[VerbatimBlock] = []
+    todo: list[RawSegment | None] = list(raws)
+    if verbatim is not None:
+        todo, kept = plan(src, raws, verbatim, front_matter_title=_title(src, None) is not None)
+    for raw, part in zip(raws, todo, strict=True):
         if raw.kind == "heading":
-            path_text = " ".join(content.split())
+            path_text = " ".join(" ".join(src[a:b] for a, b in raw.pieces).split())
             while headings and headings[-1][0] >= raw.level:
                 headings.pop()
             path = [t for _, t in headings]
@@ -225,12 +236,15 @@ def protect(
                 h1 = path_text
         else:
             path = [t for _, t in headings]
-        seg = _segment(src, raw, content, masks, st, f"s{len(segments)}", path, glossary)
+        if part is None:
+            continue  # kept as it is: restore copies its bytes from the source
+        content = "\n".join(src[a:b] for a, b in part.pieces)
+        seg = _segment(src, part, content, find_masks(content, st), st, f"s{len(segments)}", path, glossary)
         if seg is not None and raw.kind == "heading":
             seg = replace(seg, heading=path_text)
         if seg is not None:
             segments.append(seg)
-    return ProtectedDocument(src, segments, _title(src, h1), glossary, st)
+    return ProtectedDocument(src, segments, _title(src, h1), glossary, st, kept)
 
 
 def _segment(
