@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from papertrans.server.routes import feedback
+from papertrans.server.routes import feedback, memory
 from papertrans.server.routes.adapters import AdapterController
 from papertrans.server.routes.health import health
 from papertrans.server.routes.jobs import JobController
@@ -11,5 +11,8 @@ from papertrans.server.routes.translate import translate
 
 __all__ = ["AdapterController", "JobController", "health", "metrics", "route_handlers", "translate"]
 
-# Every handler the app serves: translation, jobs, adapters, health, metrics, and the feedback API + review page.
-route_handlers: list[Any] = [translate, JobController, AdapterController, health, metrics, *feedback.route_handlers]
+# Every handler the app serves: translation, jobs, adapters, health, metrics, the feedback API + review page, and the
+# translation memory's TMX import/export and fuzzy suggestions.
+route_handlers: list[Any] = [
+    translate, JobController, AdapterController, health, metrics, *feedback.route_handlers, *memory.route_handlers
+]
