@@ -64,7 +64,7 @@ class FuzzyIndex:
         for i, text in enumerate(self._texts):
             for gram in _grams(text):
                 self._postings.setdefault(gram, []).append(i)
-        self.compared = 0  # SequenceMatcher comparisons of the last query (what the cost bound is about)
+        self.compared = 0  # candidates the last query compared with SequenceMatcher (what the cost bound is about)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -94,14 +94,15 @@ class FuzzyIndex:
         if not text or not self.entries:
             return None
         best: Match | None = None
-        for i in self._candidates(text):
+        candidates = self._candidates(text)
+        self.compared = len(candidates)
+        for i in candidates:
             entry = self.entries[i]
             if exclude_target is not None and entry.target == exclude_target:
                 continue
             matcher = SequenceMatcher(None, text, self._texts[i], autojunk=False)
             if matcher.real_quick_ratio() < self.threshold or matcher.quick_ratio() < self.threshold:
                 continue
-            self.compared += 1
             score = matcher.ratio()
             if score >= self.threshold and (best is None or score > best.score):
                 best = Match(round(score, 4), entry)

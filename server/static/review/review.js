@@ -88,6 +88,7 @@ function showDocument(tid, segments, meta) {
     $(".edit-btn", li).addEventListener("click", () => startEdit(i));
     $(".ab-btn", li).addEventListener("click", () => compare(i));
     $(".cancel", li).addEventListener("click", () => stopEdit(i));
+    $(".use-suggestion", li).addEventListener("click", () => useSuggestion(i));
     $("form.edit", li).addEventListener("submit", (ev) => { ev.preventDefault(); submitCorrection(i); });
     $("textarea", li).addEventListener("keydown", (ev) => {
       if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); submitCorrection(i); }
@@ -99,6 +100,36 @@ function showDocument(tid, segments, meta) {
   $("#doc").hidden = false;
   showReviewCount();
   select(0);
+  loadSuggestions(tid);
+}
+
+// Fuzzy matches (>= 70 %) from the translation memory: shown to the reader beside the translation, never sent to the
+// model. Without a stored translation or a memory there is simply nothing to show.
+async function loadSuggestions(tid) {
+  let res;
+  try {
+    res = await api("GET", `/translations/${encodeURIComponent(tid)}/suggestions`);
+  } catch (err) {
+    return;
+  }
+  if (state.tid !== tid) return;  // another document was opened meanwhile
+  state.segments.forEach((seg, i) => {
+    const hint = (res.suggestions || {})[seg.id];
+    const box = $(".suggestion", item(i));
+    seg.suggestion = hint || null;
+    box.hidden = !hint;
+    if (!hint) return;
+    $(".tm-score", box).textContent = `TM ${Math.floor(hint.score * 100)} %`;
+    renderMath($(".tm-text", box), hint.target);
+    box.title = `${hint.origin === "correction" ? "A reader's correction" : "Imported"} for: ${hint.source}`;
+  });
+}
+
+function useSuggestion(i) {
+  const hint = state.segments[i].suggestion;
+  if (!hint) return;
+  startEdit(i);
+  $("textarea", item(i)).value = hint.target;
 }
 
 // needs_review: the server kept the translation (every protected span intact) but a faithfulness check still failed
