@@ -23,7 +23,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from papertrans.contract import METADATA_FILE
-from papertrans.server.domain_errors import AdapterConflict, AdapterNotFound, InvalidAdapterRequest, UnusableAdapter
+from papertrans.server.domain_errors import (
+    AdapterConflict,
+    AdapterNotFound,
+    AdaptersUnsupported,
+    InvalidAdapterRequest,
+    UnusableAdapter,
+)
 from papertrans.server.engine import AdapterLoadError, AdapterRef, Engine
 
 __all__ = ["AdapterRegistry", "AdapterVersion", "SharedState", "prompt_style", "resolve_folder"]
@@ -254,6 +260,15 @@ class AdapterRegistry:
             raise AdapterNotFound("unknown_adapter_version", f"adapter {name!r} has no version {version}")
         return v
 
+    def check_engine_serves_adapters(self) -> None:
+        """Refuse early (422 ``adapters_unsupported``) when the engine serves no LoRA adapters: a chat provider other
+        than our vLLM says so with ``supports_adapters``; the vLLM engines have no such attribute and serve them."""
+        if not getattr(self.engine, "supports_adapters", True):
+            name = getattr(self.engine, "model_name", "the engine")
+            raise AdaptersUnsupported(
+                "adapters_unsupported", f"{name} is served by a provider without LoRA adapters; omit 'adapter'"
+            )
+
     def resolve_folder(self, folder: str) -> Path:
         """A folder inside the adapter store, symlinks resolved; anything else is refused."""
         return resolve_folder(self.adapter_dir, folder, self.max_rank)
@@ -264,6 +279,7 @@ class AdapterRegistry:
         registered (also by another replica of a fleet), instead of a new one."""
         if not _NAME.match(name):
             raise InvalidAdapterRequest("invalid_adapter_name", "names use letters, digits, '_', '.', '-' (max 64)")
+        self.check_engine_serves_adapters()
         path = self.resolve_folder(folder)
         rel = path.relative_to(self.adapter_dir.resolve()).as_posix()
         async with self._lock:
@@ -352,6 +368,7 @@ class AdapterRegistry:
     # -- serving ------------------------------------------------------------------------------------------------
     def lookup(self, spec: str) -> AdapterRef:
         """``name`` (its active version) or ``name@version`` → the engine reference."""
+        self.check_engine_serves_adapters()
         name, _, ver = spec.partition("@")
         adapter = self._adapters.get(name)
         if adapter is None:

@@ -54,6 +54,8 @@ async def start_engine(settings: Settings) -> Engine:
         return FakeEngine(delay=delay)
     from papertrans.contract.model import resolve_model
 
+    if settings.engine.provider.kind == "openai-chat":  # a model the user already runs, behind a chat endpoint
+        return await _start_chat_engine(settings)
     # the first run converts the embedded GGUF (minutes): keep the event loop free meanwhile
     model_path = await asyncio.to_thread(resolve_model, settings.model, settings.cache_dir)
     engine: Engine
@@ -65,6 +67,25 @@ async def start_engine(settings: Settings) -> Engine:
     from papertrans.server.engine.inprocess import VllmEngine
 
     engine = await VllmEngine.start(model_path, settings.engine)
+    return engine
+
+
+async def _start_chat_engine(settings: Settings) -> Engine:
+    """The chat-provider engine (server/engine/chat.py), with the local tokenizer ``provider.tokenizer`` names."""
+    from papertrans.server.engine.chat import ChatEngine
+
+    provider = settings.engine.provider
+    if provider.constrain is None and not settings.engine.constrain_placeholders:
+        provider = provider.model_copy(update={"constrain": False})  # the constraint is off everywhere
+    tokenizer = None
+    if provider.tokenizer:
+        from transformers import AutoTokenizer
+
+        from papertrans.contract.model import resolve_model
+
+        folder = await asyncio.to_thread(resolve_model, provider.tokenizer, settings.cache_dir)
+        tokenizer = await asyncio.to_thread(AutoTokenizer.from_pretrained, str(folder))
+    engine: Engine = await ChatEngine.start(provider, tokenizer=tokenizer)
     return engine
 
 
@@ -85,6 +106,8 @@ async def _default_adapter(settings: Settings, registry: AdapterRegistry, own_en
 
     if not own_engine and settings.default_adapter is None:
         return None
+    if settings.engine.provider.kind is not None and settings.default_adapter is None:
+        return None  # a chat provider serves its own model: the embedded model's starter is not for it
     default = resolve_default_adapter(settings.default_adapter, settings.model)
     if default == STARTER_NAME:
         try:

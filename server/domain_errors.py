@@ -9,6 +9,7 @@ HTTP status in one table; nothing here knows about statuses. The whole tree the 
     │   ├── AdapterNotFound        unknown_adapter, unknown_adapter_version, folder_not_found
     │   ├── InvalidAdapterRequest  invalid_adapter_name, invalid_adapter, folder_outside_store
     │   ├── UnusableAdapter        not_an_adapter, adapter_rank_too_large
+    │   ├── AdaptersUnsupported    adapters_unsupported (the engine, e.g. a chat provider, serves no LoRA)
     │   └── AdapterConflict        no_previous_version, version_active, version_in_use, adapter_not_active,
     │                              adapter_not_loaded
     ├── PipelineError                               the translate pipeline (server/pipeline.py)
@@ -30,6 +31,7 @@ __all__ = [
     "AdapterConflict",
     "AdapterError",
     "AdapterNotFound",
+    "AdaptersUnsupported",
     "DocumentTooLarge",
     "DomainError",
     "InvalidAdapterRequest",
@@ -69,6 +71,10 @@ class InvalidAdapterRequest(AdapterError):
 
 class UnusableAdapter(AdapterError):
     """The folder exists but is not an adapter this server can load."""
+
+
+class AdaptersUnsupported(AdapterError):
+    """The engine serves no LoRA adapters (a chat provider other than our vLLM): a request naming one is refused."""
 
 
 class AdapterConflict(AdapterError):

@@ -28,6 +28,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from papertrans.server.domain_errors import (
     AdapterConflict,
     AdapterNotFound,
+    AdaptersUnsupported,
     DocumentTooLarge,
     DomainError,
     InvalidAdapterRequest,
@@ -188,6 +189,7 @@ DOMAIN_HTTP: Mapping[type[Exception], HttpAnswer] = {
     AdapterNotFound: HttpAnswer(404),
     InvalidAdapterRequest: HttpAnswer(400),
     UnusableAdapter: HttpAnswer(422),
+    AdaptersUnsupported: HttpAnswer(422),
     AdapterConflict: HttpAnswer(409),
     InvalidDocument: HttpAnswer(400),
     DocumentTooLarge: HttpAnswer(413),

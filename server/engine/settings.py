@@ -6,9 +6,69 @@ never reads the server's settings.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pathlib import Path
+from typing import Literal
 
-__all__ = ["EngineSettings"]
+from pydantic import BaseModel, Field, SecretStr
+
+__all__ = ["EngineSettings", "ProviderSettings"]
+
+
+class ProviderSettings(BaseModel):
+    """A model someone already runs behind an OpenAI-compatible chat endpoint (Ollama, llama.cpp's server, LM Studio,
+    a `vllm serve` of an instruct model, a hosted API): ``server/engine/chat.py``. The API key is a secret: it is sent
+    in the Authorization header and nowhere else (never logged, stored, echoed in errors or health)."""
+
+    kind: Literal["openai-chat"] | None = Field(
+        None, description="'openai-chat' = translate through this provider's /chat/completions; unset = vLLM."
+    )
+    base_url: str = Field(
+        "http://127.0.0.1:11434/v1",
+        description="The OpenAI base URL, with its /v1 (a URL without a path gets /v1 added).",
+    )
+    model: str = Field("", description="The model name the provider serves (the request's 'model').")
+    api_key: SecretStr | None = Field(None, description="The API key itself (prefer api_key_env or api_key_file).")
+    api_key_env: str | None = Field(None, description="Name of an environment variable holding the API key.")
+    api_key_file: Path | None = Field(None, description="A file holding the API key (surrounding whitespace dropped).")
+    tokenizer: str | None = Field(
+        None,
+        description="A local model folder (or embedded:gemma-3-270m) whose tokenizer counts tokens for chunking; "
+        "unset = an estimate of one token per 3 characters.",
+    )
+    max_concurrency: int = Field(8, ge=1, description="Requests in flight to this provider at once.")
+    requests_per_minute: float | None = Field(
+        None, gt=0, description="Request starts per minute, spread evenly (unset = no limit)."
+    )
+    request_timeout_s: float = Field(120.0, gt=0, description="Longest wait for one chat completion.")
+    connect_timeout_s: float = Field(10.0, gt=0, description="Longest wait to connect to the provider.")
+    max_attempts: int = Field(
+        4, ge=1, description="Tries of one request on 429, 5xx, timeouts and connection errors (then it fails)."
+    )
+    backoff_s: float = Field(1.0, ge=0, description="First wait between tries; doubles each time.")
+    backoff_max_s: float = Field(30.0, ge=0, description="Longest wait between tries.")
+    max_retry_after_s: float = Field(
+        120.0,
+        ge=0,
+        description="Longest Retry-After honoured; a provider asking for more (a spent quota) fails the request "
+        "at once with 503 engine_unavailable.",
+    )
+    supports_lora: bool | None = Field(
+        None,
+        description="Requests may name LoRA adapters (loaded with /v1/load_lora_adapter); unset = only when "
+        "/v1/models says the provider is vLLM (owned_by 'vllm').",
+    )
+    constrain: bool | None = Field(
+        None,
+        description="Send each segment's placeholder inventory as vllm_xargs for our logits processor; unset = "
+        "when the provider is vLLM (and engine.constrain_placeholders is on).",
+    )
+    extra_stop: list[str] = Field(
+        default_factory=list,
+        description="Stop strings added to every request (an end-of-turn marker the served model does not stop on).",
+    )
+    reasoning_tokens: int = Field(
+        0, ge=0, description="Tokens added to every request's max_tokens for a reasoning model's hidden thinking."
+    )
 
 
 class EngineSettings(BaseModel):
@@ -46,6 +106,10 @@ class EngineSettings(BaseModel):
     request_timeout_s: float = Field(600.0, description="Longest wait for one remote completion.")
     health_timeout_s: float = Field(5.0, description="Longest wait for one remote endpoint's /health.")
     endpoint_retry_s: float = Field(2.0, description="How often a taken-out remote endpoint is probed again.")
+    provider: ProviderSettings = Field(
+        default_factory=ProviderSettings,
+        description="An OpenAI-compatible chat provider as the engine (provider.kind = 'openai-chat').",
+    )
     constrain_placeholders: bool = Field(
         True,
         description="Constrained decoding: each placeholder of a segment exactly once, no stop while one is pending "

@@ -42,6 +42,7 @@ def test_every_domain_error_class_has_a_row() -> None:
         (domain_errors.AdapterNotFound("unknown_adapter", "no adapter named 'x'"), 404, "unknown_adapter"),
         (domain_errors.InvalidAdapterRequest("folder_outside_store", "outside"), 400, "folder_outside_store"),
         (domain_errors.UnusableAdapter("not_an_adapter", "no config"), 422, "not_an_adapter"),
+        (domain_errors.AdaptersUnsupported("adapters_unsupported", "no LoRA here"), 422, "adapters_unsupported"),
         (domain_errors.AdapterConflict("version_active", "active"), 409, "version_active"),
         (domain_errors.InvalidDocument("invalid_glossary", "bad"), 400, "invalid_glossary"),
         (domain_errors.JobNotFound("unknown_job", "no job"), 404, "unknown_job"),
