@@ -109,6 +109,14 @@ class Pipeline:
         self.metrics = metrics or Metrics()
         self.segments = SegmentTranslator(engine, settings, self.metrics)
 
+    def verbatim(self, requested: protect.Verbatim | None = None) -> protect.Verbatim:
+        """What stays as it is: a request's own choice, else the server's settings (``translate.keep_*``). Kept
+        parts are no segments: no engine request, restored byte for byte."""
+        if requested is not None:
+            return requested
+        s = self.settings
+        return protect.Verbatim(references=s.keep_references, authors=s.keep_authors, captions=s.keep_captions)
+
     async def translate(
         self,
         markdown: str,
@@ -121,6 +129,7 @@ class Pipeline:
         translation_id: str | None = None,
         memory: Memory | None = None,
         done: Mapping[str, SegmentOutcome] | None = None,
+        verbatim: protect.Verbatim | None = None,
     ) -> TranslationResult:
         """``memory(masked sources, glossary version)`` returns accepted corrections by masked source (the store's
         translation memory); a segment found there is not sent to the engine. ``done`` holds the outcomes of segments
@@ -129,7 +138,7 @@ class Pipeline:
         started = time.perf_counter()
         tid = translation_id or uuid.uuid4().hex
         # in a thread: a large document takes a moment to scan and the event loop must keep serving others
-        pd = await asyncio.to_thread(protect.protect, markdown, glossary)
+        pd = await asyncio.to_thread(protect.protect, markdown, glossary, None, self.verbatim(verbatim))
         if self.max_segments is not None and len(pd.segments) > self.max_segments:
             # the same answer as the routes' check before a job (server.limits.segment_limit): 413 at the edge
             count, limit = len(pd.segments), self.max_segments
@@ -179,6 +188,7 @@ class Pipeline:
             "fallbacks": fallbacks,
             "needs_review": sum(o.status == "needs_review" for o in outcomes),
             "retries": tally.retries,
+            "verbatim_blocks": len(pd.verbatim),
             "glossary_adherence": _adherence(pd, outcomes, glossary),
         }
         return TranslationResult(

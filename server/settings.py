@@ -47,6 +47,22 @@ class TranslateSettings(BaseModel):
         description="Translation memory: a segment whose masked source (same glossary version) has an accepted "
         "reader correction gets that correction (status 'memory') without a model call.",
     )
+    keep_references: bool = Field(
+        True,
+        description="Keep the references / bibliography section as it is: from a heading such as References, "
+        "Bibliography, Works Cited, 参考文献 (numbered or not) to the next heading of the same or a higher level, "
+        "never sent to the model, restored byte for byte (an appendix after it is translated again).",
+    )
+    keep_authors: bool = Field(
+        True,
+        description="Keep the byline as it is: the author and affiliation lines between the title and the first "
+        "section or abstract (names with marks, institutions, emails, ORCID); prose is never taken for one.",
+    )
+    keep_captions: bool = Field(
+        False,
+        description="Keep figure and table captions as they are ('Figure 3:', 'Table 2.', the converters' "
+        "'Figure:' / 'Table:' lines, an image's alt text); off: readers want captions translated.",
+    )
 
 
 class LimitsSettings(BaseModel):
