@@ -1,7 +1,8 @@
 """Reading a glossary file for ``papertrans translate --glossary``.
 
 Formats: JSON (an object ``{"attention": "注意力"}`` or a list of ``{"source", "target"}`` / ``[source, target]``),
-TOML (a table of ``source = "target"``), and CSV / TSV / TXT (one ``source,target`` or ``source<TAB>target`` a
+TOML (a table of ``source = "target"``), TBX (TBX-Basic v3 or v2 ``<martif>``: ``papertrans.contract.tbx``; a
+term base's English and Chinese terms), and CSV / TSV / TXT (one ``source,target`` or ``source<TAB>target`` a
 line; ``#`` starts a comment; a ``source,target`` header line is skipped).
 """
 
@@ -37,9 +38,22 @@ def _pairs_from_json(data: Any, path: Path) -> list[tuple[str, str]]:
     raise InputError(f"{path}: a JSON glossary is an object or a list")
 
 
+def _pairs_from_tbx(path: Path) -> list[tuple[str, str]]:
+    from papertrans.contract.tbx import glossary_from_tbx
+    from papertrans.contract.xmlsafe import FormatError
+
+    try:
+        glossary = glossary_from_tbx(path.read_bytes())
+    except FormatError as exc:
+        raise InputError(f"glossary {path}: {exc.code}: {exc.detail}") from exc
+    return [(e.source, e.target) for e in glossary.entries]
+
+
 def load_glossary(path: Path) -> list[tuple[str, str]]:
     if not path.is_file():
         raise InputError(f"glossary {path}: no such file")
+    if path.suffix.lower() == ".tbx":
+        return _pairs_from_tbx(path)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:

@@ -1,4 +1,5 @@
-"""Client subcommands of ``papertrans``: ``pdf2md``, ``tex2md``, ``translate``, ``feedback``, ``compare``.
+"""Client subcommands of ``papertrans``: ``pdf2md``, ``tex2md``, ``translate``, ``feedback``, ``compare`` (and
+``memory``, ``glossary`` from :mod:`._interchange`).
 
 Exit codes: the one table of every ``papertrans`` command, :mod:`papertrans.exitcodes` (docs/clients.md).
 """
@@ -390,3 +391,7 @@ def register(sub: Any) -> None:
     p.add_argument("--choice", choices=("a", "b", "s", "same"), help="answer without prompting")
     _add_client_options(p)
     p.set_defaults(handler=_cmd_compare)
+
+    from ._interchange import register as register_interchange  # here: that module imports this one's helpers
+
+    register_interchange(sub)  # memory import|export, glossary convert

@@ -282,6 +282,27 @@ class AsyncClient:
     async def delete_adapter_version(self, name: str, version: int) -> JSON:
         return await self._request("DELETE", f"/adapters/{_seg(name)}/versions/{version}", dict)
 
+    # --- translation memory (X-Admin-Key) ------------------------------------------------------------------
+    async def _send(self, method: str, path: str, content: bytes | None, params: JSON | None) -> httpx.Response:
+        try:
+            response = await self._http.request(method, path, content=content, params=params,
+                                                headers={"Content-Type": "application/x-tmx+xml"} if content else None)
+        except httpx.TransportError as exc:
+            raise self._unavailable(exc) from exc
+        if response.status_code >= 400:
+            raise _error_from(response)
+        return response
+
+    async def import_memory(self, tmx: bytes, *, origin: str | None = None) -> JSON:
+        """Import a TMX file into the server's translation memory (``POST /memory/import``): ``{units, added,
+        replaced, rejected_count, rejected: [{index, reason, detail}]}``; ``origin`` names the file in the entries."""
+        response = await self._send("POST", "/memory/import", tmx, {"origin": origin} if origin else None)
+        return dict(_decode(response))
+
+    async def export_memory(self) -> bytes:
+        """The server's translation memory as TMX 1.4b bytes (``GET /memory/export``)."""
+        return (await self._send("GET", "/memory/export", None, None)).content
+
     # --- feedback ------------------------------------------------------------------------------------------
     async def feedback(
         self,
@@ -398,6 +419,8 @@ class Client:
     activate_adapter = _blocking(AsyncClient.activate_adapter)
     rollback_adapter = _blocking(AsyncClient.rollback_adapter)
     delete_adapter_version = _blocking(AsyncClient.delete_adapter_version)
+    import_memory = _blocking(AsyncClient.import_memory)
+    export_memory = _blocking(AsyncClient.export_memory)
     feedback = _blocking(AsyncClient.feedback)
     create_comparison = _blocking(AsyncClient.create_comparison)
     choose = _blocking(AsyncClient.choose)
