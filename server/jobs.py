@@ -101,13 +101,15 @@ def check_request(translator: Translator, req: TranslateInput) -> None:
 
 def request_json(req: TranslateInput) -> dict[str, Any]:
     """A job's request as it is kept until the job finishes (a file, or a column)."""
-    return {"markdown": req.markdown, "adapter": req.adapter, "glossary": req.glossary, "output": req.output}
+    keep = {k: getattr(req, k) for k in ("keep_references", "keep_authors", "keep_captions")}
+    return {"markdown": req.markdown, "adapter": req.adapter, "glossary": req.glossary, "output": req.output, **keep}
 
 
 def request_from_json(data: dict[str, Any]) -> TranslateInput:
     """The request :func:`request_json` kept (``KeyError``/``TypeError`` when it is not one)."""
     glossary = [(str(a), str(b)) for a, b in data.get("glossary") or []]
-    return TranslateInput(data["markdown"], data.get("adapter"), glossary, data.get("output", "zh"))
+    keep = {k: data.get(k) for k in ("keep_references", "keep_authors", "keep_captions")}
+    return TranslateInput(data["markdown"], data.get("adapter"), glossary, data.get("output", "zh"), **keep)
 
 
 def failure(exc: Exception) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from papertrans import protect
@@ -29,6 +29,10 @@ class TranslateInput:
     adapter: str | None = None
     glossary: list[tuple[str, str]] = field(default_factory=list)
     output: Literal["zh", "bilingual"] = "zh"
+    # what stays as it is for this request (None: the server's translate.keep_* settings; docs/placeholders.md)
+    keep_references: bool | None = None
+    keep_authors: bool | None = None
+    keep_captions: bool | None = None
 
 
 class Translator:
@@ -66,6 +70,11 @@ class Translator:
         except (ValueError, TypeError) as exc:
             raise InvalidDocument("invalid_glossary", str(exc)) from exc
 
+    def verbatim(self, req: TranslateInput) -> protect.Verbatim:
+        """What stays as it is for ``req``: its own choices, the server's settings for the rest."""
+        asked = {"references": req.keep_references, "authors": req.keep_authors, "captions": req.keep_captions}
+        return replace(self.pipeline.verbatim(), **{k: v for k, v in asked.items() if v is not None})
+
     async def run(
         self,
         req: TranslateInput,
@@ -88,6 +97,7 @@ class Translator:
                 translation_id=translation_id,
                 memory=self._memory(),
                 done=done,
+                verbatim=self.verbatim(req),
             )
         await self.record(result, req)
         return result

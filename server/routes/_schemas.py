@@ -33,10 +33,22 @@ class TranslateBody(msgspec.Struct):
     adapter: Annotated[str, msgspec.Meta(min_length=1, max_length=140)] | None = None
     glossary: Annotated[list[GlossaryItem], msgspec.Meta(max_length=2000)] | None = None
     output: Literal["zh", "bilingual"] = "zh"
+    # what stays as it is for this request (None: the server's translate.keep_* settings)
+    keep_references: bool | None = None
+    keep_authors: bool | None = None
+    keep_captions: bool | None = None
 
     def to_input(self) -> TranslateInput:
         pairs = [(g.source.strip(), g.target.strip()) for g in self.glossary or []]
-        return TranslateInput(markdown=self.markdown, adapter=self.adapter, glossary=pairs, output=self.output)
+        return TranslateInput(
+            markdown=self.markdown,
+            adapter=self.adapter,
+            glossary=pairs,
+            output=self.output,
+            keep_references=self.keep_references,
+            keep_authors=self.keep_authors,
+            keep_captions=self.keep_captions,
+        )
 
 
 class SegmentOut(msgspec.Struct):

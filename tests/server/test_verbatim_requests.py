@@ -3,6 +3,8 @@ byte and cost no engine request; the fake engine counts the requests and records
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,12 +14,15 @@ from litestar import Litestar
 
 from papertrans import protect
 from papertrans.server.engine.fake import FakeEngine, item_of
+from papertrans.server.jobs import request_from_json, request_json
 from papertrans.server.settings import Settings
+from papertrans.server.translator import TranslateInput
 from tests.server.conftest import serve
 
 PAPER = Path(__file__).resolve().parents[1] / "data" / "papers" / "sparse-attention-paper.md"
-# one request per segment: no retry rung, no terminology requests (their own step, counted apart)
-ONE_PASS: dict[str, Any] = {"max_retries": 0, "terminology": False}
+# one request per segment: no retry rung, no terminology requests (their own step), no output cache (the same
+# segments translated twice in one test would be answered from it)
+ONE_PASS: dict[str, Any] = {"max_retries": 0, "terminology": False, "cache": False}
 
 
 def _recording() -> tuple[FakeEngine, list[str]]:
@@ -93,3 +98,34 @@ def test_environment_names(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     assert (s.keep_references, s.keep_authors, s.keep_captions) == (False, True, True)
     for name in ("keep_references", "keep_authors", "keep_captions"):
         assert type(s).model_fields[name].description
+
+
+async def test_a_request_chooses_for_itself(app_factory: Callable[..., Litestar]) -> None:
+    paper = PAPER.read_text(encoding="utf-8")
+    engine, prompts = _recording()
+    async with serve(app_factory(engine, translate=ONE_PASS)) as c:
+        r = await c.post("/translate", json={"markdown": paper, "keep_references": False, "keep_captions": True})
+        assert r.status_code == 200, r.text
+        assert len(engine.requests) == 21  # 20 - 3 captions + 4 references; the byline stays (server setting)
+        assert r.json()["stats"]["verbatim_blocks"] == 5
+        bad = await c.post("/translate", json={"markdown": paper, "keep_references": "no"})
+        assert bad.status_code == 400, bad.text
+        # a job keeps the request's choice with its request (through a restart too: request_json)
+        before = len(engine.requests)
+        job_id = (await c.post("/jobs", json={"markdown": paper, "keep_authors": False})).json()["id"]
+        for _ in range(200):
+            job = (await c.get(f"/jobs/{job_id}")).json()
+            if job["status"] in ("done", "failed"):
+                break
+            await asyncio.sleep(0.05)
+    assert job["status"] == "done", job
+    assert len(engine.requests) - before == 22  # the byline's two paragraphs are translated; the references are not
+    assert any("Okafor" in p for p in prompts[before:]) and not any("Beltagy" in p for p in prompts[before:])
+
+
+def test_job_requests_keep_the_choice() -> None:
+    req = TranslateInput("# T\n", keep_references=False, keep_captions=True)
+    again = request_from_json(json.loads(json.dumps(request_json(req))))
+    assert (again.keep_references, again.keep_authors, again.keep_captions) == (False, None, True)
+    old = request_from_json({"markdown": "# T\n"})  # a job kept before the option existed: the server's settings
+    assert (old.keep_references, old.keep_authors, old.keep_captions) == (None, None, None)
