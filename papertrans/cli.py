@@ -14,13 +14,13 @@ from typing import NoReturn
 
 __all__ = ["build_parser", "main"]
 
-from papertrans import demo, exitcodes, extras
+from papertrans import demo, distill, exitcodes, extras
 from papertrans.clients import cli as clients_cli
 from papertrans.rl import cli as rl_cli
 from papertrans.server import cli as server_cli
 
 # Modules that contribute subcommands (registration is light: argparse only).
-_COMMAND_MODULES = (server_cli, demo, clients_cli, rl_cli)
+_COMMAND_MODULES = (server_cli, demo, clients_cli, rl_cli, distill)
 
 
 class _Parser(argparse.ArgumentParser):
