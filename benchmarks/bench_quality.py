@@ -50,11 +50,12 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ladder_trace import record_ladder
 from quality_figures import Output, Run, figures, table
 
 REPO = Path(__file__).resolve().parents[1]
@@ -302,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-constrain", action="store_true", help="turn constrained decoding off")
     ap.add_argument("--dev", type=Path, default=DEV, help="the dev data folder (default: ../shared/data/dev)")
     ap.add_argument("--json", type=Path, default=None, help="write the figures (and every output) here")
+    ap.add_argument("--trace", type=Path, default=None, metavar="FILE.jsonl",
+                    help="write each segment's ladder (every rung's verdict) here; summarise: ladder_trace.py FILE")
     ap.add_argument("--rescore", type=Path, action="append", default=[], metavar="FILE.json",
                     help="print the figures of a saved --json run, no engine (repeat: side by side)")
     args = ap.parse_args(argv)
@@ -309,7 +312,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.rescore:
             rescore(args.rescore, args.dev)
         else:
-            asyncio.run(live(args))
+            with record_ladder(args.trace) if args.trace else nullcontext():
+                asyncio.run(live(args))
     except DevDataMissing as missing:
         print(f"bench_quality: the dev data is not there or does not match ({missing}); it is read from {args.dev} "
               f"(--dev FOLDER: a folder with d2l_en_zh.jsonl and docs/*.md, as ../shared/data/dev)", file=sys.stderr)

@@ -102,6 +102,19 @@ def restored(seg: protect.Segment, output: str) -> str:
     )
 
 
+def _trace(tid: str, seg: protect.Segment, rung: Rung, attempt: Attempt) -> None:
+    """One rung's verdict at DEBUG, with the figures as ``record.ladder`` (``benchmarks/bench_quality.py --trace``
+    writes them out to see which checks cost retries and which rung repairs them)."""
+    if log.isEnabledFor(logging.DEBUG):
+        figures = {
+            "translation": tid, "segment": seg.id, "rung": rung.kind, "pieces": len(rung.pieces),
+            "candidates": rung.candidates, "ships": attempt.ships, "clean": attempt.clean,
+            "reasons": attempt.failure_codes if not attempt.ships else attempt.report.reasons,
+            "source_chars": len(seg.text), "output_chars": len(attempt.output),
+        }
+        log.debug("ladder %s", figures, extra={"ladder": figures})
+
+
 class SegmentTranslator:
     """Translate one segment with one engine: prompts, attempts, the ladder."""
 
@@ -115,7 +128,8 @@ class SegmentTranslator:
         self, text: str, ctx: protect.Chunk | None, glossary: protect.Glossary | None, *, strict: bool,
         adapter: AdapterRef | None,
     ) -> tuple[str, list[str]]:
-        entries = glossary.find(text) if glossary is not None else []
+        # a term inside a longer one is named by the longer one only (policy inside policy gradient)
+        entries = protect.outermost(glossary.find(text), text) if glossary is not None else []
         # An adapter is served with the prompt it was trained with (its metadata); the base model with the default.
         style = {"style": adapter.prompt_style} if adapter is not None and adapter.prompt_style else {}
         prompt, stop = prompts.build_prompt(
@@ -279,6 +293,7 @@ class SegmentTranslator:
                 tally.retries += 1
                 self.metrics.retries.labels(rung.kind).inc()
             last = await self._rung(seg, rung, glossary, adapter=adapter, rid=f"{tid}-{seg.id}-{n}", tally=tally)
+            _trace(tid, seg, rung, last)
             if last.ships and (best is None or rank(last) > rank(best)):
                 best = last
             if last.clean:
@@ -290,6 +305,7 @@ class SegmentTranslator:
             self.metrics.retries.labels(last_chance.kind).inc()
             rid = f"{tid}-{seg.id}-{len(ladder)}"
             last = await self._rung(seg, last_chance, glossary, adapter=adapter, rid=rid, tally=tally)
+            _trace(tid, seg, last_chance, last)
             if last.ships:
                 best = last
             failed.extend(r for r in last.failure_codes if r not in failed)
