@@ -3,11 +3,11 @@ character-level ratio, ``difflib.SequenceMatcher``, on the masked texts) at or a
 default), shown to readers on the review page as a suggestion. Never put into a prompt: on the small model a similar
 example in the prompt measured harmful (issue 21), so the memory reaches the engine only as an exact match.
 
-The cost per query is bounded whatever the memory's size: candidates come from an inverted index of character
-trigrams, read rarest trigram first under a budget of posting entries (:data:`POSTINGS_BUDGET`), filtered by the
-length band any match at the threshold must lie in, and only the :data:`MAX_COMPARED` best by shared trigrams are
-compared with ``SequenceMatcher``. A match that shares few of the query's rare trigrams can be missed; one that
-scores 70 % shares most of them.
+The cost per query is bounded whatever the memory's size: candidates come from an inverted index of words, read
+rarest word first under a budget of posting entries (:data:`POSTINGS_BUDGET`), filtered by the length band any match
+at the threshold must lie in, and only the :data:`MAX_COMPARED` best by shared words are compared with
+``SequenceMatcher``. A match that shares few of the query's rare words can be missed; one that scores 70 % on
+characters shares most of them.
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ __all__ = ["MAX_COMPARED", "POSTINGS_BUDGET", "THRESHOLD", "FuzzyIndex", "Match"
 
 THRESHOLD = 0.70
 #: At most this many candidates per query are compared character by character.
-MAX_COMPARED = 24
-#: At most this many posting entries are read per query (rarest trigrams first).
-POSTINGS_BUDGET = 20_000
+MAX_COMPARED = 12
+#: At most this many posting entries are read per query (rarest words first).
+POSTINGS_BUDGET = 5_000
 _SPACE = re.compile(r"\s+")
+_WORD = re.compile(r"\w+")
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,8 @@ def _norm(text: str) -> str:
 
 
 def _grams(text: str) -> set[str]:
-    padded = f" {text} "
-    return {padded[i : i + 3] for i in range(len(padded) - 2)}
+    """The index keys of a normalised text: its distinct words (placeholder numbers included)."""
+    return set(_WORD.findall(text))
 
 
 class FuzzyIndex:
@@ -87,23 +88,29 @@ class FuzzyIndex:
         return [i for _, i in inside[:MAX_COMPARED]]
 
     def best(self, masked_source: str, *, exclude_target: str | None = None) -> Match | None:
-        """The most similar entry at or above the threshold (ties: the earlier entry), or None. An entry whose target
+        """The most similar entry at or above the threshold, or None. An entry whose target
         is ``exclude_target`` (the segment's own translation) suggests nothing new and is passed over."""
         text = _norm(masked_source)
         self.compared = 0
         if not text or not self.entries:
             return None
-        best: Match | None = None
         candidates = self._candidates(text)
         self.compared = len(candidates)
+        # quick_ratio bounds ratio from above: compare the most promising first and stop once no bound can win
+        bounded: list[tuple[float, int, SequenceMatcher[str]]] = []
         for i in candidates:
-            entry = self.entries[i]
-            if exclude_target is not None and entry.target == exclude_target:
+            if exclude_target is not None and self.entries[i].target == exclude_target:
                 continue
             matcher = SequenceMatcher(None, text, self._texts[i], autojunk=False)
-            if matcher.real_quick_ratio() < self.threshold or matcher.quick_ratio() < self.threshold:
-                continue
+            bound = matcher.quick_ratio()
+            if bound >= self.threshold:
+                bounded.append((bound, i, matcher))
+        bounded.sort(key=lambda b: (-b[0], b[1]))
+        best: Match | None = None
+        for bound, i, matcher in bounded:
+            if best is not None and bound <= best.score:
+                break
             score = matcher.ratio()
             if score >= self.threshold and (best is None or score > best.score):
-                best = Match(round(score, 4), entry)
+                best = Match(round(score, 4), self.entries[i])
         return best

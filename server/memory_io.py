@@ -158,16 +158,21 @@ class Suggestions:
         entry's own protected text: the suggestion is shown as the memory holds it)."""
         stored = await store.get_translation(translation_id)
         index = await self.index(store)
-        out: dict[str, Any] = {}
-        for seg in stored["segments"]:
-            match = index.best(seg["source"], exclude_target=seg["output"])
-            if match is None:
-                continue
-            e = match.entry
-            out[seg["segment_id"]] = {
-                "score": match.score,
-                "source": protect.unmask(e.source, e.placeholders),
-                "target": protect.unmask(e.target, e.placeholders),
-                "origin": e.origin,
-            }
+        out = await asyncio.to_thread(_matches, index, stored["segments"])  # CPU work: off the event loop
         return {"translation_id": translation_id, "threshold": index.threshold, "suggestions": out}
+
+
+def _matches(index: FuzzyIndex, segments: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for seg in segments:
+        match = index.best(seg["source"], exclude_target=seg["output"])
+        if match is None:
+            continue
+        e = match.entry
+        out[seg["segment_id"]] = {
+            "score": match.score,
+            "source": protect.unmask(e.source, e.placeholders),
+            "target": protect.unmask(e.target, e.placeholders),
+            "origin": e.origin,
+        }
+    return out
