@@ -1,10 +1,12 @@
 """The translation memory in and out as TMX, and its fuzzy suggestions for the review page.
 
-Import: each unit's English is rebuilt (inline codes' protected text in place) and run through ``protect``, so that
-the entry is keyed by exactly the masked source ``/translate`` would produce for that paragraph; the Chinese is masked
-with the same placeholders (:func:`protect.mask`). A unit is rejected, with a reason in the report and nothing stored,
-when its English is not one plain paragraph (``not_one_segment``, ``block_markup``, ``nothing_to_translate``), when
-the Chinese does not carry every protected span exactly once (``placeholder_mismatch``) or fails a hard check
+Import: each unit's English and Chinese are rebuilt (inline codes' protected text in place) and cut by ``protect``,
+so that an entry is keyed by exactly the masked source ``/translate`` would produce for that paragraph, heading or
+list item; each Chinese segment is masked with its English segment's placeholders (:func:`protect.mask`). A unit of
+several blocks (a heading and its paragraph) gives one entry per block when both sides have the same blocks. A unit is
+rejected, with a reason in the report and nothing of it stored, when there is nothing to translate
+(``nothing_to_translate``), when its two sides do not have the same blocks (``not_aligned``), when a Chinese segment
+does not carry every protected span of its English exactly once (``placeholder_mismatch``) or fails a hard check
 (``invalid_target``). Export: the newest correction of each masked source and every imported entry whose source has
 no correction (corrections win, as in the lookup), as TMX 1.4b with ``<ph>`` for each placeholder.
 """
@@ -31,7 +33,7 @@ ORIGIN_PROP = "x-papertrans-origin"  # correction | import
 @dataclass
 class ImportReport:
     units: int = 0  # translation units read
-    added: int = 0  # new masked sources
+    added: int = 0  # new masked sources (entries: a unit of several blocks gives one per block)
     replaced: int = 0  # sources that had an imported entry and now have the new target
     rejected: list[dict[str, Any]] = field(default_factory=list)  # {index, reason, detail}
 
@@ -45,27 +47,26 @@ class ImportReport:
         }
 
 
-def _entry(unit: TmUnit, origin: str | None) -> TmEntry | tuple[str, str]:
-    """The stored form of ``unit``, or ``(reason, detail)`` when it cannot be one."""
-    text = unit.source_text().strip()
-    segments = protect.protect(text).segments
-    if len(segments) != 1:
-        return (
-            ("nothing_to_translate", "no words to translate")
-            if not segments
-            else ("not_one_segment", f"the source is {len(segments)} paragraphs; a memory entry is one")
-        )
-    seg = segments[0]
-    if protect.unmask(seg.text, seg.placeholders) != text:
-        return "block_markup", f"the source is a {seg.kind} with block markup, not one plain paragraph"
-    try:
-        target = protect.mask(unit.target_text().strip(), seg.placeholders)
-    except protect.InventoryMismatch as exc:
-        return "placeholder_mismatch", f"missing {exc.missing}, extra {exc.extra}"
-    report = protect.validate(seg, target)
-    if report.status != "ok" or not target.strip():
-        return "invalid_target", ", ".join(report.reasons) or "empty_output"
-    return TmEntry(seg.text, target, dict(seg.placeholders), origin, unit.created)
+def _entries(unit: TmUnit, origin: str | None) -> list[TmEntry] | tuple[str, str]:
+    """The stored form of ``unit`` (one entry per segment protect cuts it into), or ``(reason, detail)``."""
+    english = protect.protect(unit.source_text().strip()).segments
+    chinese = protect.protect(unit.target_text().strip()).segments
+    if not english:
+        return "nothing_to_translate", "no words to translate"
+    kinds = [s.kind for s in english], [s.kind for s in chinese]
+    if kinds[0] != kinds[1]:
+        return "not_aligned", f"the English is {'+'.join(kinds[0])}, the Chinese {'+'.join(kinds[1]) or 'empty'}"
+    out: list[TmEntry] = []
+    for en, zh in zip(english, chinese, strict=True):
+        try:
+            target = protect.mask(protect.unmask(zh.text, zh.placeholders), en.placeholders)
+        except protect.InventoryMismatch as exc:
+            return "placeholder_mismatch", f"missing {exc.missing}, extra {exc.extra}"
+        report = protect.validate(en, target)
+        if report.status != "ok":
+            return "invalid_target", ", ".join(report.reasons)
+        out.append(TmEntry(en.text, target, dict(en.placeholders), origin, unit.created))
+    return out
 
 
 def entries_from_units(units: list[TmUnit], origin: str | None) -> tuple[list[TmEntry], list[dict[str, Any]]]:
@@ -73,9 +74,9 @@ def entries_from_units(units: list[TmUnit], origin: str | None) -> tuple[list[Tm
     entries: list[TmEntry] = []
     rejected: list[dict[str, Any]] = []
     for i, unit in enumerate(units):
-        got = _entry(unit, origin)
-        if isinstance(got, TmEntry):
-            entries.append(got)
+        got = _entries(unit, origin)
+        if isinstance(got, list):
+            entries += got
         else:
             rejected.append({"index": i, "reason": got[0], "detail": got[1]})
     return entries, rejected

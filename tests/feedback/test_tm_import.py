@@ -148,11 +148,28 @@ async def test_rejected_units_are_reported_and_not_stored(settings: Settings) ->
         assert report["added"] == 0 and report["units"] == 3
         assert sorted((x["index"], x["reason"]) for x in report["rejected"]) == [
             (0, "placeholder_mismatch"),
-            (1, "not_one_segment"),
+            (1, "not_aligned"),
             (2, "no_target"),
         ]
         out = await _translate(client, "Weights $w$ and $b$ are learned.\n")
         assert out["segments"][0]["status"] == "ok" and len(engine.requests) == 1
+
+
+async def test_a_unit_of_several_blocks_gives_one_entry_per_block(settings: Settings) -> None:
+    en = "## Loss <ph>$L$</ph>\n\nThe loss <ph>$L$</ph> falls.\n\n- one <ph>`x`</ph> item"
+    zh = "## 损失 <ph>$L$</ph>\n\n损失 <ph>$L$</ph> 下降。\n\n- 一个 <ph>`x`</ph> 条目"
+    engine = FakeEngine()
+    async with _served(settings, engine) as client:
+        report = (await _import(client, _tmx(en, zh))).json()
+        assert (report["added"], report["rejected_count"]) == (3, 0)
+        out = await _translate(client, "## Loss $L$\n\nThe loss $L$ falls.\n\n- one `x` item\n")
+        assert [(s["status"], s["translation"]) for s in out["segments"]] == [
+            ("memory", "损失 $L$"),
+            ("memory", "损失 $L$ 下降。"),
+            ("memory", "一个 `x` 条目"),
+        ]
+        assert out["markdown"] == "## 损失 $L$\n\n损失 $L$ 下降。\n\n- 一个 `x` 条目\n"
+        assert not [r for r in engine.requests if "loss" in r.source.lower()]
 
 
 async def test_a_correction_wins_over_an_imported_entry(settings: Settings) -> None:
