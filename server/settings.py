@@ -45,7 +45,8 @@ class TranslateSettings(BaseModel):
     memory: bool = Field(
         True,
         description="Translation memory: a segment whose masked source (same glossary version) has an accepted "
-        "reader correction gets that correction (status 'memory') without a model call.",
+        "reader correction, or else a pair imported from TMX (POST /memory/import, any glossary version), gets it "
+        "(status 'memory') without a model call.",
     )
     keep_references: bool = Field(
         True,
