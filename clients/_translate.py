@@ -9,7 +9,7 @@ import os
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,9 +121,19 @@ def load_source(source: Path, output: Path, *, latex_source: Path | None = None,
                      ".tar.gz/.zip / arxiv:ID)")
 
 
-def job_key(markdown: str, adapter: str | None, glossary: list[tuple[str, str]] | None, output: str) -> str:
-    """Identifies one translation request: the same key means the same job can be resumed."""
-    payload = json.dumps([markdown, adapter, glossary or [], output], ensure_ascii=False)
+def job_key(
+    markdown: str,
+    adapter: str | None,
+    glossary: list[tuple[str, str]] | None,
+    output: str,
+    keep: Mapping[str, bool] | None = None,
+) -> str:
+    """Identifies one translation request: the same key means the same job can be resumed (``keep``, what the
+    request keeps as it is, counts only when given: keys of requests without it are unchanged)."""
+    fields: list[Any] = [markdown, adapter, glossary or [], output]
+    if keep:
+        fields.append(sorted(keep.items()))
+    payload = json.dumps(fields, ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 

@@ -162,6 +162,19 @@ def _resumable_job(client: Client, state: JobState, key: str, server: str, err: 
     return job_id
 
 
+def _keep(args: argparse.Namespace) -> dict[str, bool]:
+    """The parts of the paper this request keeps as they are (True) or translates (False) against the server's
+    settings; a part not named follows the server (references and byline kept, captions translated)."""
+    keep: dict[str, bool] = {}
+    if args.translate_references:
+        keep["references"] = False
+    if args.translate_authors:
+        keep["authors"] = False
+    if args.keep_captions:
+        keep["captions"] = True
+    return keep
+
+
 @_guarded
 def _cmd_translate(args: argparse.Namespace) -> int:
     from ._glossary import load_glossary
@@ -195,11 +208,12 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     from .client import Client
 
     state = JobState(output.parent)
-    key = job_key(markdown, cfg.adapter, glossary, mode)
+    keep = _keep(args)
+    key = job_key(markdown, cfg.adapter, glossary, mode, keep)
     with Client(cfg.server, api_key=cfg.api_key, admin_key=cfg.admin_key, timeout=cfg.timeout) as client:
         job_id = None if args.restart else _resumable_job(client, state, key, cfg.server, err)
         if job_id is None:
-            job_id = client.submit_job(markdown, adapter=cfg.adapter, glossary=glossary, output=mode)
+            job_id = client.submit_job(markdown, adapter=cfg.adapter, glossary=glossary, output=mode, keep=keep)
             state.put(key, cfg.server, job_id, output)
             err.print(f"job {job_id} submitted to {cfg.server}")
         view = ProgressView(err, enabled=not args.quiet)
@@ -343,6 +357,12 @@ def register(sub: Any) -> None:
                    help="PDF converter for a .pdf INPUT (default: %(default)s)")
     p.add_argument("-o", "--output", metavar="FILE", help="output Markdown (default: <input stem>.zh.md beside it)")
     p.add_argument("--bilingual", action="store_true", help="source and translation side by side, block by block")
+    p.add_argument("--translate-references", action="store_true",
+                   help="translate the references section too (by default the server keeps it as it is)")
+    p.add_argument("--translate-authors", action="store_true",
+                   help="translate the author and affiliation lines too (by default kept as they are)")
+    p.add_argument("--keep-captions", action="store_true",
+                   help="keep figure and table captions as they are (by default translated)")
     p.add_argument("--glossary", metavar="FILE",
                    help="term list (.csv/.tsv 'source,target', .json, .toml) [env PAPERTRANS_GLOSSARY]")
     p.add_argument("--adapter", metavar="NAME", help="LoRA adapter: NAME (its active version) or NAME@VERSION "

@@ -62,8 +62,22 @@ def _timeout(timeout: float | httpx.Timeout | None) -> httpx.Timeout:
     return httpx.Timeout(timeout, connect=min(timeout, 5.0))
 
 
-def _translate_body(markdown: str, adapter: str | None, glossary: GlossaryLike | None, output: str) -> JSON:
+#: what ``keep`` may name: the parts of a paper the server keeps as they are (``keep_<part>`` in the request body)
+KEEP_PARTS = ("references", "authors", "captions")
+
+
+def _translate_body(
+    markdown: str,
+    adapter: str | None,
+    glossary: GlossaryLike | None,
+    output: str,
+    keep: Mapping[str, bool] | None = None,
+) -> JSON:
     body: JSON = {"markdown": markdown, "output": output}
+    for part, value in (keep or {}).items():
+        if part not in KEEP_PARTS:
+            raise ValueError(f"keep: {part!r} is not one of {', '.join(KEEP_PARTS)}")
+        body[f"keep_{part}"] = bool(value)
     if adapter:
         body["adapter"] = adapter
     entries = glossary_payload(glossary)
@@ -168,17 +182,32 @@ class AsyncClient:
 
     # --- translation ---------------------------------------------------------------------------------------
     async def translate(
-        self, markdown: str, *, adapter: str | None = None, glossary: GlossaryLike | None = None, output: str = "zh"
+        self,
+        markdown: str,
+        *,
+        adapter: str | None = None,
+        glossary: GlossaryLike | None = None,
+        output: str = "zh",
+        keep: Mapping[str, bool] | None = None,
     ) -> TranslateResult:
         """Translate a whole document in one request (``POST /translate``)."""
-        body = _translate_body(markdown, adapter, glossary, output)
+        # keep: what stays as it is for this request, e.g. {"references": False} translates the reference list
+        # (absent parts: the server's translate.keep_* settings)
+        body = _translate_body(markdown, adapter, glossary, output, keep)
         return await self._request("POST", "/translate", TranslateResult.from_json, body)
 
     async def submit_job(
-        self, markdown: str, *, adapter: str | None = None, glossary: GlossaryLike | None = None, output: str = "zh"
+        self,
+        markdown: str,
+        *,
+        adapter: str | None = None,
+        glossary: GlossaryLike | None = None,
+        output: str = "zh",
+        keep: Mapping[str, bool] | None = None,
     ) -> str:
         """Start a translation job (``POST /jobs``, same body as ``translate``); returns its id."""
-        return await self._request("POST", "/jobs", _job_id, _translate_body(markdown, adapter, glossary, output))
+        body = _translate_body(markdown, adapter, glossary, output, keep)
+        return await self._request("POST", "/jobs", _job_id, body)
 
     async def job(self, job_id: str) -> Job:
         """A job's status, progress and (when done) result (``GET /jobs/{id}``)."""

@@ -60,6 +60,7 @@ class TranslateStats:
     fallbacks: int = 0
     retries: int = 0
     glossary_adherence: float | None = None  # None without a glossary
+    verbatim_blocks: int = 0  # parts kept as they are (references, byline, captions): no model call
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TranslateStats:
@@ -72,6 +73,7 @@ class TranslateStats:
             fallbacks=int(data["fallbacks"]),
             retries=int(data["retries"]),
             glossary_adherence=_float_or_none(data["glossary_adherence"]),
+            verbatim_blocks=int(data.get("verbatim_blocks", 0)),  # absent from servers before issue 21
         )
 
 
