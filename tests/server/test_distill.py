@@ -17,7 +17,7 @@ from papertrans import exitcodes
 from papertrans._judge import parse_choice
 from papertrans.cli import build_parser, main
 from papertrans.contract.prompts import CompletionOnly, build_prompt, prompt_style_of
-from papertrans.distill import DistillConfig, distill, run
+from papertrans.distill import DistillConfig, Endpoint, distill, run
 from papertrans.rl.config import parse_train_args
 from papertrans.rl.corpus import is_parallel
 from papertrans.rl.datasets import load_rows
@@ -69,7 +69,7 @@ class Teacher(FakeEngine):
 def teacher_factory(**kwargs: Any) -> Any:
     made: list[Any] = []
 
-    async def build(url: str, model: str) -> Any:
+    async def build(endpoint: Endpoint) -> Any:
         engine = Teacher(break_when=lambda source, attempt: "BROKEN" in source, **kwargs)
         made.append(engine)
         return engine
@@ -109,11 +109,11 @@ def judge_factory(mode: str) -> Any:
     judges: list[ScriptedJudge] = []
     teacher = teacher_factory()
 
-    async def build(url: str, model: str) -> Any:
-        if url == "http://judge":
+    async def build(endpoint: Endpoint) -> Any:
+        if endpoint.url == "http://judge":
             judges.append(ScriptedJudge(mode))
             return judges[-1]
-        return await teacher(url, model)
+        return await teacher(endpoint)
 
     build.judges = judges  # type: ignore[attr-defined]
     return build
@@ -121,7 +121,7 @@ def judge_factory(mode: str) -> Any:
 
 def config(tmp_path: Path, data: Path, **overrides: Any) -> DistillConfig:
     return DistillConfig(
-        teacher="http://teacher", model="teacher-model", data=data, out=tmp_path / "rows.jsonl", **overrides
+        teacher=Endpoint("http://teacher", "teacher-model"), data=data, out=tmp_path / "rows.jsonl", **overrides
     )
 
 
@@ -218,7 +218,7 @@ def test_max_segment_chars_drops_long_segments(tmp_path: Path) -> None:
 )
 def test_judge_asks_both_orders_against_the_reference(tmp_path: Path, mode: str, outcome: str) -> None:
     build = judge_factory(mode)
-    cfg = config(tmp_path, d2l_units(tmp_path, 4), judge="http://judge", judge_model="judge-model")
+    cfg = config(tmp_path, d2l_units(tmp_path, 4), judge=Endpoint("http://judge", "judge-model"))
     report = asyncio.run(distill(cfg, build_engine=build))
     pairs = report["judge_pairs"]
     assert pairs["compared"] > 0 and pairs[outcome] == pairs["compared"]
@@ -246,7 +246,9 @@ def test_judge_compares_with_a_second_sample_without_a_reference(tmp_path: Path)
     doc = tmp_path / "paper.md"
     doc.write_text("We train the model with $x$ and a learning rate of $\\eta$.\n\nAttention lets it focus.\n")
     build = judge_factory("fair")
-    report = asyncio.run(distill(config(tmp_path, doc, judge="http://judge"), build_engine=build))
+    report = asyncio.run(
+        distill(config(tmp_path, doc, judge=Endpoint("http://judge", "judge-model")), build_engine=build)
+    )
     assert report["judge_pairs"]["against_sample"] == 2 == report["judge_pairs"]["agree"]
     assert report["rows"] == 2
     assert any("样本" in p for p in build.judges[0].prompts)  # the sampled alternative was shown
@@ -264,8 +266,8 @@ def _args(*argv: str) -> argparse.Namespace:
 
 
 def test_teacher_unreachable_is_unavailable_not_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    async def down(url: str, model: str) -> Any:
-        raise EngineUnavailableError(f"cannot reach {url}")
+    async def down(endpoint: Endpoint) -> Any:
+        raise EngineUnavailableError(f"cannot reach {endpoint.url}")
 
     data = d2l_units(tmp_path, 2)
     code = run(_args("--data", str(data), "--out", str(tmp_path / "rows.jsonl")), build_engine=down)
@@ -283,7 +285,7 @@ def test_teacher_dying_mid_run_keeps_the_rows_so_far(tmp_path: Path, capsys: pyt
                 raise EngineUnavailableError("the teacher went away")
             return await super().generate(prompt, options, **kw)
 
-    async def build(url: str, model: str) -> Any:
+    async def build(endpoint: Endpoint) -> Any:
         return Dying()
 
     data = d2l_units(tmp_path, 8)
@@ -374,3 +376,48 @@ def test_train_sft_two_steps_on_distilled_rows(tmp_path: Path) -> None:
     assert status == exitcodes.OK
     meta = json.loads((out / "papertrans-adapter.json").read_text())
     assert meta["method"] == "sft" and meta["prompt_style"] == "zeroshot" and meta["metrics"]["global_step"] == 2
+
+
+def test_the_chat_provider_as_teacher_key_from_the_environment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real factory: a ChatEngine on an OpenAI-compatible provider (a fake one behind httpx's MockTransport), the
+    key read from the variable ``--api-key-env`` names; it reaches the provider and nowhere else."""
+    from papertrans.distill import chat_engine
+    from tests.server._fake_openai import FakeOpenAI
+
+    provider = FakeOpenAI()
+    monkeypatch.setenv("TEACHER_KEY", provider.key or "")
+    doc = tmp_path / "paper.md"
+    doc.write_text("The attention mechanism lets the model focus on relevant tokens.\n\nWe train the model.\n")
+    args = _args("--data", str(doc), "--out", str(tmp_path / "rows.jsonl"), "--api-key-env", "TEACHER_KEY")
+    args.model = provider.model
+    code = run(args, build_engine=lambda endpoint: chat_engine(endpoint, transport=provider.transport()))
+    out = capsys.readouterr()
+    assert code == exitcodes.OK, out
+    rows = load_rows(tmp_path / "rows.jsonl")
+    assert rows and provider.chat_requests  # the teacher was asked through /v1/chat/completions
+    assert all(r["prompt"].startswith("把英文翻译成中文") for r in rows)  # the student's prompt, not the chat turn
+    assert provider.headers[0]["authorization"] == f"Bearer {provider.key}"
+    written = (tmp_path / "rows.jsonl").read_text() + (tmp_path / "rows.jsonl.report.json").read_text()
+    assert provider.key and provider.key not in written + out.out + out.err
+
+
+def test_a_provider_that_refuses_connections_is_unavailable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import httpx
+
+    from papertrans.distill import chat_engine
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    monkeypatch.setenv("PAPERTRANS_ENGINE__PROVIDER__MAX_ATTEMPTS", "1")  # no backoff in a unit test
+    data = d2l_units(tmp_path, 2)
+    args = _args("--data", str(data), "--out", str(tmp_path / "rows.jsonl"))
+    code = run(args, build_engine=lambda endpoint: chat_engine(endpoint, transport=httpx.MockTransport(refuse)))
+    captured = capsys.readouterr()
+    assert code == exitcodes.UNAVAILABLE and "Traceback" not in captured.err
+    assert json.loads(captured.err.strip().splitlines()[-1])["error"] == "engine_unavailable"
+    assert load_rows(tmp_path / "rows.jsonl") == []
