@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from papertrans import exitcodes
 
 from .errors import RlError
+from .recipe import add_recipe_arguments
 
 if TYPE_CHECKING:
     from papertrans.clients import ClientError
@@ -114,17 +115,37 @@ def _rollback(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
-def _refresh(args: argparse.Namespace) -> int:
-    from .refresh import RefreshOptions, refresh, split_args
+def refresh_options(args: argparse.Namespace) -> Any:
+    """``papertrans refresh``'s options as :class:`RefreshOptions` (what the deploy's command line resolves to)."""
+    from .recipe import recipe_from_args
+    from .refresh import RefreshOptions, split_args
 
-    opts = RefreshOptions(
+    return RefreshOptions(
         work_dir=args.work_dir, data_dir=args.data_dir, store_url=args.store_url, export_dir=args.export_dir,
         eval_file=args.eval, base_model=args.base_model, server=args.server, admin_key=args.admin_key,
         adapter_name=args.name, adapter_store=args.adapter_store, online=not args.no_online,
         train_args=split_args(args.train_arg), online_args=split_args(args.online_arg),
         gate_max_rows=args.gate_max_rows, gate_backend=args.backend, chrf_tolerance=args.chrf_tolerance,
-        start_adapter=_start_adapter(args.start_adapter, args.base_model),
+        start_adapter=_start_adapter(args.start_adapter, args.base_model), recipe=recipe_from_args(args),
+        gate=args.gate, regression_file=_regression(args.regression, args.base_model),
+        regression_max_rows=args.regression_max_rows, gate_min_rows=args.gate_min_rows,
+        gate_min_gain=args.gate_min_gain,
     )
+
+
+def _regression(value: str | None, base_model: str) -> Path | None:
+    """``--regression``: a file, ``none``, or unset = the starter's regression set on the starter's base model."""
+    if value is not None:
+        return None if value.lower() == "none" else Path(value)
+    from papertrans.contract import STARTER_BASE_MODEL, regression_set
+
+    return regression_set() if base_model == STARTER_BASE_MODEL else None
+
+
+def _refresh(args: argparse.Namespace) -> int:
+    from .refresh import refresh
+
+    opts = refresh_options(args)
     try:
         report = refresh(opts)
     except RlError as exc:
@@ -194,11 +215,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("--export-dir", type=Path, help="use these kto/dpo/prompts/eval.jsonl instead of the store")
     p.add_argument("--eval", type=Path, help="held-out rows with references (default: the store's eval split)")
     p.add_argument("--base-model", default="embedded:gemma-3-270m", help="base model spec")
-    p.add_argument("--name", default="papertrans", help="adapter name to publish as")
+    p.add_argument("--name", help="adapter to refine and publish (default: the one the server serves requests that "
+                   "name no adapter with, GET /health default_adapter: papertrans-zh on the embedded model; "
+                   "without a server papertrans-zh)")
     p.add_argument("--adapter-store", type=Path, help="the server's adapter store")
-    p.add_argument("--publish", dest="server", default=os.environ.get("PAPERTRANS_SERVER"),
-                   help="server URL to publish to (env PAPERTRANS_SERVER); without it the adapter is only "
-                   "promoted locally")
+    p.add_argument("--publish", "--server", dest="server", default=os.environ.get("PAPERTRANS_SERVER"),
+                   help="server URL to gate through and publish to (env PAPERTRANS_SERVER); without it the gate is "
+                   "offline and the adapter is only promoted locally")
     p.add_argument("--admin-key", default=os.environ.get("PAPERTRANS_ADMIN_KEY"), help="admin key")
     p.add_argument("--no-online", action="store_true", help="skip the online-DPO step")
     p.add_argument("--start-adapter", help="adapter the first run refines before anything was promoted (default: the "
@@ -207,5 +230,17 @@ def register(subparsers: Any) -> None:
     p.add_argument("--online-arg", action="append", help="extra options for the online-DPO step")
     p.add_argument("--gate-max-rows", type=int, help="gate on at most this many held-out rows")
     p.add_argument("--backend", choices=["auto", "hf", "vllm"], default="auto", help="gate generation backend")
-    p.add_argument("--chrf-tolerance", type=float, default=1.0, help="chrF points a candidate may lose")
+    p.add_argument("--chrf-tolerance", type=float, default=1.0,
+                   help="chrF points a candidate may lose (the served gate: on the regression set)")
+    p.add_argument("--gate", choices=["auto", "served", "offline"], default="auto",
+                   help="served = both sides translated through the server as readers get them (constraint, retry "
+                   "ladder); offline = raw generation in this process; auto = served when a server is given")
+    p.add_argument("--regression", help="standing regression set (parallel {en, zh} units) the candidate must not "
+                   "regress on (default: the starter's 40 held-out d2l units; 'none' = no regression set)")
+    p.add_argument("--regression-max-rows", type=int, default=20, help="gate on at most this many regression units")
+    p.add_argument("--gate-min-rows", type=int, default=10,
+                   help="fewer held-out readers' rows than this: refused (too little to measure the night on)")
+    p.add_argument("--gate-min-gain", type=float, default=0.0,
+                   help="the readers' chrF gain interval (95%% paired bootstrap) must lie above this")
+    add_recipe_arguments(p)
     p.set_defaults(handler=_refresh)

@@ -18,7 +18,8 @@ from typing import Any
 
 from .errors import AdapterError, PublishError
 
-__all__ = ["SMOKE_MARKDOWN", "PublishError", "PublishResult", "publish", "rollback"]
+__all__ = ["SMOKE_MARKDOWN", "PublishError", "PublishResult", "activate_staged", "publish", "rollback", "stage",
+           "unstage"]
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +70,10 @@ def _smoke(client: Any, adapter: str) -> None:
         raise PublishError("smoke_failed", f"translation through {adapter} lost a formula: {result.markdown!r}")
 
 
-def publish(client: Any, adapter: Path, name: str, adapter_store: Path, *, smoke: bool = True) -> PublishResult:
-    """Copy, register, smoke-test, activate; on failure leave the previous version active."""
+def stage(client: Any, adapter: Path, name: str, adapter_store: Path) -> PublishResult:
+    """Copy into the store and register a new version of ``name`` *without* activating it: readers are not served it,
+    but it can be translated with by its versioned name (the promotion gate does; :func:`activate_staged` or
+    :func:`unstage` follows)."""
     from papertrans.clients import ApiError
 
     rel = _copy_into_store(Path(adapter), Path(adapter_store), name)
@@ -81,28 +84,44 @@ def publish(client: Any, adapter: Path, name: str, adapter_store: Path, *, smoke
         shutil.rmtree(Path(adapter_store) / rel, ignore_errors=True)
         raise PublishError("register_failed", f"{exc.code}: {exc.detail}") from exc
     version = int(info["version"])
-    served = str(info.get("served_name") or f"{name}@{version}")
+    return PublishResult(name, version, str(info.get("served_name") or f"{name}@{version}"), rel, previous)
+
+
+def unstage(client: Any, staged: PublishResult) -> None:
+    """Delete a staged version again (never activated: readers never saw it)."""
+    from papertrans.clients import ApiError
+
+    try:
+        client.delete_adapter_version(staged.name, staged.version)
+    except ApiError:
+        log.warning("could not delete %s after a failed publish", staged.served_name)
+
+
+def activate_staged(client: Any, staged: PublishResult, *, smoke: bool = True) -> PublishResult:
+    """Smoke-test a staged version by its versioned name, activate it, smoke-test the alias (rolled back on failure)."""
+    from papertrans.clients import ApiError
+
     try:
         if smoke:
-            _smoke(client, served)
-        client.activate_adapter(name, version)
+            _smoke(client, staged.served_name)
+        client.activate_adapter(staged.name, staged.version)
     except (ApiError, PublishError) as exc:
-        # Not active (or activation itself failed): readers never saw it; remove the version again.
-        try:
-            client.delete_adapter_version(name, version)
-        except ApiError:
-            log.warning("could not delete %s after a failed publish", served)
+        unstage(client, staged)  # not active (or activation itself failed): readers never saw it
         raise PublishError("activation_failed", str(exc)) from exc
-    result = PublishResult(name, version, served, rel, previous)
     if smoke:
         try:
-            _smoke(client, name)
+            _smoke(client, staged.name)
         except (ApiError, PublishError) as exc:
-            if previous is not None:
-                client.rollback_adapter(name)
-                result.rolled_back = True
-            raise PublishError("smoke_after_activation_failed", f"{exc}; rolled back: {result.rolled_back}") from exc
-    return result
+            if staged.previous_active is not None:
+                client.rollback_adapter(staged.name)
+                staged.rolled_back = True
+            raise PublishError("smoke_after_activation_failed", f"{exc}; rolled back: {staged.rolled_back}") from exc
+    return staged
+
+
+def publish(client: Any, adapter: Path, name: str, adapter_store: Path, *, smoke: bool = True) -> PublishResult:
+    """Copy, register, smoke-test, activate; on failure leave the previous version active."""
+    return activate_staged(client, stage(client, adapter, name, adapter_store), smoke=smoke)
 
 
 def rollback(client: Any, name: str) -> dict[str, Any]:

@@ -1,9 +1,20 @@
-"""``papertrans refresh``: export what arrived since the last successful run → train → gate → publish.
+"""``papertrans refresh``: export what arrived since the watermark → train → gate → publish.
 
-Training plan: DPO when corrections or A/B pairs exist, else KTO when thumbs of both kinds exist; then online DPO on
-the recent prompts, continuing from that adapter. Each step continues from the currently promoted adapter; before
-the first promotion, from ``start_adapter`` (the CLI's default: the shipped starter ``papertrans-zh`` on the embedded
-model), so preference training refines the adapter that already translates, not the raw base model.
+Target (:mod:`.target`): the adapter readers are served (the server's default adapter, ``papertrans-zh`` on the
+embedded model), refined from its *active* version on the server and published under the same name, so the night's
+work reaches readers. Without a server: the last promoted adapter, else ``start_adapter``.
+
+Training plan (:mod:`.recipe`, one :class:`RecipeConfig`): SFT on the night's corrections mixed with replay, DPO on
+pairs, KTO on thumbs, online DPO or GRPO on the night's prompts; each step continues from the previous one's adapter.
+
+Gate: with a server, as served (:mod:`.nightly`, :mod:`.served_gate`): the candidate is staged as an inactive version
+and both sides are translated through the server's pipeline (constraint, retry ladder) on the readers' held-out rows
+and the regression set, then judged with paired bootstrap intervals (:mod:`.decision`); without one, the offline
+gate (:mod:`.gate`).
+
+Watermark: the export takes feedback since ``state["watermark"]``, the start of the last run whose adapter was
+promoted (or that had nothing to train). A refused night does not move it, so its feedback is trained on again next
+night together with the new (night 2 sees night 1's feedback too); the window is recorded in each run's report.
 
 Safety: one run at a time (an ``flock`` on ``<work>/refresh.lock``, released by the OS if the process dies); all work
 happens in a fresh run folder; the state file (``state.json``: last successful run, promoted adapter) is replaced
@@ -23,15 +34,17 @@ import shutil
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from .datasets import load_rows, write_rows
 from .errors import DataError, RefreshBusy
+from .recipe import RecipeConfig, Step, corrections, plan_steps
 from .settings import ServerData
+from .target import RefreshTarget, resolve_target
 
-__all__ = ["RefreshBusy", "RefreshOptions", "read_state", "refresh"]
+__all__ = ["RefreshBusy", "RefreshOptions", "read_state", "refresh", "split_args"]
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +59,7 @@ class RefreshOptions:
     base_model: str = "embedded:gemma-3-270m"
     server: str | None = None  # publish here when given
     admin_key: str | None = None
-    adapter_name: str = "papertrans"
+    adapter_name: str | None = None  # None: the server's default adapter (offline: the starter's name)
     adapter_store: Path | None = None
     online: bool = True
     train_args: list[str] = field(default_factory=list)  # extra `papertrans train` options for every step
@@ -59,6 +72,15 @@ class RefreshOptions:
     # What the first run refines (and gates against) before anything was promoted: e.g. the shipped starter adapter.
     # None = the raw base model.
     start_adapter: Path | None = None
+    recipe: RecipeConfig = field(default_factory=RecipeConfig)
+    # The gate: "served" (through `server`, the pipeline readers get), "offline" (raw generation here), "auto" =
+    # served when a server is given.
+    gate: str = "auto"
+    regression_file: Path | None = None  # the standing regression set (parallel text); None = none
+    regression_max_rows: int | None = 20
+    gate_min_rows: int = 10  # fewer held-out readers' rows than this: refused (nothing to measure the night on)
+    gate_min_gain: float = 0.0  # the readers' chrF interval must lie above this
+    gate_concurrency: int = 4  # documents in flight per side while gating through the server
 
 
 def read_state(work_dir: Path) -> dict[str, Any]:
@@ -95,7 +117,7 @@ async def _export_from_store(opts: RefreshOptions, since: dt.datetime | None, ou
     store = await open_store(_server_data(opts))
     summary: dict[str, Any] = {}
     try:
-        for kind in ("kto", "dpo", "prompts"):
+        for kind in ("sft", "kto", "dpo", "prompts"):
             result = await export(store, kind, since=since, split="train")
             summary[kind] = write_rows(out / f"{kind}.jsonl", result.rows)
         if opts.eval_file is None:
@@ -110,7 +132,7 @@ def _export(opts: RefreshOptions, since: dt.datetime | None, out: Path) -> dict[
     out.mkdir(parents=True, exist_ok=True)
     if opts.export_dir is not None:
         summary = {}
-        for name in ("kto", "dpo", "prompts", "eval"):
+        for name in ("sft", "kto", "dpo", "prompts", "eval"):
             src = opts.export_dir / f"{name}.jsonl"
             if src.is_file():
                 shutil.copy(src, out / src.name)
@@ -123,31 +145,59 @@ def _count(path: Path) -> int:
     return len(load_rows(path)) if path.is_file() else 0
 
 
-def plan(export_dir: Path, *, online: bool) -> list[tuple[str, Path]]:
-    """The training steps for what was exported: [(method, data file)]."""
-    steps: list[tuple[str, Path]] = []
-    dpo, kto, prompts = (export_dir / f"{k}.jsonl" for k in ("dpo", "kto", "prompts"))
-    if _count(dpo):
-        steps.append(("dpo", dpo))
-    elif kto.is_file() and len({r.get("label") for r in load_rows(kto)} & {True, False}) == 2:
-        steps.append(("kto", kto))
-    if online and _count(prompts):
-        steps.append(("online-dpo", prompts))
-    return steps
-
-
-def _train_step(method: str, data: Path, out: Path, parent: Path | None, opts: RefreshOptions) -> Path:
+def _train_step(step: Step, out: Path, parent: Path | None, opts: RefreshOptions) -> Path:
     from .config import parse_train_args
     from .train import prepare, train
 
-    argv = ["--method", method, "--data", str(data), "--out", str(out), "--base_model", opts.base_model]
+    argv = ["--method", step.method, "--data", str(step.data), "--out", str(out), "--base_model", opts.base_model]
     if parent is not None:
         argv += ["--init_adapter", str(parent)]
+    argv += step.args  # the recipe's settings; the operator's options below come later and win
     argv += list(opts.train_args)
-    if method == "online-dpo":
+    if step.method in ("online-dpo", "grpo"):
         argv += list(opts.online_args)
     loop, config = parse_train_args(argv)
     return train(prepare(loop), config)
+
+
+def _since(state: dict[str, Any]) -> dt.datetime | None:
+    # a state file from before the watermark has last_success only; since then every state carries "watermark"
+    mark = state["watermark"] if "watermark" in state else state.get("last_success")
+    return dt.datetime.fromisoformat(mark) if mark else None
+
+
+def _target(opts: RefreshOptions, state: dict[str, Any]) -> RefreshTarget:
+    store = _adapter_store(opts)
+    if not opts.server:
+        return resolve_target(name=opts.adapter_name, state=state, start_adapter=opts.start_adapter,
+                              adapter_store=store)
+    from papertrans.clients import Client
+
+    with Client(opts.server, admin_key=opts.admin_key, timeout=60) as client:
+        return resolve_target(name=opts.adapter_name, state=state, start_adapter=opts.start_adapter,
+                              adapter_store=store, client=client)
+
+
+def _style(adapter: Path | None) -> str | None:
+    from papertrans.contract import read_metadata
+
+    meta = read_metadata(adapter) if adapter is not None else None
+    return meta.prompt_style if meta is not None else None
+
+
+def _replay_pool(work_dir: Path) -> list[dict[str, Any]]:
+    path = work_dir / "replay.jsonl"
+    return load_rows(path) if path.is_file() else []
+
+
+def _keep_for_replay(work_dir: Path, export_dir: Path) -> None:
+    """After a promotion: the night's corrections join the replay pool of later nights."""
+    pool = _replay_pool(work_dir)
+    seen = {(r["prompt"], r["completion"]) for r in pool}
+    new = [{"prompt": r["prompt"], "completion": r["completion"]} for r in corrections(export_dir)]
+    pool += [r for r in new if (r["prompt"], r["completion"]) not in seen]
+    if pool:
+        write_rows(work_dir / "replay.jsonl", pool)
 
 
 def refresh(opts: RefreshOptions) -> dict[str, Any]:
@@ -167,59 +217,7 @@ def _run(opts: RefreshOptions) -> dict[str, Any]:
     logging.getLogger().setLevel(logging.INFO)
     report: dict[str, Any] = {"started_at": started.isoformat(), "since": state.get("last_success"), "steps": []}
     try:
-        since = dt.datetime.fromisoformat(state["last_success"]) if state.get("last_success") else None
-        t0 = time.monotonic()
-        report["export"] = _export(opts, since, run_dir / "export")
-        log.info("export since %s: %s", since, report["export"])
-        steps = plan(run_dir / "export", online=opts.online)
-        if not steps:
-            report["outcome"] = "nothing_to_train"
-            return _finish(opts, state, report, run_dir, started, success=True)
-        parent = Path(state["promoted"]) if state.get("promoted") else opts.start_adapter
-        current = parent
-        for method, data in steps:
-            step_t = time.monotonic()
-            out = run_dir / f"adapter-{method}"
-            try:
-                current = _train_step(method, data, out, current, opts)
-            except DataError as exc:
-                if exc.code == "too_few_examples":
-                    report["steps"].append({"method": method, "skipped": exc.code, "detail": exc.detail})
-                    continue
-                raise
-            report["steps"].append({"method": method, "data": str(data), "adapter": str(current),
-                                    "seconds": round(time.monotonic() - step_t, 1)})
-            log.info("trained %s -> %s", method, current)
-        if current is None or current == parent:
-            report["outcome"] = "nothing_trained"
-            return _finish(opts, state, report, run_dir, started, success=True)
-        eval_file = opts.eval_file or run_dir / "export" / "eval.jsonl"
-        if _count(eval_file) == 0:
-            raise DataError("empty_eval", f"no held-out rows with references in {eval_file}")
-        from .gate import run_gate
-
-        gate = run_gate(current, eval_file, run_dir / "gate", baseline=parent, base_model=opts.base_model,
-                        chrf_tolerance=opts.chrf_tolerance, max_rows=opts.gate_max_rows, backend=opts.gate_backend,
-                        max_new_tokens=opts.gate_max_new_tokens)
-        report["gate"] = {"promote": gate.promote, "reasons": gate.reasons, "candidate": vars(gate.candidate),
-                          "baseline": vars(gate.baseline), "report": str(run_dir / "gate" / "gate.json")}
-        if not gate.promote:
-            report["outcome"] = "refused_by_gate"
-            return _finish(opts, state, report, run_dir, started, success=True)
-        promoted = opts.work_dir / "promoted" / run_dir.name
-        promoted.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(current, promoted)
-        state["promoted"] = str(promoted)
-        if opts.server:
-            from papertrans.clients import Client
-
-            from .publish import publish
-
-            with Client(opts.server, admin_key=opts.admin_key, timeout=300) as client:
-                result = publish(client, promoted, opts.adapter_name, _adapter_store(opts))
-            report["published"] = vars(result)
-        report["outcome"] = "promoted"
-        report["train_seconds"] = round(time.monotonic() - t0, 1)
+        report["outcome"] = _night(opts, state, report, run_dir, started)
         return _finish(opts, state, report, run_dir, started, success=True)
     except Exception as exc:
         report["outcome"] = "failed"
@@ -230,6 +228,97 @@ def _run(opts: RefreshOptions) -> dict[str, Any]:
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()
+
+
+def _night(opts: RefreshOptions, state: dict[str, Any], report: dict[str, Any], run_dir: Path,
+           started: dt.datetime) -> str:
+    """Export, plan, train, gate, publish; returns the outcome. ``state`` changes are saved by the caller."""
+    t0 = time.monotonic()
+    target = _target(opts, state)
+    report["target"] = {**asdict(target), "parent": str(target.parent) if target.parent else None}
+    log.info("target %s (%s), refining %s (%s)", target.name, target.reason, target.parent, target.source)
+    since = _since(state)
+    report["window"] = {"since": since.isoformat() if since else None, "until": started.isoformat()}
+    report["export"] = _export(opts, since, run_dir / "export")
+    log.info("export since %s: %s", since, report["export"])
+    recipe = opts.recipe if opts.online else replace(opts.recipe, online="none")
+    steps = plan_steps(run_dir / "export", recipe, out_dir=run_dir / "data", replay_pool=_replay_pool(opts.work_dir),
+                       style=_style(target.parent))
+    report["recipe"] = asdict(recipe)
+    report["plan"] = [{"method": s.method, "rows": s.rows, "why": s.why} for s in steps]
+    if not steps:
+        state["watermark"] = started.isoformat()  # nothing arrived: the next night starts here
+        return "nothing_to_train"
+    current = _train_all(steps, target.parent, run_dir, opts, report)
+    if current is None or current == target.parent:
+        state["watermark"] = started.isoformat()
+        return "nothing_trained"
+    promoted = _gate(opts, target, current, run_dir, report)
+    report["train_seconds"] = round(time.monotonic() - t0, 1)
+    if not promoted:
+        return "refused_by_gate"  # the watermark stays: next night trains on this night's feedback too
+    kept = opts.work_dir / "promoted" / run_dir.name
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(current, kept)
+    state["promoted"] = str(kept)
+    state["watermark"] = started.isoformat()
+    _keep_for_replay(opts.work_dir, run_dir / "export")
+    return "promoted"
+
+
+def _train_all(steps: list[Step], parent: Path | None, run_dir: Path, opts: RefreshOptions,
+               report: dict[str, Any]) -> Path | None:
+    current = parent
+    for number, step in enumerate(steps, 1):
+        step_t = time.monotonic()
+        log.info("step %d/%d: %s on %d rows (%s)", number, len(steps), step.method, step.rows, step.why)
+        try:
+            current = _train_step(step, run_dir / f"adapter-{number}-{step.method}", current, opts)
+        except DataError as exc:
+            if exc.code == "too_few_examples":
+                report["steps"].append({"method": step.method, "skipped": exc.code, "detail": exc.detail})
+                continue
+            raise
+        seconds = round(time.monotonic() - step_t, 1)
+        report["steps"].append({"method": step.method, "data": str(step.data), "rows": step.rows, "why": step.why,
+                                "adapter": str(current), "seconds": seconds})
+        log.info("step %d/%d: %s done in %.1f s -> %s", number, len(steps), step.method, seconds, current)
+    return current
+
+
+def _gate(opts: RefreshOptions, target: RefreshTarget, candidate: Path, run_dir: Path,
+          report: dict[str, Any]) -> bool:
+    """Judge the candidate (as served through the server, else offline) and publish it if promoted."""
+    mode = opts.gate if opts.gate != "auto" else ("served" if opts.server else "offline")
+    eval_file = opts.eval_file or run_dir / "export" / "eval.jsonl"
+    if mode == "served":
+        if not opts.server:
+            raise DataError("no_server", "the served gate translates through a server: give one (--publish URL)")
+        from .nightly import held_out_sets, served_night
+
+        sets = held_out_sets(eval_file, opts.regression_file, max_rows=opts.gate_max_rows,
+                             regression_rows=opts.regression_max_rows)
+        promoted, parts = served_night(opts, target, candidate, run_dir, sets, _adapter_store(opts))
+        report.update(parts)
+        return promoted
+    if _count(eval_file) == 0:
+        raise DataError("empty_eval", f"no held-out rows with references in {eval_file}")
+    from .gate import run_gate
+
+    gate = run_gate(candidate, eval_file, run_dir / "gate", baseline=target.parent, base_model=opts.base_model,
+                    chrf_tolerance=opts.chrf_tolerance, max_rows=opts.gate_max_rows, backend=opts.gate_backend,
+                    max_new_tokens=opts.gate_max_new_tokens)
+    report["gate"] = {"promote": gate.promote, "reasons": gate.reasons, "candidate": vars(gate.candidate),
+                      "baseline": vars(gate.baseline), "as_served": False,
+                      "report": str(run_dir / "gate" / "gate.json")}
+    if gate.promote and opts.server:
+        from papertrans.clients import Client
+
+        from .publish import publish
+
+        with Client(opts.server, admin_key=opts.admin_key, timeout=300) as client:
+            report["published"] = vars(publish(client, candidate, target.name, _adapter_store(opts)))
+    return gate.promote
 
 
 def _server_data(opts: RefreshOptions) -> ServerData:
@@ -255,6 +344,7 @@ def _finish(opts: RefreshOptions, state: dict[str, Any], report: dict[str, Any],
         # "since" for the next run is this run's start: feedback that arrived while we trained is picked up next time.
         state["last_success"] = started.isoformat()
         state["last_report"] = str(run_dir / "report.json")
+        state.setdefault("watermark", None)  # None: no night promoted yet, the next exports everything
         _write_state(opts.work_dir, state)
     return report
 

@@ -83,7 +83,10 @@ class Translator:
         on_start: Callable[[int], None] | None = None,
         translation_id: str | None = None,
         done: Mapping[str, SegmentOutcome] | None = None,
+        evaluation: bool = False,
     ) -> TranslationResult:
+        # evaluation: the promotion gate measuring an adapter as readers get it: no translation memory (a held-out
+        # correction would be served back verbatim), no output cache, nothing recorded (no reader's, no training data)
         glossary = self.glossary(req.glossary)
         spec = self.adapter_spec(req.adapter)
         async with self.adapters.acquire(spec) as ref:  # pinned: finishes on the version it started with
@@ -95,11 +98,12 @@ class Translator:
                 on_segment=on_segment,
                 on_start=on_start,
                 translation_id=translation_id,
-                memory=self._memory(),
+                memory=None if evaluation else self._memory(),
                 done=done,
                 verbatim=self.verbatim(req),
             )
-        await self.record(result, req)
+        if not evaluation:
+            await self.record(result, req)
         return result
 
     async def record(self, result: TranslationResult, req: TranslateInput) -> None:

@@ -220,3 +220,106 @@ def test_fleet_compose_and_load_balancer(monkeypatch: pytest.MonkeyPatch) -> Non
     upstreams = re.findall(r"^\s*server\s+([\w-]+):8000", conf, re.MULTILINE)
     assert sorted(upstreams) == ["papertrans-a", "papertrans-b"]
     json.loads(services["papertrans-a"]["environment"]["PAPERTRANS_ENGINE__URLS"])
+
+
+# -- the nightly job: what operators run is what readers get ------------------------------------------------------
+def _papertrans_argv(words: list[str]) -> list[str]:
+    """The arguments after the ``papertrans`` executable (a path ending in ``papertrans``) in a command line."""
+    at = next(i for i, w in enumerate(words) if w.rsplit("/", 1)[-1] == "papertrans")
+    return words[at + 1 :]
+
+
+def refresh_commands() -> dict[str, tuple[list[str], dict[str, str]]]:
+    """Every shipped nightly job's ``papertrans`` arguments, as written, and the environment the file gives it."""
+    import shlex
+
+    service = (DEPLOY / "refresh" / "papertrans-refresh.service").read_text()
+    exec_start = next(line.split("=", 1)[1] for line in service.splitlines() if line.startswith("ExecStart="))
+    cron = next(line for line in (DEPLOY / "refresh" / "crontab.txt").read_text().splitlines()
+                if line.strip() and not line.startswith("#"))
+    # a shell line: `. env && cd dir && .../papertrans refresh ... >> log 2>&1` after the five schedule fields
+    cron_command = next(part for part in " ".join(cron.split()[5:]).split("&&") if "papertrans refresh" in part)
+    job = _of(_docs(), "CronJob")["papertrans-refresh"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    container = job["containers"][0]
+    commands = {
+        "systemd": (_papertrans_argv(shlex.split(exec_start)), {}),  # EnvironmentFile: the operator's server and key
+        "cron": (_papertrans_argv(shlex.split(cron_command.split(">>")[0])), {}),
+        "cronjob": (_papertrans_argv([*container["command"], *container.get("args", [])]), _env(container)),
+    }
+    for name in ("compose.yaml", "compose.fleet.yaml"):
+        service_def = yaml.safe_load((DEPLOY / name).read_text())["services"]["refresh"]
+        env = {k: str(v) for k, v in service_def.get("environment", {}).items()}
+        commands[name] = (_papertrans_argv(service_def["command"]), env)
+    return commands
+
+
+def _as_run_here(argv: list[str], root: Path, url: str) -> list[str]:
+    """The command line with its absolute paths under ``root`` and its server URL pointing at the test's server."""
+    out = []
+    for word in argv:
+        if word.startswith("/"):
+            word = str(root / word.lstrip("/"))
+        elif word.startswith("http://"):
+            word = url
+        out.append(word)
+    return out
+
+
+def test_every_nightly_job_refines_and_publishes_the_adapter_readers_are_served(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each deploy's command line, parsed by the real CLI against a server with the default settings: the night
+    refines the server's default adapter (the starter) from its active version, in the server's own adapter store,
+    and publishes under that name."""
+    from papertrans.cli import build_parser
+    from papertrans.clients import Client
+    from papertrans.contract import STARTER_NAME, regression_set
+    from papertrans.rl import refresh as refresh_mod
+    from papertrans.rl.cli import refresh_options
+    from tests._night import ADMIN_KEY, LearningFake, fake_server
+
+    commands = refresh_commands()
+    assert set(commands) == {"systemd", "cron", "cronjob", "compose.yaml", "compose.fleet.yaml"}
+    root = tmp_path / "root"
+    server_data = tmp_path / "server-data"
+    with fake_server(server_data, LearningFake({})) as (url, settings):
+        for name, (argv, env) in commands.items():
+            assert argv[0] == "refresh", name
+            data_dir = Path(argv[argv.index("--data-dir") + 1])
+            # the job's data folder is the server's (a shared volume in the containers): here, one folder
+            link = root / str(data_dir).lstrip("/")
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if not link.exists():
+                link.symlink_to(server_data)
+            for key in list(env) + ["PAPERTRANS_SERVER", "PAPERTRANS_ADMIN_KEY"]:
+                monkeypatch.delenv(key, raising=False)
+            monkeypatch.setenv("PAPERTRANS_SERVER", url)  # what refresh.env / the manifest's env gives it
+            monkeypatch.setenv("PAPERTRANS_ADMIN_KEY", ADMIN_KEY)
+            args = build_parser().parse_args(_as_run_here(argv, root, url))
+            opts = refresh_options(args)
+            assert opts.server == url and opts.adapter_name is None, name
+            assert opts.regression_file == regression_set(), name  # the starter's domain is watched by default
+            target = refresh_mod._target(opts, {})
+            with Client(url, admin_key=ADMIN_KEY) as admin:
+                active = next(a for a in admin.adapters() if a["name"] == STARTER_NAME)
+            folder = next(v["folder"] for v in active["versions"] if v["version"] == active["active"])
+            assert (target.name, target.source) == (STARTER_NAME, f"server:{STARTER_NAME}@{active['active']}"), name
+            assert target.parent is not None and target.parent.resolve() == (settings.adapter_dir / folder).resolve()
+    # the CronJob's adapter store (<data-dir>/adapters) is the claim every replica reads as its adapter store:
+    # registered folders are relative to the store, so the mount paths may differ but the volume may not
+    docs = _docs()
+    app_pod = _of(docs, "Deployment")["papertrans"]["spec"]["template"]["spec"]
+    job_pod = _of(docs, "CronJob")["papertrans-refresh"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    cron_argv = commands["cronjob"][0]
+    job_store = str(Path(cron_argv[cron_argv.index("--data-dir") + 1]) / "adapters")
+    app_store = _env(app_pod["containers"][0])["PAPERTRANS_ADAPTERS_DIR"]
+    assert _claim_at(job_pod, job_store) == _claim_at(app_pod, app_store) is not None
+
+
+def _claim_at(pod: dict[str, Any], mount_path: str) -> str | None:
+    """The persistent volume claim a pod's first container mounts at ``mount_path``."""
+    mounts = {m["mountPath"]: m["name"] for m in pod["containers"][0].get("volumeMounts", [])}
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    volume = volumes.get(mounts.get(mount_path, ""), {})
+    claim = volume.get("persistentVolumeClaim", {}).get("claimName")
+    return str(claim) if claim else None

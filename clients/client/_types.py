@@ -145,13 +145,15 @@ class Job:
 
 @dataclass(frozen=True)
 class Health:
-    """``GET /health``: ``status`` is ``ok`` or ``degraded``; ``adapters`` maps each name to its active served name."""
+    """``GET /health``: ``status`` is ``ok`` or ``degraded``; ``adapters`` maps each name to its active served name;
+    ``default_adapter`` is the adapter requests that name none are served with (None = the base model)."""
 
     status: str
     model: str
     adapters: dict[str, str | None]
     engine: JSON
     store: JSON | None
+    default_adapter: str | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Health:
@@ -161,6 +163,7 @@ class Health:
             adapters=dict(data["adapters"]),
             engine=dict(data["engine"]),
             store=None if data["store"] is None else dict(data["store"]),
+            default_adapter=None if data.get("default_adapter") is None else str(data["default_adapter"]),
         )
 
 

@@ -11,7 +11,7 @@ It imports only the standard library, ``protect`` and third-party libraries.
 from . import prompts
 from .adapter import METADATA_FILE, AdapterMetadata, read_metadata, write_metadata
 from .model import ModelError, resolve_model
-from .starter import STARTER_BASE_MODEL, STARTER_NAME, starter_folder
+from .starter import STARTER_BASE_MODEL, STARTER_NAME, regression_set, starter_folder
 
 __all__ = [
     "METADATA_FILE",
@@ -21,6 +21,7 @@ __all__ = [
     "ModelError",
     "prompts",
     "read_metadata",
+    "regression_set",
     "resolve_model",
     "starter_folder",
     "write_metadata",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["STARTER_BASE_MODEL", "STARTER_NAME", "starter_folder"]
+__all__ = ["STARTER_BASE_MODEL", "STARTER_NAME", "regression_set", "starter_folder"]
 
 STARTER_NAME = "papertrans-zh"
 #: The model the starter was trained on; another model gets no starter (its LoRA shapes would not fit).
@@ -22,3 +22,10 @@ def starter_folder() -> Path | None:
     if (folder / "adapter_config.json").is_file() and (folder / "adapter_model.safetensors").is_file():
         return folder
     return None
+
+
+def regression_set() -> Path | None:
+    """The starter's standing regression set (40 held-out d2l units, ``starter/regression/README.md``): the
+    promotion gate checks that a refreshed adapter does not forget the starter's domain on it."""
+    path = Path(__file__).resolve().parent / "starter" / "regression" / "d2l_dev_40.jsonl"
+    return path if path.is_file() else None

@@ -37,6 +37,8 @@ class TranslateBody(msgspec.Struct):
     keep_references: bool | None = None
     keep_authors: bool | None = None
     keep_captions: bool | None = None
+    # An admin's measurement (the promotion gate): no translation memory, nothing recorded (X-Admin-Key; /translate)
+    evaluation: bool = False
 
     def to_input(self) -> TranslateInput:
         pairs = [(g.source.strip(), g.target.strip()) for g in self.glossary or []]

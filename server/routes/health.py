@@ -1,4 +1,4 @@
-"""``GET /health``: engine state, model, active adapters, store."""
+"""``GET /health``: engine state, model, active adapters, the default adapter, store."""
 
 from __future__ import annotations
 
@@ -34,6 +34,9 @@ async def health(state: State) -> Response[dict[str, Any]]:
         "model": state.engine.model_name,
         "engine": engine_info,
         "adapters": state.adapters.active(),
+        # what a request that names no adapter is served with (None = the base model): the nightly refresh refines
+        # and publishes this one, so that the night's work reaches readers
+        "default_adapter": getattr(state.get("translator"), "default_adapter", None),
         "store": store_info,
         "jobs": {"queued": state.jobs.queued()},
         "translations": state.admission.snapshot(),

@@ -37,6 +37,8 @@ class JobController(Controller):
         admission: NamedDependency[Admission],
     ) -> JobCreated:
         req = check_input(data, settings)
+        if data.evaluation:
+            raise BadRequest("evaluation_not_supported", "evaluation translations go through POST /translate")
         client = client_id(request)
         admission.check_job(client, await jobs.unfinished_count(client), await jobs.unfinished_count())
         await check_segments(req.markdown, settings.limits.max_segments)  # a job too large fails the POST

@@ -15,6 +15,7 @@ from papertrans.server.access import client_id, require_api_key
 from papertrans.server.errors import BadRequest, PayloadTooLarge
 from papertrans.server.limits import Admission
 from papertrans.server.routes._schemas import TranslateBody, TranslateResponse
+from papertrans.server.routes.adapters import admin_guard
 from papertrans.server.settings import Settings
 from papertrans.server.translator import TranslateInput, Translator
 
@@ -64,12 +65,16 @@ async def translate(
     admission: NamedDependency[Admission],
 ) -> TranslateResponse:
     req = check_input(data, settings)
+    if data.evaluation:  # unrecorded and without memory: a measurement by the operator (the promotion gate)
+        admin_guard(request, request.route_handler)
     async with admission.translating(client_id(request)):  # 429/503 + Retry-After when over a limit
-        return await _run(req, request, translator)
+        return await _run(req, request, translator, evaluation=data.evaluation)
 
 
-async def _run(req: TranslateInput, request: Request[Any, Any, Any], translator: Translator) -> TranslateResponse:
-    work = asyncio.ensure_future(translator.run(req))
+async def _run(
+    req: TranslateInput, request: Request[Any, Any, Any], translator: Translator, *, evaluation: bool = False
+) -> TranslateResponse:
+    work = asyncio.ensure_future(translator.run(req, evaluation=evaluation))
     gone = asyncio.ensure_future(_disconnected(request))
     try:
         await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)

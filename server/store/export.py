@@ -29,6 +29,8 @@ from typing import Any, Literal
 
 from sqlalchemy import select
 
+from papertrans import protect
+
 from ._models import Comparison, Feedback, Segment, Translation
 from ._stats import adapter_label
 from ._store import Store
@@ -177,15 +179,19 @@ async def _prompts(store: Store, since: datetime | None, adapter: str | None, sp
     async with store.read_session() as session:
         found = (await session.execute(_filters(stmt, adapter))).all()
         corrections = {
-            (f.translation_id, f.segment_id): f.correction_masked
+            (f.translation_id, f.segment_id): (f.correction_masked, f.correction)
             for f in (await session.scalars(select(Feedback).where(Feedback.correction_masked.is_not(None)))).all()
         }
     rows = []
     for tr, seg in found:
         row = _row(tr, seg, split(tr))
-        ref = corrections.get((tr.id, seg.segment_id))
-        if ref:
-            row["reference"] = ref
+        masked, text = corrections.get((tr.id, seg.segment_id), (None, None))
+        if masked:
+            row["reference"] = masked
+            # the segment and its correction as a reader sees them (placeholders restored): what the promotion gate
+            # translates through the server and scores (rl/served_gate.py)
+            row["meta"]["source_text"] = protect.unmask(seg.source, seg.placeholders)
+            row["meta"]["reference_text"] = text or protect.unmask(masked, seg.placeholders)
         rows.append(row)
     return rows
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from papertrans.rl import refresh as refresh_mod
-from papertrans.rl.datasets import write_rows
-from papertrans.rl.refresh import RefreshBusy, RefreshOptions, plan, read_state, refresh
+from papertrans.rl.datasets import load_rows, write_rows
+from papertrans.rl.recipe import RecipeConfig, plan_steps, recipe_from_args, recipe_help
+from papertrans.rl.refresh import RefreshBusy, RefreshOptions, read_state, refresh
 
 
 def _opts(tmp_path: Path, export: Path) -> RefreshOptions:
@@ -49,10 +50,59 @@ def test_one_run_at_a_time(tmp_path: Path) -> None:
         refresh(opts)
 
 
-def test_plan_picks_methods(tmp_path: Path) -> None:
-    write_rows(tmp_path / "kto.jsonl", [{"prompt": "p", "completion": "c", "label": True},
-                                        {"prompt": "p", "completion": "d", "label": False}])
-    write_rows(tmp_path / "prompts.jsonl", [{"prompt": "p"}])
-    assert [m for m, _ in plan(tmp_path, online=True)] == ["kto", "online-dpo"]
-    write_rows(tmp_path / "dpo.jsonl", [{"prompt": "p", "chosen": "好", "rejected": "bad"}])
-    assert [m for m, _ in plan(tmp_path, online=False)] == ["dpo"]
+def test_the_recipe_plans_sft_with_replay_then_dpo_kto_and_online(tmp_path: Path) -> None:
+    export = tmp_path / "export"
+    write_rows(export / "sft.jsonl", [{"prompt": "p1", "completion": "改正一", "reference": "改正一"},
+                                      {"prompt": "p2", "completion": "好的输出"}])  # a thumbs-up row: not a correction
+    write_rows(export / "dpo.jsonl", [{"prompt": "p1", "chosen": "改正一", "rejected": "bad"}])
+    write_rows(export / "kto.jsonl", [{"prompt": "p", "completion": "c", "label": True},
+                                      {"prompt": "p", "completion": "d", "label": False}])
+    write_rows(export / "prompts.jsonl", [{"prompt": f"q{i}"} for i in range(5)])
+    replay = tmp_path / "replay.jsonl"
+    write_rows(replay, [{"prompt": f"old{i}", "completion": f"旧{i}"} for i in range(10)])
+    recipe = RecipeConfig(replay_file=str(replay), replay_ratio=2.0, online_max_prompts=3)
+    steps = plan_steps(export, recipe, out_dir=tmp_path / "data")
+    assert [s.method for s in steps] == ["sft", "dpo", "kto", "online-dpo"]
+    sft = load_rows(steps[0].data)
+    assert len(sft) == 3 and sum(r["prompt"] == "p1" for r in sft) == 1  # 1 correction + 2 replayed, no thumbs-up
+    assert {"--learning_rate", "2e-4"} <= set(steps[0].args) or "0.0002" in steps[0].args
+    assert steps[1].args[:4] == ["--learning_rate", "5e-06", "--beta", "0.1"]
+    assert [r["prompt"] for r in load_rows(steps[3].data)] == ["q2", "q3", "q4"]  # the newest prompts
+    assert all(s.args[-2:] == ["--seed", "0"] for s in steps)
+    only_thumbs = tmp_path / "thumbs"
+    write_rows(only_thumbs / "kto.jsonl", load_rows(export / "kto.jsonl"))
+    assert [s.method for s in plan_steps(only_thumbs, RecipeConfig(online="none"), out_dir=tmp_path / "d2")] == ["kto"]
+
+
+def test_the_recipe_options_of_refresh_reach_the_plan(tmp_path: Path) -> None:
+    import argparse
+
+    from papertrans.rl.cli import register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["refresh", "--no-kto", "--dpo-beta", "0.05", "--online", "grpo", "--replay", "r.jsonl"])
+    recipe = recipe_from_args(args)
+    assert (recipe.kto, recipe.dpo_beta, recipe.online, recipe.replay_file) == (False, 0.05, "grpo", "r.jsonl")
+    assert all(help_text for help_text in recipe_help().values())  # every field says why
+
+
+def test_a_refused_night_keeps_the_watermark(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The feedback of a night the gate refused is trained on again next night (with the new feedback)."""
+    export = tmp_path / "export"
+    write_rows(export / "dpo.jsonl", [{"prompt": "p", "chosen": "好", "rejected": "bad"}])
+    write_rows(export / "eval.jsonl", [{"prompt": "p", "reference": "好"}])
+    monkeypatch.setattr(refresh_mod, "_train_step", lambda step, out, parent, opts: out)
+    monkeypatch.setattr(refresh_mod, "_gate", lambda *a, **k: False)
+    first = refresh(_opts(tmp_path, export))
+    assert first["outcome"] == "refused_by_gate"
+    state = read_state(tmp_path / "work")
+    assert state["watermark"] is None and state["last_success"] == first["started_at"]
+    second = refresh(_opts(tmp_path, export))
+    assert second["window"]["since"] is None  # still from the start: night 1's feedback is in night 2's window
+    monkeypatch.setattr(refresh_mod, "_gate", lambda *a, **k: True)
+    (tmp_path / "out").mkdir()
+    monkeypatch.setattr(refresh_mod, "_train_step", lambda step, out, parent, opts: tmp_path / "out")
+    third = refresh(_opts(tmp_path, export))
+    assert third["outcome"] == "promoted"
+    assert read_state(tmp_path / "work")["watermark"] == third["started_at"]
