@@ -249,6 +249,8 @@ def summary_dict(result: TranslateResult, output: Path, elapsed: float, job_id: 
             "retried": result.count("retried"),
             "fallback": result.count("fallback"),
             "needs_review": result.count("needs_review"),
+            "memory": result.count("memory"),  # a reader's accepted correction reused
+            "cached": result.count("cached"),  # the server's output cache answered (no model call)
         },
         "fallback_reasons": dict(reasons),
         "fallback_segments": [s.id for s in result.segments if s.status == "fallback"],
@@ -276,11 +278,12 @@ def render_summary(console: Console, summary: dict[str, Any]) -> None:
     table.add_row("output", escape(summary["output"]))
     table.add_row("translation id", str(summary["translation_id"]))
     table.add_row("model", f"{summary['model']}" + (f" + adapter {summary['adapter']}" if summary["adapter"] else ""))
-    review = seg.get("needs_review", 0)
+    review, reused = seg.get("needs_review", 0), (f"{seg[s]} {s}" for s in ("memory", "cached") if seg.get(s))
     table.add_row(
         "segments",
         f"{seg['total']} total: [green]{seg['ok']} ok[/], [yellow]{seg['retried']} retried[/], "
-        f"[red]{seg['fallback']} fallback[/]" + (f", [magenta]{review} needs review[/]" if review else ""),
+        f"[red]{seg['fallback']} fallback[/]" + (f", [magenta]{review} needs review[/]" if review else "")
+        + "".join(f", [cyan]{r}[/]" for r in reused),
     )
     if summary["fallback_reasons"]:
         ids = [escape(i) for i in summary["fallback_segments"]]

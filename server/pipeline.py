@@ -5,7 +5,10 @@ batching sees them together. Each segment goes through its retry ladder (:mod:`s
 :mod:`server.ladder`): a stricter prompt with best-of-N candidates, then smaller pieces (sentences); the best attempt
 is kept (``needs_review`` when a faithfulness check still fails), and a segment with no attempt that keeps every
 placeholder keeps its source text and is reported as ``fallback`` with the reasons. Cancelling
-:meth:`Pipeline.translate` (a client that went away) cancels every engine request.
+:meth:`Pipeline.translate` (a client that went away) cancels every engine request. Before any engine call, every
+segment is looked up at once in the translation memory (accepted corrections: they win) and in the output cache
+(:mod:`server.output_cache`: the kept outcome of the same segment under the same model, adapter, prompts, glossary and
+sampling); what the engine kept this run is written through to the cache afterwards.
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ from papertrans.contract import prompts
 from papertrans.server.domain_errors import DocumentTooLarge
 from papertrans.server.engine import AdapterRef, Engine
 from papertrans.server.metrics import Metrics
+from papertrans.server.output_cache import OutputCache, from_cache, lookup, segment_key, write_through
 from papertrans.server.segments import SegmentOutcome, SegmentTranslator, Tally
 from papertrans.server.settings import TranslateSettings
+from papertrans.server.store import CachedOutput
 
 __all__ = ["Memory", "OnSegment", "Pipeline", "SegmentOutcome", "TranslationResult"]
 
@@ -70,6 +75,7 @@ async def _remembered(
     except Exception:  # an unreadable memory costs a model call, never the translation
         log.exception("translation memory lookup failed; translating without it")
         return {}
+
 
 def _adherence(
     pd: protect.ProtectedDocument, outcomes: list[SegmentOutcome], glossary: protect.Glossary | None
@@ -129,12 +135,14 @@ class Pipeline:
         translation_id: str | None = None,
         memory: Memory | None = None,
         done: Mapping[str, SegmentOutcome] | None = None,
+        cache: OutputCache | None = None,
         verbatim: protect.Verbatim | None = None,
     ) -> TranslationResult:
         """``memory(masked sources, glossary version)`` returns accepted corrections by masked source (the store's
         translation memory); a segment found there is not sent to the engine. ``done`` holds the outcomes of segments
         an earlier, interrupted run already finished (by segment id): they are reused, not sent again, not reported
-        to ``on_segment`` again."""
+        to ``on_segment`` again. ``cache``: the output cache (a segment found there is not sent to the engine either;
+        the memory wins over it)."""
         started = time.perf_counter()
         tid = translation_id or uuid.uuid4().hex
         # in a thread: a large document takes a moment to scan and the event loop must keep serving others
@@ -152,16 +160,23 @@ class Pipeline:
                 items.setdefault(item.segment_id, []).append((item.text, chunk))
         tally = Tally()
         remembered = await _remembered(memory, pd, glossary)
+        keys, hits = await self._cached(cache, pd, items, glossary, adapter, done, remembered)
+        fresh: set[str] = set()  # segments the engine translated in this run (written through to the cache)
         if on_start is not None:
             on_start(len(pd.segments))
 
         async def run(seg: protect.Segment) -> SegmentOutcome:
             if done and seg.id in done:
                 return done[seg.id]
-            outcome = await self.segments.translate(
-                seg, items.get(seg.id, []), glossary, adapter=adapter, tid=tid, tally=tally,
-                remembered=remembered.get(seg.text),
-            )
+            hit = hits.get(seg.id)
+            if hit is not None:
+                outcome = from_cache(seg, hit)
+            else:
+                outcome = await self.segments.translate(
+                    seg, items.get(seg.id, []), glossary, adapter=adapter, tid=tid, tally=tally,
+                    remembered=remembered.get(seg.text),
+                )
+                fresh.add(seg.id)
             self.metrics.segments.labels(outcome.status).inc()
             if outcome.status == "fallback":
                 self.metrics.fallbacks.inc()
@@ -178,6 +193,7 @@ class Pipeline:
             if report is not None and report.status == "fallback" and o.status != "fallback":
                 o.status, o.translation = "fallback", o.source
                 o.reasons = sorted(set(o.reasons) | set(report.reasons))
+        await self._write_through(cache, keys, [o for o in outcomes if o.id in fresh], adapter)
         fallbacks = sum(o.status == "fallback" for o in outcomes)
         stats = {
             "segments": len(pd.segments),
@@ -188,6 +204,7 @@ class Pipeline:
             "fallbacks": fallbacks,
             "needs_review": sum(o.status == "needs_review" for o in outcomes),
             "retries": tally.retries,
+            "cached": len(hits.keys() - fresh),
             "verbatim_blocks": len(pd.verbatim),
             "glossary_adherence": _adherence(pd, outcomes, glossary),
         }
@@ -202,3 +219,39 @@ class Pipeline:
             glossary_version=glossary.version if glossary is not None else None,
             prompt_template_version=prompts.template_version(adapter.prompt_style if adapter is not None else None),
         )
+
+    async def _cached(
+        self, cache: OutputCache | None, pd: protect.ProtectedDocument,
+        items: Mapping[str, list[tuple[str, protect.Chunk]]], glossary: protect.Glossary | None,
+        adapter: AdapterRef | None, done: Mapping[str, SegmentOutcome] | None, remembered: Mapping[str, str],
+    ) -> tuple[dict[str, str], dict[str, CachedOutput]]:
+        """The output cache's key of every segment still to translate (by id), and the stored outcomes found for
+        them, but for a segment the memory answers (it wins). Keys come from the requests each first rung would
+        send: built in a thread, like protect, for a large document."""
+        if cache is None:
+            return {}, {}
+        todo = [s for s in pd.segments if not (done and s.id in done)]
+        keys = await asyncio.to_thread(self._keys, todo, items, glossary, adapter)
+        hits = await lookup(cache, {s.id: keys[s.id] for s in todo if s.text not in remembered})
+        return keys, hits
+
+    async def _write_through(
+        self, cache: OutputCache | None, keys: Mapping[str, str], made: list[SegmentOutcome],
+        adapter: AdapterRef | None,
+    ) -> None:
+        """What the engine made this run, into the cache (``write_through`` keeps only what may be reused)."""
+        if cache is not None:
+            rows = [(keys[o.id], o) for o in made]
+            await write_through(cache, rows, model=self.engine.model_name, adapter=adapter.name if adapter else None)
+
+    def _keys(
+        self, segs: list[protect.Segment], items: Mapping[str, list[tuple[str, protect.Chunk]]],
+        glossary: protect.Glossary | None, adapter: AdapterRef | None,
+    ) -> dict[str, str]:
+        return {
+            seg.id: segment_key(
+                seg, self.segments.first_requests(seg, items.get(seg.id, []), glossary, adapter=adapter),
+                engine=self.engine, adapter=adapter, glossary=glossary, settings=self.settings,
+            )
+            for seg in segs
+        }

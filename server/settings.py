@@ -48,6 +48,12 @@ class TranslateSettings(BaseModel):
         "reader correction, or else a pair imported from TMX (POST /memory/import, any glossary version), gets it "
         "(status 'memory') without a model call.",
     )
+    cache: bool = Field(
+        True,
+        description="Output cache: a segment translated before under the same key (masked source, prompts with "
+        "their context, model, adapter version, prompt style, glossary version, sampling and retry settings) "
+        "gets the kept output again (status 'cached') without a model call; the memory wins over it.",
+    )
     keep_references: bool = Field(
         True,
         description="Keep the references / bibliography section as it is: from a heading such as References, "

@@ -12,6 +12,7 @@ from papertrans import protect
 from papertrans.server.adapters import AdapterRegistry
 from papertrans.server.domain_errors import InvalidDocument
 from papertrans.server.metrics import Metrics
+from papertrans.server.output_cache import OutputCache
 from papertrans.server.pipeline import Memory, OnSegment, Pipeline, SegmentOutcome, TranslationResult
 from papertrans.server.settings import TranslateSettings
 from papertrans.server.store import SegmentRecord, Store, TranslationRecord
@@ -57,6 +58,10 @@ class Translator:
         """The store's translation memory, unless turned off (``translate.memory``) or there is no store."""
         return self.store.memory if self.store is not None and self.settings.memory else None
 
+    def _cache(self) -> OutputCache | None:
+        """The store's output cache, unless turned off (``translate.cache``) or there is no store."""
+        return self.store if self.store is not None and self.settings.cache else None
+
     def adapter_spec(self, requested: str | None) -> str | None:
         """The adapter a request runs on: its own, else the server's default; ``none`` is the base model."""
         spec = requested if requested is not None else self.default_adapter
@@ -100,6 +105,7 @@ class Translator:
                 translation_id=translation_id,
                 memory=None if evaluation else self._memory(),
                 done=done,
+                cache=self._cache(),
                 verbatim=self.verbatim(req),
             )
         if not evaluation:

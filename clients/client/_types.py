@@ -36,7 +36,7 @@ class SegmentResult:
     id: str
     source: str
     translation: str
-    status: str  # "ok" | "retried" | "needs_review" | "fallback" | "memory" (docs/CONTRACTS.md)
+    status: str  # "ok" | "retried" | "needs_review" | "fallback" | "memory" | "cached" (docs/CONTRACTS.md)
     reasons: list[str] = field(default_factory=list)
 
     @classmethod
@@ -61,6 +61,7 @@ class TranslateStats:
     retries: int = 0
     glossary_adherence: float | None = None  # None without a glossary
     verbatim_blocks: int = 0  # parts kept as they are (references, byline, captions): no model call
+    cached: int = 0  # segments the server's output cache answered (no model call)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TranslateStats:
@@ -74,6 +75,7 @@ class TranslateStats:
             retries=int(data["retries"]),
             glossary_adherence=_float_or_none(data["glossary_adherence"]),
             verbatim_blocks=int(data.get("verbatim_blocks", 0)),  # absent from servers before issue 21
+            cached=int(data.get("cached", 0)),  # absent from servers before the output cache
         )
 
 

@@ -57,7 +57,7 @@ class SegmentOut(msgspec.Struct):
     id: str
     source: str
     translation: str
-    status: Literal["ok", "retried", "needs_review", "fallback", "memory"]
+    status: Literal["ok", "retried", "needs_review", "fallback", "memory", "cached"]
     reasons: list[str]
 
 

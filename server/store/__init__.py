@@ -4,6 +4,7 @@ SQLite in WAL mode in the server's data folder by default, PostgreSQL (asyncpg) 
 """
 
 from ._adapters import AdapterTable
+from ._cache import CachedOutput
 from ._db import resolve_url
 from ._idempotency import WriteResult, request_hash
 from ._jobs import Claim, JobTable, LeaseLost
@@ -17,6 +18,7 @@ from .errors import RecordNotFound, StoreConflict, StoreError, StoreUnavailable
 __all__ = [
     "SCHEMA_HEAD",
     "AdapterTable",
+    "CachedOutput",
     "Claim",
     "Comparison",
     "Feedback",

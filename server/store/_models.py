@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "Comparison", "Feedback", "IdempotencyEntry", "Segment", "Translation"]
+__all__ = ["Base", "CachedOutputRow", "Comparison", "Feedback", "IdempotencyEntry", "Segment", "Translation"]
 
 
 class Base(DeclarativeBase):
@@ -99,3 +99,20 @@ class IdempotencyEntry(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     response: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CachedOutputRow(Base):
+    """One segment's kept model output, found again by a hash of everything that produced it (migration 0004,
+    :mod:`._cache`)."""
+
+    __tablename__ = "output_cache"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the key parts
+    output: Mapped[str] = mapped_column(Text)  # masked, as the model wrote it (the kept attempt)
+    prompt: Mapped[str] = mapped_column(Text)  # the kept attempt's prompt (recorded with the segment again)
+    status: Mapped[str] = mapped_column(String(32))  # when it was made: ok | retried | needs_review (| answer)
+    reasons: Mapped[list[str]] = mapped_column(JSON)
+    model: Mapped[str] = mapped_column(String(512))  # for inspection and pruning; the key already holds both
+    adapter: Mapped[str | None] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    hits: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,8 +1,8 @@
 """The feedback store: a small facade over one repository per concern, all on one :class:`Database`.
 
 ``Store``'s methods are what the server, the exporter and rl call; each delegates to the repository of its concern
-(:mod:`._translations`, :mod:`._memory`, :mod:`._idempotency`, :mod:`._feedback`, :mod:`._comparisons`,
-:mod:`._stats`), which are also reachable as attributes (``store.translations`` ...).
+(:mod:`._translations`, :mod:`._memory`, :mod:`._cache`, :mod:`._idempotency`, :mod:`._feedback`,
+:mod:`._comparisons`, :mod:`._stats`), which are also reachable as attributes (``store.translations`` ...).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import _migrate
+from ._cache import CachedOutput, OutputCacheTable
 from ._comparisons import Comparisons
 from ._db import Database, resolve_url
 from ._feedback import FeedbackWrites
@@ -32,7 +33,8 @@ log = logging.getLogger(__name__)
 
 
 class Store:
-    """Async access to translations, segments, feedback, comparisons, translation memory and statistics."""
+    """Async access to translations, segments, feedback, comparisons, translation memory, the output cache and
+    statistics."""
 
     def __init__(self, url: str) -> None:
         self.db = Database(url)
@@ -40,6 +42,7 @@ class Store:
         self.dialect = self.db.dialect
         self.translations = Translations(self.db)
         self.memory_table = Memory(self.db)
+        self.output_cache = OutputCacheTable(self.db)
         self.idempotency = Idempotency(self.db)
         self.feedback = FeedbackWrites(self.idempotency)
         self.comparisons = Comparisons(self.idempotency)
@@ -113,6 +116,15 @@ class Store:
     async def memory(self, sources: Sequence[str], glossary_version: str | None) -> dict[str, str]:
         """Translation memory: accepted corrections by masked source (see :meth:`Memory.lookup`)."""
         return await self.memory_table.lookup(sources, glossary_version)
+
+    async def cached_outputs(self, keys: Sequence[str]) -> dict[str, CachedOutput]:
+        """The output cache: kept outputs by key (see :meth:`OutputCacheTable.get`)."""
+        return await self.output_cache.get(keys)
+
+    async def cache_outputs(
+        self, entries: Sequence[tuple[str, CachedOutput]], *, model: str, adapter: str | None
+    ) -> int:
+        return await self.output_cache.put(entries, model=model, adapter=adapter)
 
     async def idempotent_write(self, scope: str, key: str | None, req_hash: str, action: WriteAction) -> WriteResult:
         return await self.idempotency.write(scope, key, req_hash, action)

@@ -55,7 +55,7 @@ def test_translate_markdown(live_server: str, tmp_path: Path, capsys: pytest.Cap
     assert text != PAPER
     segments = summary["segments"]
     assert isinstance(segments, dict) and segments["total"] == sum(
-        segments[s] for s in ("ok", "retried", "fallback", "needs_review"))
+        segments[s] for s in ("ok", "retried", "fallback", "needs_review", "memory", "cached"))
     assert summary["glossary_adherence"] is not None
     assert summary["translation_id"] and summary["tokens"]
     assert _leftovers(tmp_path) == []  # the resume state is gone once the output is written
@@ -277,7 +277,9 @@ def test_summary_counts_and_lists_needs_review(dead_url: str, tmp_path: Path, ca
     # needs_review is a warning: --strict still exits 0 when nothing fell back
     assert main(["translate", str(paper), "--server", dead_url, "--json", "--strict", "-q"]) == exitcodes.OK
     summary = _summary(capsys)
-    assert summary["segments"] == {"total": 3, "ok": 1, "retried": 0, "fallback": 0, "needs_review": 2}
+    assert summary["segments"] == {
+        "total": 3, "ok": 1, "retried": 0, "fallback": 0, "needs_review": 2, "memory": 0, "cached": 0
+    }
     assert summary["needs_review_reasons"] == {"omission": 2, "markup_changed": 1}
     assert summary["needs_review_segments"] == [{"id": "s1", "reasons": ["omission"]},
                                                 {"id": "s2", "reasons": ["markup_changed", "omission"]}]

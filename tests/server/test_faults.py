@@ -44,7 +44,8 @@ class DyingEngine(FakeEngine):
 
 async def test_engine_death_fails_in_flight_requests_fast_with_503(app_factory: Any) -> None:
     engine = DyingEngine()
-    async with serve(app_factory(engine, engine_check_s=0.05)) as c:
+    # no output cache: the second translate of DOC must reach the engine (to be in flight when it dies)
+    async with serve(app_factory(engine, engine_check_s=0.05, translate={"cache": False})) as c:
         assert (await c.post("/translate", json={"markdown": DOC})).status_code == 200
         in_flight = asyncio.create_task(c.post("/translate", json={"markdown": DOC}))
         await asyncio.sleep(0.1)

@@ -34,8 +34,9 @@ ECHO = "如⟦1⟧所示，在实践中，我们很少从头开始训练这样�
 
 
 async def _translate(app_factory: Any, engine: FakeEngine) -> dict[str, Any]:
-    # one candidate per retry: the script counts engine calls, one per attempt (best-of-N: tests/server/test_ladder.py)
-    async with serve(app_factory(engine, translate={"retry_candidates": 1})) as c:
+    # one candidate per retry: the script counts engine calls, one per attempt (best-of-N: tests/server/test_ladder.py);
+    # no output cache: each call scripts another engine under the same model name, which the cache cannot tell apart
+    async with serve(app_factory(engine, translate={"retry_candidates": 1, "cache": False})) as c:
         body: dict[str, Any] = (await c.post("/translate", json={"markdown": DOC})).json()
     assert_document_intact(DOC, body)
     return body

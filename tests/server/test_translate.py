@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from papertrans import protect
@@ -43,6 +44,8 @@ async def test_all_items_are_submitted_concurrently(app_factory: Any) -> None:
 
 async def test_glossary_enforced_terms_reported(app_factory: Any) -> None:
     glossary = [{"source": "attention", "target": "注意力"}]
+    # no output cache: the three apps share a data folder and their engines differ under the same model name
+    app_factory = functools.partial(app_factory, translate={"cache": False})
     async with serve(app_factory(FakeEngine())) as c:  # fake says 关注, like the real small model
         bad = (await c.post("/translate", json={"markdown": SENTENCE, "glossary": glossary})).json()
     assert bad["stats"]["glossary_adherence"] == 0.0
