@@ -450,3 +450,20 @@ async def test_the_table_stores_finds_and_counts_hits(backend: str, tmp_path: Pa
             await st.close()
     finally:
         await drop_database(db)
+
+
+async def test_cached_segments_add_no_training_data(app_factory: Any) -> None:
+    """A thumbs-up on a cached segment and on the original is one SFT row: the same prompt and output."""
+    from papertrans.server.store.export import export
+
+    async with serve(app_factory(FakeEngine())) as c:
+        first = await _translate(c, DOC)
+        second = await _translate(c, DOC)
+        assert second["segments"][0]["status"] == "cached"
+        for body in (first, second):
+            vote = {"translation_id": body["translation_id"], "segment_id": "s0", "rating": "up"}
+            assert (await c.post("/feedback", json=vote)).status_code == 201
+        rows = (await export(c.app.state.store, "sft")).rows
+        prompts = (await export(c.app.state.store, "prompts")).rows
+    assert len(rows) == 1 and rows[0]["completion"].startswith("译：")
+    assert len(prompts) == 3  # three segments' prompts, not six
