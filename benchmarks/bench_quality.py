@@ -21,16 +21,26 @@ way (``benchmarks/quality_figures.py`` defines them). Printed as one table, with
   each kept segment's translation re-masked with the placeholders of the source protected again, and the segments
   ``protect.validate`` flags with each faithfulness reason (``placeholder_number``: target 0); statuses and the
   ``needs_review`` share;
+* terminology, documents (issue 21): per document, the share of the occurrences of its terms seen 3 times or more
+  whose segment translation holds the term's chosen translation (the document terminology the server reported;
+  ``quality_figures.term_consistency``), and the terms by source layer;
 * wall time: all units, both documents, and each document's own request (the documents are sent at once).
 
 It starts vLLM: on the shared machine run it under the heavy lock::
 
     .venv/bin/python benchmarks/bench_quality.py [--limit N] [--no-docs]
-        [--adapter FOLDER|none] [--model SPEC] [--no-constrain] [--json out.json]
+        [--adapter FOLDER|none] [--model SPEC] [--no-constrain] [--terminology on|off|both] [--no-term-base]
+        [--json out.json]
 
 ``--adapter`` registers a PEFT folder as adapter ``bench`` and translates with it (``none``: the base model; default:
 whatever the server's default is). ``--model`` overrides ``PAPERTRANS_MODEL``. ``--json`` keeps every output (source,
-reference, markdown, segments, seconds) and the figures.
+reference, markdown, segments, seconds, terminology) and the figures.
+
+``--terminology both`` translates everything twice on the same engine, first with the document terminology step off
+(today's server: ``PAPERTRANS_TRANSLATE__TERMINOLOGY=false``), then on, and prints the two side by side; the run
+without the step is scored for term consistency against the terms the run with it chose. ``--json out.json`` then
+writes ``out.terminology-off.json`` and ``out.terminology-on.json``. ``--no-term-base`` turns the shipped term base
+off (``PAPERTRANS_TRANSLATE__TERM_BASE=false``).
 
 Re-scoring a saved ``--json`` run (pure Python, no engine; a run saved before the sources were kept takes them from
 ``--dev`` by unit id and document order); two files or more print side by side, e.g. before | after::
@@ -56,7 +66,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ladder_trace import record_ladder
-from quality_figures import Output, Run, figures, table
+from quality_figures import Output, Run, Terms, chosen_terms, figures, table
 
 REPO = Path(__file__).resolve().parents[1]
 DEV = REPO.parent / "shared" / "data" / "dev"
@@ -89,14 +99,15 @@ def _unit(saved: dict[str, Any], dev_units: dict[str, dict[str, Any]]) -> Output
         raise DevDataMissing(f"unit {saved['id']} of the run")
     dev = dev_units.get(saved["id"], {})
     source, reference = saved.get("source", dev.get("en", "")), saved.get("reference", dev.get("zh", ""))
-    return Output(saved["id"], source, saved["markdown"], saved["segments"], reference, saved.get("seconds"))
+    return Output(saved["id"], source, saved["markdown"], saved["segments"], reference, saved.get("seconds"),
+                  saved.get("terminology", []))
 
 
 def _doc(saved: dict[str, Any], dev_doc: tuple[str, str] | None) -> Output:
     """A saved document; without its name and source, the dev document sent in its place (name order)."""
     name, source = dev_doc or ("", "")
     return Output(saved.get("name", name), saved.get("source", source), saved["markdown"], saved["segments"],
-                  seconds=saved.get("seconds"))
+                  seconds=saved.get("seconds"), terminology=saved.get("terminology", []))
 
 
 def run_from_json(data: dict[str, Any], dev: Path) -> Run:
@@ -116,30 +127,31 @@ def run_from_json(data: dict[str, Any], dev: Path) -> Run:
     )
 
 
-def run_to_json(run: Run) -> dict[str, Any]:
+def run_to_json(run: Run, terms: Terms | None = None) -> dict[str, Any]:
     """What ``--rescore`` reads back (and :func:`run_from_json` takes without the dev data)."""
     return {
         "units": {"seconds": run.units_seconds},
         "docs": {"seconds": run.docs_seconds},
         "outputs": [
             {"id": u.name, "source": u.source, "reference": u.reference, "markdown": u.markdown,
-             "segments": u.segments, "seconds": u.seconds}
+             "segments": u.segments, "seconds": u.seconds, "terminology": u.terminology}
             for u in run.units
         ],
         "doc_outputs": [
-            {"name": d.name, "source": d.source, "markdown": d.markdown, "segments": d.segments, "seconds": d.seconds}
+            {"name": d.name, "source": d.source, "markdown": d.markdown, "segments": d.segments, "seconds": d.seconds,
+             "terminology": d.terminology}
             for d in run.docs
         ],
-        "figures": figures(run),
+        "figures": figures(run, terms),
     }
 
 
 def rescore(paths: list[Path], dev: Path) -> None:
-    """Print the figures of saved runs side by side, one column per file."""
-    columns = []
-    for path in paths:
-        run = run_from_json(json.loads(path.read_text(encoding="utf-8")), dev)
-        columns.append((path.name, figures(run)))
+    """Print the figures of saved runs side by side, one column per file; a run without a document terminology (the
+    step off) is scored for term consistency against the first run's that has one."""
+    runs = [(path.name, run_from_json(json.loads(path.read_text(encoding="utf-8")), dev)) for path in paths]
+    chosen = next((terms for _, run in runs if (terms := chosen_terms(run.docs))), {})
+    columns = [(name, figures(run, chosen_terms(run.docs) or chosen)) for name, run in runs]
     print(table(columns), flush=True)
 
 
@@ -195,7 +207,7 @@ async def translate_all(client: Any, docs: list[str], adapter: str | None) -> li
     return list(await asyncio.gather(*(one(d) for d in docs)))
 
 
-def settings_for(args: argparse.Namespace, tmp: Path) -> Any:
+def settings_for(args: argparse.Namespace, tmp: Path, terminology: bool = True) -> Any:
     from papertrans.server.settings import Settings
 
     overrides: dict[str, Any] = {
@@ -221,6 +233,9 @@ def settings_for(args: argparse.Namespace, tmp: Path) -> Any:
         settings.default_adapter = resolve_default_adapter(None, settings.model) or "none"
     if args.no_constrain:
         settings.engine.constrain_placeholders = False
+    settings.translate.terminology = terminology
+    if args.no_term_base:
+        settings.translate.term_base = False
     return settings
 
 
@@ -251,7 +266,7 @@ async def translate_run(client: Any, units: list[dict[str, Any]], docs: list[tup
     t0 = time.perf_counter()
     bodies = await translate_all(client, [u["en"] for u in units], adapter)
     outputs = [
-        Output(u["id"], u["en"], b["markdown"], b["segments"], u["zh"], seconds)
+        Output(u["id"], u["en"], b["markdown"], b["segments"], u["zh"], seconds, b.get("terminology", []))
         for u, (b, seconds) in zip(units, bodies, strict=True)
     ]
     run = Run(outputs, [], round(time.perf_counter() - t0, 1))
@@ -261,7 +276,7 @@ async def translate_run(client: Any, units: list[dict[str, Any]], docs: list[tup
         t0 = time.perf_counter()
         doc_bodies = await translate_all(client, [text for _, text in docs], adapter)
         run.docs_seconds = round(time.perf_counter() - t0, 1)
-        run.docs = [Output(name, text, b["markdown"], b["segments"], seconds=s)
+        run.docs = [Output(name, text, b["markdown"], b["segments"], seconds=s, terminology=b.get("terminology", []))
                     for (name, text), (b, s) in zip(docs, doc_bodies, strict=True)]
         print(f"[docs] {len(docs)} translated in {run.docs_seconds} s", flush=True)
     return run
@@ -274,24 +289,36 @@ async def live(args: argparse.Namespace) -> None:
     docs = [] if args.no_docs else load_docs(args.dev)
     from papertrans.server.app import create_app
 
+    modes = {"on": [True], "off": [False], "both": [False, True]}[args.terminology]
+    runs: list[tuple[bool, Run, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-quality-") as tmp:
-        settings = settings_for(args, Path(tmp))
-        engine = await start_engine(settings)
+        engine = await start_engine(settings_for(args, Path(tmp) / "engine"))
         try:
-            async with serve(create_app(settings, engine=engine)) as client:
-                adapter = None
-                if args.adapter is not None and args.adapter.lower() not in ("none", "base"):
-                    adapter = await register_adapter(client, settings, Path(args.adapter))
-                run = await translate_run(client, units, docs, adapter)
+            for terminology in modes:  # one app (own data folder: no output cache across modes) per mode
+                settings = settings_for(args, Path(tmp) / ("on" if terminology else "off"), terminology)
+                async with serve(create_app(settings, engine=engine)) as client:
+                    adapter = None
+                    if args.adapter is not None and args.adapter.lower() not in ("none", "base"):
+                        adapter = await register_adapter(client, settings, Path(args.adapter))
+                    print(f"terminology {'on' if terminology else 'off'}", flush=True)
+                    runs.append((terminology, await translate_run(client, units, docs, adapter), settings))
         finally:
             await engine.close()
-    results = run_to_json(run)
-    results["settings"] = {
-        "model": settings.model, "adapter": args.adapter, "constrain": settings.engine.constrain_placeholders
-    }
-    print(table([(f"{settings.model}, adapter {args.adapter or 'default'}", results["figures"])]), flush=True)
-    if args.json:
-        args.json.write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")
+    # the run without the step is scored against the terms the run with it chose
+    chosen = next((chosen_terms(run.docs) for on, run, _ in runs if on), None)
+    columns = []
+    for terminology, run, settings in runs:
+        results = run_to_json(run, None if terminology else chosen)
+        results["settings"] = {
+            "model": settings.model, "adapter": args.adapter, "constrain": settings.engine.constrain_placeholders,
+            "terminology": terminology, "term_base": settings.translate.term_base,
+        }
+        label = f"terminology {'on' if terminology else 'off'}"
+        columns.append((f"{settings.model}, adapter {args.adapter or 'default'}, {label}", results["figures"]))
+        if args.json:
+            path = args.json if len(runs) == 1 else args.json.with_suffix(f".{label.replace(' ', '-')}.json")
+            path.write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")
+    print(table(columns), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -301,6 +328,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--adapter", default=None, help="PEFT folder to translate with, or 'none' for the base model")
     ap.add_argument("--model", default=None, help="model spec (default: the server's, PAPERTRANS_MODEL)")
     ap.add_argument("--no-constrain", action="store_true", help="turn constrained decoding off")
+    ap.add_argument("--terminology", choices=("on", "off", "both"), default="on",
+                    help="the document terminology step: on (the server's default), off (today's figure), or both "
+                    "runs side by side, off first (default: %(default)s)")
+    ap.add_argument("--no-term-base", action="store_true", help="turn the shipped term base off")
     ap.add_argument("--dev", type=Path, default=DEV, help="the dev data folder (default: ../shared/data/dev)")
     ap.add_argument("--json", type=Path, default=None, help="write the figures (and every output) here")
     ap.add_argument("--trace", type=Path, default=None, metavar="FILE.jsonl",

@@ -1,7 +1,7 @@
 """The figures of a quality run, from what the server returned: pure functions, no engine, no I/O.
 
 ``bench_quality.py`` prints them after a run and for a saved run (``--rescore``); ``bench_loop.py`` and
-``measure_memory_examples.py`` score with the same definitions. Three groups:
+``measure_memory_examples.py`` score with the same definitions. Four groups:
 
 * quality, on the words alone (:func:`text_only`: protected items, HTML and Markdown punctuation removed from both
   sides): corpus chrF, BLEU (``tokenize="zh"``), the Chinese share of the output's letters (:func:`scores`);
@@ -9,7 +9,11 @@
 * faithfulness, recomputed here and independent of the reasons the server reported (a server without the checks is
   scored the same way): length against the human translation (:func:`length_ratio`), odd or changed emphasis
   (:func:`emphasis_faults`), formulas written touching (:func:`touching_count`), and each segment's translation
-  re-masked and re-validated by ``protect.validate`` (:func:`revalidate`).
+  re-masked and re-validated by ``protect.validate`` (:func:`revalidate`);
+* terminology, documents: the share of the occurrences of each document's terms (those seen 3 times or more) whose
+  segment translation holds the term's chosen translation (:func:`term_consistency`), counted here on the returned
+  segments with ``protect.term_uses``; the terms and their translations are the document terminology a server with
+  the terminology step reported, so a run without the step is scored against the terms another run chose.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ __all__ = [
     "scores",
     "short_name",
     "table",
+    "term_consistency",
     "text_only",
     "touching_count",
 ]
@@ -246,6 +251,7 @@ class Output:
     segments: list[dict[str, Any]]  # the server's public segments: {id, source, translation, status, reasons}
     reference: str = ""
     seconds: float | None = None  # this request alone (None: not recorded by the run)
+    terminology: list[dict[str, Any]] = field(default_factory=list)  # the server's document terminology, if any
 
 
 @dataclass
@@ -355,12 +361,58 @@ def _wall(run: Run) -> dict[str, str]:
     return rows
 
 
+#: Terms: (term, chosen translation) pairs, by document name.
+Terms = dict[str, list[tuple[str, str]]]
+
+
+def chosen_terms(outputs: Iterable[Output]) -> Terms:
+    """The document terminology each output's server reported (terms with a translation), by document name."""
+    return {o.name: [(str(t["term"]), str(t["translation"])) for t in o.terminology if t.get("translation")]
+            for o in outputs if o.terminology}
+
+
+def term_consistency(output: Output, terms: list[tuple[str, str]], min_occurrences: int = 3) -> tuple[int, int, int]:
+    """``(terms, occurrences, consistent)`` of ``output`` for the ``terms`` seen ``min_occurrences`` times or more in
+    its sources: occurrences whose segment translation holds the term's translation (a fallback holds none)."""
+    entries: dict[str, tuple[str, str]] = {}
+    for term, translation in terms:
+        entries.setdefault(term.lower(), (term, translation))
+    if not entries:
+        return 0, 0, 0
+    pairs = [(str(s["source"]), "" if s["status"] == "fallback" else str(s["translation"])) for s in output.segments]
+    uses = [u for u in protect.term_uses(pairs, protect.Glossary.from_pairs(entries.values()))
+            if u.occurrences >= min_occurrences]
+    return len(uses), sum(u.occurrences for u in uses), sum(u.consistent for u in uses)
+
+
+def _terminology(docs: list[Output], terms: Terms) -> dict[str, str]:
+    rows: dict[str, str] = {}
+    total = [0, 0, 0]
+    for doc in docs:
+        if doc.name not in terms:
+            continue
+        counted = term_consistency(doc, terms[doc.name])
+        total = [a + b for a, b in zip(total, counted, strict=True)]
+        rows[f"{short_name(doc.name)}: consistent occurrences of terms seen >= 3 times"] = (
+            f"{_share(counted[2], counted[1])}, {counted[0]} terms"
+        )
+    if rows:
+        rows["term consistency, all documents (target >= 95 %)"] = _share(total[2], total[1])
+    sources = Counter(str(t["source"]) for d in docs for t in d.terminology)
+    if sources:
+        rows["terms by source (model, term base, user, none)"] = " / ".join(
+            str(sources[k]) for k in ("model", "term_base", "user", "none")
+        )
+    return rows
+
+
 #: The section of :func:`figures` that :func:`table` lists below the table, not in it (ids and items: long).
 EXAMPLES = "examples"
 
 
-def figures(run: Run) -> Rows:
-    """Every figure of ``run``, printable (see the module docstring; targets from issue 20 in the labels)."""
+def figures(run: Run, terms: Terms | None = None) -> Rows:
+    """Every figure of ``run``, printable (see the module docstring; targets from issues 20 and 21 in the labels).
+    ``terms``: the document terminology to score term consistency against (default: the run's own)."""
     examples: dict[str, str] = {}
     units: dict[str, str] = {}
     if run.units:
@@ -377,6 +429,7 @@ def figures(run: Run) -> Rows:
         "integrity: documents": _integrity(run.docs, examples, "documents") if run.docs else {},
         "faithfulness: units": units,
         "faithfulness: documents": docs,
+        "terminology: documents": _terminology(run.docs, chosen_terms(run.docs) if terms is None else terms),
         "wall time": _wall(run),
         EXAMPLES: examples,
     }

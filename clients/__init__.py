@@ -15,6 +15,7 @@ from .client import (
     Job,
     ProgressCallback,
     SegmentResult,
+    TermResult,
     TranslateResult,
     TranslateStats,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "ProgressCallback",
     "SegmentResult",
     "ServerUnavailable",
+    "TermResult",
     "TexDocument",
     "TranslateResult",
     "TranslateStats",

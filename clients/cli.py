@@ -196,6 +196,9 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     if source.exists() and output.resolve() == source.resolve():
         raise InputError("the output would overwrite the input; pass -o")
     cfg = _config(args)
+    if args.export_terms and Path(args.export_terms).suffix.lower() not in (".csv", ".tsv", ".json", ".tbx"):
+        raise InputError(f"--export-terms {args.export_terms}: the format is chosen by its extension: "
+                         ".csv, .tsv, .json, .tbx")
     glossary = load_glossary(Path(cfg.glossary)) if cfg.glossary else None
     markdown, warnings = load_source(source, output, latex_source=Path(args.source) if args.source else None,
                                      pdf_backend=args.backend)
@@ -228,6 +231,12 @@ def _cmd_translate(args: argparse.Namespace) -> int:
                       "run the same command again to resume it")
             return exitcodes.INTERRUPTED
     atomic_write(output, result.markdown)
+    if args.export_terms:
+        from ._interchange import _glossary_text
+
+        terms = result.document_glossary()
+        atomic_write(Path(args.export_terms), _glossary_text(terms, Path(args.export_terms).suffix.lower()))
+        err.print(f"wrote the document's terminology to {args.export_terms} ({len(terms)} terms)")
     state.remove(key)
     summary = summary_dict(result, output, time.monotonic() - started, job_id)
     if args.json:
@@ -365,6 +374,9 @@ def register(sub: Any) -> None:
                    help="keep figure and table captions as they are (by default translated)")
     p.add_argument("--glossary", metavar="FILE",
                    help="term list (.csv/.tsv 'source,target', .json, .toml) [env PAPERTRANS_GLOSSARY]")
+    p.add_argument("--export-terms", metavar="FILE",
+                   help="write the document's terminology (each term and the translation the server enforced) to "
+                        "FILE (.csv/.tsv/.json/.tbx): review or edit it and pass it back with --glossary")
     p.add_argument("--adapter", metavar="NAME", help="LoRA adapter: NAME (its active version) or NAME@VERSION "
                                                      "[env PAPERTRANS_ADAPTER]")
     p.add_argument("--strict", action="store_true",

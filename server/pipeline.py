@@ -19,7 +19,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from papertrans import protect
@@ -31,6 +31,7 @@ from papertrans.server.output_cache import OutputCache, from_cache, lookup, segm
 from papertrans.server.segments import SegmentOutcome, SegmentTranslator, Tally
 from papertrans.server.settings import TranslateSettings
 from papertrans.server.store import CachedOutput
+from papertrans.server.terminology import Terminology
 
 __all__ = ["Memory", "OnSegment", "Pipeline", "SegmentOutcome", "TranslationResult"]
 
@@ -51,6 +52,7 @@ class TranslationResult:
     doc_hash: str
     glossary_version: str | None
     prompt_template_version: str  # of the prompts actually built: the adapter's style (its metadata), else few-shot
+    terminology: list[dict[str, Any]] = field(default_factory=list)  # server.terminology.TermChoice.public each
 
     def public(self) -> dict[str, Any]:
         return {
@@ -60,6 +62,7 @@ class TranslationResult:
             "stats": self.stats,
             "model": self.model,
             "adapter": self.adapter,
+            "terminology": self.terminology,
         }
 
 
@@ -96,6 +99,13 @@ def _adherence(
     return round(kept / total, 4) if total else None
 
 
+def _pairs(pd: protect.ProtectedDocument, outcomes: list[SegmentOutcome]) -> list[tuple[str, str]]:
+    """Each segment's masked source and masked translation (``""`` for one kept in English): what term consistency
+    is counted on."""
+    by_id = {o.id: o for o in outcomes}
+    return [(s.text, "" if by_id[s.id].status == "fallback" else by_id[s.id].output) for s in pd.segments]
+
+
 OnSegment = Callable[[SegmentOutcome], None]
 
 
@@ -114,6 +124,7 @@ class Pipeline:
         self.max_segments = max_segments
         self.metrics = metrics or Metrics()
         self.segments = SegmentTranslator(engine, settings, self.metrics)
+        self.terminology = Terminology(engine, settings)
 
     def verbatim(self, requested: protect.Verbatim | None = None) -> protect.Verbatim:
         """What stays as it is: a request's own choice, else the server's settings (``translate.keep_*``). Kept
@@ -159,8 +170,14 @@ class Pipeline:
             for item in sorted(chunk.items, key=lambda it: it.part):
                 items.setdefault(item.segment_id, []).append((item.text, chunk))
         tally = Tally()
+        # the document's glossary (the request's entries, then its chosen terms) is what the prompts enforce; the
+        # memory stays keyed by the request's glossary (a correction is a reader's, whatever the terms chosen)
+        terms = await self.terminology.choose(
+            pd, glossary, adapter=adapter, request_id=tid, tally=tally, cache=cache
+        )
+        enforced = terms.glossary
         remembered = await _remembered(memory, pd, glossary)
-        keys, hits = await self._cached(cache, pd, items, glossary, adapter, done, remembered)
+        keys, hits = await self._cached(cache, pd, items, enforced, adapter, done, remembered)
         fresh: set[str] = set()  # segments the engine translated in this run (written through to the cache)
         if on_start is not None:
             on_start(len(pd.segments))
@@ -173,7 +190,7 @@ class Pipeline:
                 outcome = from_cache(seg, hit)
             else:
                 outcome = await self.segments.translate(
-                    seg, items.get(seg.id, []), glossary, adapter=adapter, tid=tid, tally=tally,
+                    seg, items.get(seg.id, []), enforced, adapter=adapter, tid=tid, tally=tally,
                     remembered=remembered.get(seg.text),
                 )
                 fresh.add(seg.id)
@@ -207,6 +224,8 @@ class Pipeline:
             "cached": len(hits.keys() - fresh),
             "verbatim_blocks": len(pd.verbatim),
             "glossary_adherence": _adherence(pd, outcomes, glossary),
+            "term_consistency": terms.count(_pairs(pd, outcomes)),
+            "terminology_requests": terms.requests,
         }
         return TranslationResult(
             translation_id=tid,
@@ -218,6 +237,7 @@ class Pipeline:
             doc_hash=hashlib.sha256(markdown.encode()).hexdigest(),
             glossary_version=glossary.version if glossary is not None else None,
             prompt_template_version=prompts.template_version(adapter.prompt_style if adapter is not None else None),
+            terminology=terms.public(),
         )
 
     async def _cached(

@@ -70,6 +70,32 @@ class TranslateSettings(BaseModel):
         description="Keep figure and table captions as they are ('Figure 3:', 'Table 2.', the converters' "
         "'Figure:' / 'Table:' lines, an image's alt text); off: readers want captions translated.",
     )
+    terminology: bool = Field(
+        True,
+        description="Document terminology: before translating, extract the document's terms (frequent phrases, "
+        "hyphenated technical words, acronyms' expansions), choose one translation for each (the request's "
+        "glossary, then the term base, then one short model request per term) and enforce them as the document's "
+        "glossary; the response reports each term, its translation, its source and its consistency "
+        "(docs/terminology.md).",
+    )
+    term_base: bool = Field(
+        True,
+        description="The shipped EN->ZH term base (ML, statistics, RL, systems; papertrans/contract/terms) as the "
+        "layer of the document terminology under the request's glossary; false = user glossary and model only.",
+    )
+    terminology_max_terms: int = Field(
+        40,
+        ge=0,
+        le=500,
+        description="Most model requests of the terminology step per document (one per extracted term no glossary "
+        "or term base covers, most frequent first); 0 = never ask the model.",
+    )
+    terminology_min_occurrences: int = Field(
+        2,
+        ge=1,
+        description="Times a phrase must occur in a document to be one of its terms (acronyms' expansions and term "
+        "base entries count from one).",
+    )
 
 
 class LimitsSettings(BaseModel):

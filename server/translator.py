@@ -129,6 +129,8 @@ class Translator:
                 settings={
                     "output": req.output,
                     "glossary": [list(p) for p in req.glossary],
+                    # the document's terminology (server.terminology): what the prompts enforced besides the glossary
+                    "terminology": result.terminology,
                     "temperature": self.settings.temperature,
                     "chunk_budget_tokens": self.settings.chunk_budget_tokens,
                     "overlap": self.settings.overlap,

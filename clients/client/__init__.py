@@ -2,7 +2,16 @@
 
 from ._client import AsyncClient, Client, ProgressCallback
 from ._sse import SseParser
-from ._types import Comparison, GlossaryLike, Health, Job, SegmentResult, TranslateResult, TranslateStats
+from ._types import (
+    Comparison,
+    GlossaryLike,
+    Health,
+    Job,
+    SegmentResult,
+    TermResult,
+    TranslateResult,
+    TranslateStats,
+)
 
 __all__ = [
     "AsyncClient",
@@ -14,6 +23,7 @@ __all__ = [
     "ProgressCallback",
     "SegmentResult",
     "SseParser",
+    "TermResult",
     "TranslateResult",
     "TranslateStats",
 ]

@@ -19,6 +19,7 @@ __all__ = [
     "Health",
     "Job",
     "SegmentResult",
+    "TermResult",
     "TranslateResult",
     "TranslateStats",
     "glossary_payload",
@@ -51,6 +52,32 @@ class SegmentResult:
 
 
 @dataclass(frozen=True)
+class TermResult:
+    """One term of the document's terminology (docs/terminology.md): the translation the server enforced (None: no
+    layer had one), its ``source`` layer (``user``, ``term_base``, ``model``, ``none``), its occurrences in the
+    document and how many of them the translation rendered with it (None without a translation)."""
+
+    term: str
+    translation: str | None
+    source: str
+    acronym: str | None = None
+    occurrences: int = 0
+    consistent: int | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TermResult:
+        translation, acronym, consistent = data["translation"], data.get("acronym"), data.get("consistent")
+        return cls(
+            term=str(data["term"]),
+            translation=None if translation is None else str(translation),
+            source=str(data["source"]),
+            acronym=None if acronym is None else str(acronym),
+            occurrences=int(data.get("occurrences", 0)),
+            consistent=None if consistent is None else int(consistent),
+        )
+
+
+@dataclass(frozen=True)
 class TranslateStats:
     segments: int = 0
     chunks: int = 0
@@ -60,6 +87,7 @@ class TranslateStats:
     fallbacks: int = 0
     retries: int = 0
     glossary_adherence: float | None = None  # None without a glossary
+    term_consistency: float | None = None  # share of the terms' occurrences with their chosen translation
     verbatim_blocks: int = 0  # parts kept as they are (references, byline, captions): no model call
     cached: int = 0  # segments the server's output cache answered (no model call)
 
@@ -74,6 +102,7 @@ class TranslateStats:
             fallbacks=int(data["fallbacks"]),
             retries=int(data["retries"]),
             glossary_adherence=_float_or_none(data["glossary_adherence"]),
+            term_consistency=_float_or_none(data.get("term_consistency")),  # absent before issue 21
             verbatim_blocks=int(data.get("verbatim_blocks", 0)),  # absent from servers before issue 21
             cached=int(data.get("cached", 0)),  # absent from servers before the output cache
         )
@@ -89,6 +118,7 @@ class TranslateResult:
     stats: TranslateStats
     model: str
     adapter: str | None  # the served (versioned) name, e.g. ``d2l@2``; None = base model
+    terminology: list[TermResult] = field(default_factory=list)  # empty from servers before issue 21
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TranslateResult:
@@ -99,10 +129,16 @@ class TranslateResult:
             stats=TranslateStats.from_json(data["stats"]),
             model=str(data["model"]),
             adapter=None if data["adapter"] is None else str(data["adapter"]),
+            terminology=[TermResult.from_json(t) for t in data.get("terminology", [])],
         )
 
     def count(self, status: str) -> int:
         return sum(1 for s in self.segments if s.status == status)
+
+    def document_glossary(self) -> list[tuple[str, str]]:
+        """The document's terminology as ``(term, translation)`` pairs (terms with a translation): what
+        ``translate --export-terms`` writes, and a glossary to pass back, edited, with the next request."""
+        return [(t.term, t.translation) for t in self.terminology if t.translation is not None]
 
 
 @dataclass(frozen=True)

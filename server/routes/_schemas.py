@@ -14,6 +14,7 @@ __all__ = [
     "JobCreated",
     "RegisterBody",
     "SegmentOut",
+    "TermOut",
     "TranslateBody",
     "TranslateResponse",
 ]
@@ -61,6 +62,18 @@ class SegmentOut(msgspec.Struct):
     reasons: list[str]
 
 
+class TermOut(msgspec.Struct):
+    """One term of the document's terminology (docs/terminology.md): the translation enforced (None: no layer had
+    one), its source layer, its occurrences in the document and how many of them the translation rendered with it."""
+
+    term: str
+    translation: str | None
+    source: Literal["user", "term_base", "model", "none"]
+    acronym: str | None
+    occurrences: int
+    consistent: int | None
+
+
 class TranslateResponse(msgspec.Struct):
     translation_id: str
     markdown: str
@@ -68,6 +81,7 @@ class TranslateResponse(msgspec.Struct):
     stats: dict[str, Any]
     model: str
     adapter: str | None
+    terminology: list[TermOut] = msgspec.field(default_factory=list)
 
 
 class JobCreated(msgspec.Struct):

@@ -421,3 +421,24 @@ def test_a_provider_that_refuses_connections_is_unavailable(
     assert code == exitcodes.UNAVAILABLE and "Traceback" not in captured.err
     assert json.loads(captured.err.strip().splitlines()[-1])["error"] == "engine_unavailable"
     assert load_rows(tmp_path / "rows.jsonl") == []
+
+
+def test_refresh_replays_distilled_rows_beside_the_nights_corrections(tmp_path: Path) -> None:
+    """``papertrans refresh --replay distilled.jsonl``: the recipe's SFT step mixes the rows in (rl/recipe.py)."""
+    from papertrans.rl.cli import refresh_options
+    from papertrans.rl.recipe import plan_steps
+
+    asyncio.run(distill(config(tmp_path, d2l_units(tmp_path, 6)), build_engine=teacher_factory()))
+    distilled = load_rows(tmp_path / "rows.jsonl")
+    export = tmp_path / "export"
+    export.mkdir()
+    correction = {"prompt": distilled[0]["prompt"], "completion": "读者的更正。\n\n", "reference": "读者的更正。"}
+    (export / "sft.jsonl").write_text(json.dumps(correction, ensure_ascii=False) + "\n", encoding="utf-8")
+    args = build_parser().parse_args(["refresh", "--replay", str(tmp_path / "rows.jsonl"), "--replay-ratio", "2"])
+    recipe = refresh_options(args).recipe
+    steps = plan_steps(export, recipe, out_dir=tmp_path / "data")
+    sft = next(s for s in steps if s.method == "sft")
+    mixed = load_rows(sft.data)
+    assert sft.rows == len(mixed) == 3  # the correction + 2 replayed rows per correction
+    pairs = {(r["prompt"], r["completion"]) for r in distilled}
+    assert sum((r["prompt"], r["completion"]) in pairs for r in mixed) == 2

@@ -19,7 +19,7 @@ async def test_sample_paper_round_trip(client: AppClient) -> None:
     r = await client.post("/translate", json={"markdown": source})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert set(body) == {"translation_id", "markdown", "segments", "stats", "model", "adapter"}
+    assert set(body) == {"translation_id", "markdown", "segments", "stats", "model", "adapter", "terminology"}
     assert body["model"] == "fake" and body["adapter"] is None
     assert len(must_preserve(source)) > 15  # the sample really exercises math, code, roles and links
     assert_document_intact(source, body)
