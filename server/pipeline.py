@@ -146,8 +146,8 @@ class Pipeline:
         translation_id: str | None = None,
         memory: Memory | None = None,
         done: Mapping[str, SegmentOutcome] | None = None,
-        cache: OutputCache | None = None,
         verbatim: protect.Verbatim | None = None,
+        cache: OutputCache | None = None,
     ) -> TranslationResult:
         """``memory(masked sources, glossary version)`` returns accepted corrections by masked source (the store's
         translation memory); a segment found there is not sent to the engine. ``done`` holds the outcomes of segments
@@ -221,8 +221,8 @@ class Pipeline:
             "fallbacks": fallbacks,
             "needs_review": sum(o.status == "needs_review" for o in outcomes),
             "retries": tally.retries,
-            "cached": len(hits.keys() - fresh),
             "verbatim_blocks": len(pd.verbatim),
+            "cached": len(hits.keys() - fresh),
             "glossary_adherence": _adherence(pd, outcomes, glossary),
             "term_consistency": terms.count(_pairs(pd, outcomes)),
             "terminology_requests": terms.requests,
