@@ -14,8 +14,10 @@ from papertrans.server.domain_errors import InvalidDocument
 from papertrans.server.metrics import Metrics
 from papertrans.server.output_cache import OutputCache
 from papertrans.server.pipeline import Memory, OnSegment, Pipeline, SegmentOutcome, TranslationResult
+from papertrans.server.reader_terms import merge_glossary
 from papertrans.server.settings import TranslateSettings
-from papertrans.server.store import SegmentRecord, Store, TranslationRecord
+from papertrans.server.store import SegmentRecord, Store, StoreError, TranslationRecord
+from papertrans.server.store.glossary_terms import GlossaryTerms
 
 __all__ = ["TranslateInput", "Translator"]
 
@@ -54,9 +56,33 @@ class Translator:
         self.settings = settings
         self.default_adapter: str | None = None  # what a request without ``adapter`` uses (None = the base model)
 
-    def _memory(self) -> Memory | None:
-        """The store's translation memory, unless turned off (``translate.memory``) or there is no store."""
-        return self.store.memory if self.store is not None and self.settings.memory else None
+    def _memory(self, own: protect.Glossary | None = None, merged: bool = False) -> Memory | None:
+        """The store's translation memory, unless turned off (``translate.memory``) or there is no store. With
+        readers' terms merged into the glossary (``merged``), it is still keyed by the request's ``own`` glossary: a
+        correction keeps matching its segment after a term mined from corrections was accepted."""
+        if self.store is None or not self.settings.memory:
+            return None
+        if not merged:
+            return self.store.memory
+        lookup, version = self.store.memory, own.version if own is not None else None
+
+        async def keyed(sources: Sequence[str], _merged_version: str | None) -> dict[str, str]:
+            return await lookup(sources, version)
+
+        return keyed
+
+    async def with_reader_terms(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The request's glossary with the readers' accepted terms under it (``server.reader_terms``: the request's
+        own entry for a term wins); a store that cannot be read leaves the request's glossary as it is."""
+        db = getattr(self.store, "db", None)
+        if db is None:
+            return list(pairs)
+        try:
+            accepted = await GlossaryTerms(db).accepted()
+        except StoreError as exc:
+            log.warning("readers' glossary terms not read (%s): translating with the request's glossary", exc)
+            return list(pairs)
+        return merge_glossary(pairs, accepted)
 
     def _cache(self) -> OutputCache | None:
         """The store's output cache, unless turned off (``translate.cache``) or there is no store."""
@@ -92,7 +118,9 @@ class Translator:
     ) -> TranslationResult:
         # evaluation: the promotion gate measuring an adapter as readers get it: no translation memory (a held-out
         # correction would be served back verbatim), no output cache, nothing recorded (no reader's, no training data)
-        glossary = self.glossary(req.glossary)
+        pairs = await self.with_reader_terms(req.glossary)
+        merged = len(pairs) != len(req.glossary)
+        glossary, own = self.glossary(pairs), self.glossary(req.glossary)
         spec = self.adapter_spec(req.adapter)
         async with self.adapters.acquire(spec) as ref:  # pinned: finishes on the version it started with
             result = await self.pipeline.translate(
@@ -103,11 +131,13 @@ class Translator:
                 on_segment=on_segment,
                 on_start=on_start,
                 translation_id=translation_id,
-                memory=None if evaluation else self._memory(),
+                memory=None if evaluation else self._memory(own, merged),
                 done=done,
-                cache=self._cache(),
                 verbatim=self.verbatim(req),
+                cache=None if evaluation else self._cache(),  # the gate measures the model, not the cache
             )
+        if merged:  # recorded (and matched by the memory) under the request's own glossary; the terms are the server's
+            result.glossary_version = own.version if own is not None else None
         if not evaluation:
             await self.record(result, req)
         return result
