@@ -5,9 +5,12 @@ One run, one table, on held-out d2l units (``../shared/data/dev/d2l_en_zh.jsonl`
 1. Start ``papertrans serve``'s app (the embedded model, default settings) in this process; the shipped starter
    adapter ``papertrans-zh`` is registered, activated and the default.
 2. **base**: translate the held-out units with ``adapter: "none"``; **starter**: with no adapter named (the default).
-3. Simulated readers on units of the *training* corpus (``../shared/data/train``): each segment the starter translated
-   is scored against the human translation; a reader posts the human translation as a correction (``POST /feedback``)
-   when the output fell back or reads badly (text-only chrF below ``--bad-below``), a thumbs up otherwise.
+3. Simulated readers (``papertrans.rl.readers``) on units of a *training* split (``--reader-data``: the mldocs train
+   split when present, else d2l's): each segment the starter translated is scored against the human translation; a
+   reader posts the human translation as a correction (``POST /feedback``) when the output was flagged or reads badly
+   (text-only chrF below ``--bad-below``), a thumbs up or down otherwise, and answers A/B comparisons
+   (``POST /comparisons``) on a ``--compare-share`` of the segments; ``--feedback N`` segments a night, ``--noise``
+   a share of wrong thumbs and choices, ``--noise-night`` shuffled corrections and random thumbs.
 4. ``refresh`` (the nightly job, from the server's store): export → DPO on the corrections (from the starter) → online
    DPO on the recent prompts → gate against the starter on held-out rows → publish as ``papertrans-zh`` (hot swap).
 5. **refresh**: translate the held-out units again with the default adapter (now the refreshed version).
@@ -17,7 +20,7 @@ BLEU (``tokenize="zh"``), the Chinese share of the output's letters, the share o
 and must-preserve items (math, code spans, roles, URLs) of the source missing from the output. Run under the heavy
 lock (tens of minutes on 2 cores)::
 
-    .venv/bin/python benchmarks/bench_loop.py [--units 40] [--reader-units 16]
+    .venv/bin/python benchmarks/bench_loop.py [--units 40] [--reader-units 16 | --feedback 200] [--noise 0.05]
 """
 
 from __future__ import annotations
@@ -108,42 +111,6 @@ async def translate_all(
         return list(await asyncio.gather(*(one(client, u) for u in units)))
 
 
-async def readers(
-    url: str, outputs: list[dict[str, Any]], units: list[dict[str, Any]], bad_below: float
-) -> dict[str, int]:
-    """Thumbs and corrections on the starter's translations of training-corpus units, as readers would give them."""
-    import httpx
-    from sacrebleu.metrics import CHRF  # type: ignore[attr-defined]
-
-    from papertrans import protect
-    from papertrans.rl.corpus import parallel_rows
-
-    counts = {"corrections": 0, "up": 0, "unaligned": 0}
-    chrf = CHRF()
-    async with httpx.AsyncClient(base_url=url, timeout=600) as client:
-        for out, unit in zip(outputs, units, strict=True):
-            rows, _ = parallel_rows([unit], style=None)
-            refs = {r["meta"]["segment_id"]: r for r in rows}
-            masked = {s.id: s for s in protect.protect(unit["en"]).segments}  # as the server protected it
-            for seg in out["segments"]:
-                row = refs.get(seg["id"])
-                if row is None or seg["id"] not in masked:
-                    counts["unaligned"] += 1
-                    continue
-                reference = protect.unmask(row["reference"], masked[seg["id"]].placeholders)
-                quality = chrf.sentence_score(text_only(seg["translation"]), [text_only(reference)]).score
-                body: dict[str, Any] = {"translation_id": out["translation_id"], "segment_id": seg["id"]}
-                if seg["status"] == "fallback" or quality < bad_below:
-                    body |= {"correction": reference, "rating": "down"}
-                    counts["corrections"] += 1
-                else:
-                    body |= {"rating": "up"}
-                    counts["up"] += 1
-                r = await client.post("/feedback", json=body)
-                r.raise_for_status()
-    return counts
-
-
 def _print(table: dict[str, dict[str, Any]]) -> None:
     keys = ("chrf", "bleu_zh", "chinese_share", "fallback_pct", "items_lost", "segments")
     print(f"\n{'stage':10s}" + "".join(f"{k:>15s}" for k in keys))
@@ -155,8 +122,19 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=REPO / "data" / "bench-loop", help="work folder (wiped)")
     ap.add_argument("--units", type=int, default=40, help="held-out dev units (every n-th of the 115)")
-    ap.add_argument("--reader-units", type=int, default=16, help="training-corpus units the simulated readers see")
+    ap.add_argument("--reader-units", type=int, default=16,
+                    help="training-split units the simulated readers see (ignored with --feedback)")
+    ap.add_argument("--reader-data", type=Path, help="the readers' parallel split ({en, zh} JSONL; default: "
+                    "../shared/data/mldocs/mldocs_en_zh_train.jsonl when present, else d2l's train split)")
+    ap.add_argument("--feedback", type=int, metavar="N",
+                    help="segments the readers react to in the night (documents taken until N are covered)")
     ap.add_argument("--bad-below", type=float, default=35.0, help="text-only chrF under which a reader corrects")
+    ap.add_argument("--up-from", type=float, default=45.0, help="text-only chrF from which a reader thumbs up")
+    ap.add_argument("--compare-share", type=float, default=0.1, help="share of segments with an A/B comparison")
+    ap.add_argument("--noise", type=float, default=0.0, help="share of thumbs and A/B choices given the wrong way")
+    ap.add_argument("--noise-night", action="store_true",
+                    help="a night of noise: random thumbs and choices, shuffled corrections")
+    ap.add_argument("--reader-seed", type=int, default=0)
     ap.add_argument("--model", default="embedded:gemma-3-270m")
     ap.add_argument("--starter", type=Path, help="starter adapter folder (default: the packaged papertrans-zh)")
     ap.add_argument("--dpo-steps", type=int, default=8)
@@ -173,6 +151,7 @@ def main() -> int:
 
     from papertrans.rl.corpus import parallel_rows
     from papertrans.rl.datasets import load_rows, write_rows
+    from papertrans.rl.readers import ReadersConfig, run_readers
     from papertrans.rl.refresh import RefreshOptions, refresh
     from papertrans.server import starter
     from papertrans.server.app import create_app
@@ -189,9 +168,20 @@ def main() -> int:
         raise SystemExit("no starter adapter: train one (docs/learning-loop.md) or pass --starter DIR")
     dev = load_rows(DATA / "dev" / "d2l_en_zh.jsonl")
     units = dev[:: max(1, len(dev) // args.units)][: args.units]
-    train_units = [u for u in load_rows(DATA / "train" / "d2l_en_zh_train.jsonl") if u["unit_type"] == "paragraph"
-                   and parallel_rows([u], style=None)[1].units_used == 1]  # readers know the whole translation
-    reader_units = random.Random(0).sample(train_units, args.reader_units)
+    reader_data = args.reader_data or next(
+        (p for p in (DATA / "mldocs" / "mldocs_en_zh_train.jsonl", DATA / "train" / "d2l_en_zh_train.jsonl")
+         if p.is_file()), DATA / "train" / "d2l_en_zh_train.jsonl")
+    train_units = load_rows(reader_data)
+    if args.feedback is None:  # the earlier benchmark: --reader-units whole paragraphs, every segment reacted to
+        train_units = [u for u in train_units if u.get("unit_type", "paragraph") == "paragraph"
+                       and parallel_rows([u], style=None)[1].units_used == 1]
+        train_units = random.Random(args.reader_seed).sample(train_units, min(args.reader_units, len(train_units)))
+    readers_cfg = ReadersConfig(segments=args.feedback if args.feedback is not None else 10**9,
+                                correct_below=args.bad_below, thumbs_up_from=args.up_from,
+                                compare_share=args.compare_share, wrong_thumbs=args.noise, wrong_choices=args.noise,
+                                concurrency=args.concurrency, seed=args.reader_seed)
+    if args.noise_night:
+        readers_cfg = ReadersConfig.noise_night(**vars(readers_cfg))
     eval_rows, _ = parallel_rows(units, style=None, split="eval")
     write_rows(args.work / "eval.jsonl", eval_rows)
     admin = "bench-admin"
@@ -217,10 +207,10 @@ def main() -> int:
             (args.work / "refresh" / "state.json").write_text(json.dumps(
                 {"last_success": datetime.datetime.now(datetime.UTC).isoformat()}))
             t = time.monotonic()
-            seen = asyncio.run(translate_all(url, reader_units, None, args.concurrency))
-            counts = asyncio.run(readers(url, seen, reader_units, args.bad_below))
+            night = run_readers(url, train_units, readers_cfg)
             timings["readers_s"] = round(time.monotonic() - t, 1)
-            print("readers", counts, flush=True)
+            (args.work / "readers.json").write_text(json.dumps(night.as_dict(), ensure_ascii=False, indent=1))
+            print("readers", json.dumps(night.counts), flush=True)
             opts = RefreshOptions(
                 work_dir=args.work / "refresh", data_dir=settings.data_dir, eval_file=args.work / "eval.jsonl",
                 server=url, admin_key=admin, adapter_name=starter.STARTER_NAME, adapter_store=settings.adapter_dir,
@@ -232,7 +222,7 @@ def main() -> int:
                 gate_max_rows=args.gate_rows, gate_backend=args.backend, gate_max_new_tokens=args.gate_new_tokens,
             )
             t = time.monotonic()
-            report = refresh(opts)
+            report = refresh(opts) | {"readers": night.counts}
             timings["refresh_s"] = round(time.monotonic() - t, 1)
             print("refresh", json.dumps({k: report.get(k) for k in ("outcome", "steps", "export", "gate")},
                                         ensure_ascii=False, default=str), flush=True)
