@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections import Counter
@@ -121,13 +122,11 @@ class Run:
         doc = protect.protect(unit.text, self.glossary)  # the pipeline's segments again (same ids): their context
         segs = {s.id: s for s in doc.segments}
         refs = references(doc, unit)
-        kept = 0
-        for outcome in result.segments:
-            row = await self._segment(unit, segs[outcome.id], outcome, refs.get(outcome.id))
-            if row is not None:
-                self.t.rows.append(row)
-                kept += 1
-        self.t.units_kept += kept > 0
+        # the judge's questions (and second samples) of all segments at once, rows kept in document order
+        rows = await asyncio.gather(*(self._segment(unit, segs[o.id], o, refs.get(o.id)) for o in result.segments))
+        kept = [row for row in rows if row is not None]
+        self.t.rows.extend(kept)
+        self.t.units_kept += bool(kept)
 
     async def _segment(self, unit: Any, seg: Any, outcome: Any, reference: str | None) -> dict[str, Any] | None:
         from papertrans.contract.prompts import CompletionOnly, build_prompt, one_item
