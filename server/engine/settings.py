@@ -39,7 +39,9 @@ class ProviderSettings(BaseModel):
     requests_per_minute: float | None = Field(
         None, gt=0, description="Request starts per minute, spread evenly (unset = no limit)."
     )
-    request_timeout_s: float = Field(120.0, gt=0, description="Longest wait for one chat completion.")
+    request_timeout_s: float = Field(
+        300.0, gt=0, description="Longest wait for one chat completion (a local model on CPU can be slow)."
+    )
     connect_timeout_s: float = Field(10.0, gt=0, description="Longest wait to connect to the provider.")
     max_attempts: int = Field(
         4, ge=1, description="Tries of one request on 429, 5xx, timeouts and connection errors (then it fails)."
