@@ -26,18 +26,24 @@ _LOGGER = "papertrans.server.segments"
 
 
 class _JsonLines(logging.Handler):
+    """Appends each record's figures to a file, opened per record: the server's logging set-up (Litestar runs
+    ``dictConfig``, which closes every handler it finds) must not close it under a running benchmark, and a handler
+    must never raise into the request that logged (``handleError`` instead)."""
+
     def __init__(self, path: Path) -> None:
         super().__init__(logging.DEBUG)
-        self._out = path.open("w", encoding="utf-8")
+        self.path = path
+        path.write_text("", encoding="utf-8")
 
     def emit(self, record: logging.LogRecord) -> None:
         figures = getattr(record, "ladder", None)
-        if figures is not None:
-            self._out.write(json.dumps(figures, ensure_ascii=False) + "\n")
-
-    def close(self) -> None:
-        self._out.close()
-        super().close()
+        if figures is None:
+            return
+        try:
+            with self.path.open("a", encoding="utf-8") as out:
+                out.write(json.dumps(figures, ensure_ascii=False) + "\n")
+        except Exception:
+            self.handleError(record)
 
 
 @contextmanager
@@ -52,7 +58,6 @@ def record_ladder(path: Path) -> Iterator[None]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
-        handler.close()
 
 
 def summarise(rows: list[dict[str, Any]]) -> str:
