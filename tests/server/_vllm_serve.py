@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -45,10 +45,17 @@ def stop_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, wait_s:
 
 
 @contextmanager
-def vllm_serve(model_path: Path, settings: EngineSettings, log: Path, start_timeout_s: float = 420) -> Iterator[str]:
-    """Yield the base URL of a running ``vllm serve`` on ``model_path`` with the server's engine settings."""
+def vllm_serve(
+    model_path: Path,
+    settings: EngineSettings,
+    log: Path,
+    start_timeout_s: float = 420,
+    extra_args: Sequence[str] = (),
+) -> Iterator[str]:
+    """Yield the base URL of a running ``vllm serve`` on ``model_path`` with the server's engine settings
+    (``extra_args`` go on its command line, e.g. ``--chat-template FILE``)."""
     port = free_port()
-    cmd = vllm_serve_command(model_path, settings, port=port, python=sys.executable)
+    cmd = [*vllm_serve_command(model_path, settings, port=port, python=sys.executable), *extra_args]
     env = {**os.environ, **VLLM_SERVE_ENV, "VLLM_CPU_KVCACHE_SPACE": "1"}
     url = f"http://127.0.0.1:{port}"
     with log.open("wb") as out:
