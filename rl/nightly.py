@@ -29,12 +29,23 @@ REGRESSION_SET = "regression"  # the standing regression set (the starter's doma
 
 
 def held_out_sets(
-    eval_file: Path, regression_file: Path | None, *, max_rows: int | None, regression_rows: int | None
+    eval_file: Path,
+    regression_file: Path | None,
+    *,
+    max_rows: int | None,
+    regression_rows: int | None,
+    explicit: bool = False,
 ) -> tuple[list[EvalUnit], list[EvalUnit]]:
-    """The readers' held-out units (an export's eval rows, or parallel text) and the regression units."""
-    readers = spread(eval_units(load_rows(eval_file)) if eval_file.is_file() else [], max_rows)
+    """The readers' held-out units (an export's eval rows, or parallel text) and the regression units. An ``explicit``
+    eval file (``--eval``) without a usable row is an error; the store's eval split may just be small (the gate
+    refuses below its minimum)."""
+    readers = spread(load_units(eval_file) if explicit else _export_units(eval_file), max_rows)
     regression = spread(load_units(regression_file), regression_rows) if regression_file is not None else []
     return readers, regression
+
+
+def _export_units(eval_file: Path) -> list[EvalUnit]:
+    return eval_units(load_rows(eval_file)) if eval_file.is_file() else []
 
 
 def served_night(

@@ -297,7 +297,7 @@ def _gate(opts: RefreshOptions, target: RefreshTarget, candidate: Path, run_dir:
         from .nightly import held_out_sets, served_night
 
         sets = held_out_sets(eval_file, opts.regression_file, max_rows=opts.gate_max_rows,
-                             regression_rows=opts.regression_max_rows)
+                             regression_rows=opts.regression_max_rows, explicit=opts.eval_file is not None)
         promoted, parts = served_night(opts, target, candidate, run_dir, sets, _adapter_store(opts))
         report.update(parts)
         return promoted

@@ -241,5 +241,9 @@ def served_gate(
 def load_units(path: Path) -> list[EvalUnit]:
     units = eval_units(load_rows(path))
     if not units:
-        raise DataError("empty_eval", f"{path} has no rows with a source and a human translation")
+        raise DataError(
+            "empty_eval",
+            f"{path} has no rows with a source and a human translation: the gate as served translates Markdown, so it "
+            "needs parallel {en, zh} units or exported rows with meta.source_text / meta.reference_text",
+        )
     return units

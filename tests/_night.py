@@ -46,7 +46,9 @@ class LearningFake(FakeEngine):
         source = self.source_of(prompt).strip()
         if adapter is not None and adapter.name in self.learners and source in self.learned:
             text = self.learned[source]
-            return Generation(text=text, tokens_in=self.count_tokens(prompt), tokens_out=len(text), finish_reason="stop")
+            return Generation(
+                text=text, tokens_in=self.count_tokens(prompt), tokens_out=len(text), finish_reason="stop"
+            )
         return await super().generate(prompt, options, adapter=adapter, request_id=request_id)
 
 

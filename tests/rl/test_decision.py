@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -88,3 +89,34 @@ def test_no_heldout_rows_is_a_refusal_and_the_bootstrap_is_seeded() -> None:
     assert (a.low, a.high) == (b.low, b.high)
     with pytest.raises(ValueError, match="one candidate and one baseline"):
         paired_bootstrap("x", ["a"], [], ["b"])
+
+
+def test_held_out_units_from_parallel_text_and_exported_corrections(tmp_path: Path) -> None:
+    from papertrans.rl.datasets import DataError, write_rows
+    from papertrans.rl.nightly import held_out_sets
+    from papertrans.rl.served_gate import eval_units, words
+
+    rows = [
+        {"id": "u1", "en": "The model $x$ works.", "zh": "模型 $x$ 有效。"},
+        {
+            "prompt": "p",
+            "reference": "⟦1⟧",
+            "meta": {
+                "translation_id": "t",
+                "segment_id": "s0",
+                "source_text": "See $y$.",
+                "reference_text": "见 $y$。",
+            },
+        },
+        {"prompt": "p", "reference": "masked only"},  # an export row without the reader's text: not usable here
+    ]
+    assert [(u.id, u.en, u.zh) for u in eval_units(rows)] == [
+        ("u1", "The model $x$ works.", "模型 $x$ 有效。"),
+        ("t:s0", "See $y$.", "见 $y$。"),
+    ]
+    assert words("The **model** $x$ uses `code` and [a link](http://x).") == "The model uses and a link ."
+    masked_only = tmp_path / "eval.jsonl"
+    write_rows(masked_only, [rows[2]])
+    assert held_out_sets(masked_only, None, max_rows=None, regression_rows=None) == ([], [])  # a small night
+    with pytest.raises(DataError, match="empty_eval"):  # but an --eval file the gate cannot use is an error
+        held_out_sets(masked_only, None, max_rows=None, regression_rows=None, explicit=True)

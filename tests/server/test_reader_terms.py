@@ -24,8 +24,9 @@ async def _correct(client: AppClient, en: str, zh: str) -> None:
     body = (await client.post("/translate", json={"markdown": en})).json()
     seg = body["segments"][0]
     assert "prefix cache" not in en or "prefix cache" in seg["translation"]  # the fake does not know the term
-    r = await client.post("/feedback", json={"translation_id": body["translation_id"], "segment_id": seg["id"],
-                                             "correction": zh})
+    r = await client.post(
+        "/feedback", json={"translation_id": body["translation_id"], "segment_id": seg["id"], "correction": zh}
+    )
     assert r.status_code in (200, 201), r.text
 
 
@@ -46,7 +47,9 @@ def test_mining_links_each_term_to_the_target_readers_agree_on() -> None:
     assert propose(split, min_corrections=2, min_consistency=0.8) == []
     assert propose(rows, decided=[("Learning Rate", "学习率")]) == []  # decided terms (and their parts) not again
     assert merge_glossary([("learning rate", "学习速率")], [("learning rate", "学习率"), ("tokenizer", "分词器")]) == [
-        ("learning rate", "学习速率"), ("tokenizer", "分词器")]  # the request's own entry wins
+        ("learning rate", "学习速率"),
+        ("tokenizer", "分词器"),
+    ]  # the request's own entry wins
 
 
 def _record_prompts(engine: FakeEngine) -> list[str]:
@@ -75,8 +78,9 @@ async def test_proposed_accepted_and_enforced_at_once(client: AppClient, fake_en
     await client.post("/translate", json={"markdown": new})
     assert prompts[before:] and not any("前缀缓存" in p for p in prompts[before:])
 
-    r = await client.post("/glossary/proposals/accept", json={"source": "prefix cache", "target": "前缀缓存"},
-                          headers=ADMIN)
+    r = await client.post(
+        "/glossary/proposals/accept", json={"source": "prefix cache", "target": "前缀缓存"}, headers=ADMIN
+    )
     assert r.status_code == 201 and r.json()["status"] == "accepted" and r.json()["support"] == 3
     before = len(prompts)
     body = (await client.post("/translate", json={"markdown": new})).json()
@@ -89,13 +93,15 @@ async def test_proposed_accepted_and_enforced_at_once(client: AppClient, fake_en
     assert again["segments"][0]["status"] == "memory" and again["segments"][0]["translation"] == SENTENCES[0][1]
     # a request's own glossary wins over an accepted term
     before = len(prompts)
-    own = await client.post("/translate", json={"markdown": new,
-                                                "glossary": [{"source": "prefix cache", "target": "前缀快取"}]})
+    own = await client.post(
+        "/translate", json={"markdown": new, "glossary": [{"source": "prefix cache", "target": "前缀快取"}]}
+    )
     assert own.status_code == 200
     assert any("前缀快取" in p for p in prompts[before:]) and not any("前缀缓存" in p for p in prompts[before:])
 
-    r = await client.post("/glossary/proposals/reject", json={"source": "prefix cache", "target": "前缀缓存"},
-                          headers=ADMIN)
+    r = await client.post(
+        "/glossary/proposals/reject", json={"source": "prefix cache", "target": "前缀缓存"}, headers=ADMIN
+    )
     assert r.status_code == 200 and r.json()["status"] == "rejected"
     body = (await client.post("/translate", json={"markdown": new})).json()
     assert body["stats"]["glossary_adherence"] is None  # no longer enforced
