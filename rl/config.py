@@ -56,6 +56,14 @@ class LoopArguments:
         default=0.05, metadata={"help": "Online DPO: keep a pair only if best - worst reward is at least this."}
     )
     seed_value: int = field(default=0, metadata={"help": "Sampling seed for online DPO."})
+    sample_backend: str = field(
+        default="auto",
+        metadata={"help": "Online DPO: how the candidates are sampled from the current adapter. vllm = vLLM's offline "
+                  "engine in a child process, before training (~70 tokens/s on 2 CPU cores after a ~60 s start); "
+                  "hf = transformers' generate on the policy (< 9 tokens/s there); auto = vllm once prompts x "
+                  "samples x max tokens reach 1,000 (rl/generate.py's break-even), else hf.",
+                  "choices": ["auto", "vllm", "hf"]},
+    )
     prompt_style: str = field(
         default="zeroshot",
         metadata={"help": "SFT from parallel text ({en, zh} or {source, target} rows): the serving prompt style the "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,17 +20,29 @@ from typing import Any
 
 from papertrans.contract.prompts import clean_output, completion_stops
 
-__all__ = ["GenerationRequest", "Generator", "clean", "default_stops", "open_generator"]
+__all__ = [
+    "VLLM_TOKEN_THRESHOLD",
+    "GenerationRequest",
+    "Generator",
+    "HFGenerator",
+    "VllmGenerator",
+    "clean",
+    "default_stops",
+    "open_generator",
+]
 
 log = logging.getLogger(__name__)
 
 # Above this many tokens to generate, vLLM's start-up pays for itself. Measured on the shared 2-core machine:
 # transformers' batched generate made < 9 tokens/s (20 prompts x 160 tokens unfinished after 6 min), vLLM about
 # 72 tokens/s with 16 prompts in flight after a ~60 s start; break-even is about 60 / (1/9 - 1/72) ~ 620 tokens.
-_VLLM_TOKEN_THRESHOLD = 1000
+VLLM_TOKEN_THRESHOLD = 1000
 # The server's engine stops a request that loops (same 2..24-token pattern 4 times); the gate must see what readers
 # would see, so vLLM generation here uses the same rule (server/engine/inprocess.py, private there, hence repeated).
 _REPETITION = {"min_pattern_size": 2, "max_pattern_size": 24, "min_count": 4}
+# vLLM is handed this many prompts at a time, so that a long generation (a gate side, a night's online-DPO candidates)
+# logs its progress; 64 prompts (x n samples) keep a 2-core CPU batch full.
+_PROGRESS_CHUNK = 64
 
 
 @dataclass(frozen=True)
@@ -64,6 +77,14 @@ class Generator:
         self.base_dir = Path(base_dir)
         self.adapters = dict(adapters or {})
         self.stops = list(stops) if stops is not None else default_stops()
+        self.tokens_out = 0  # new tokens generated so far (before cutting at a stop), for throughput reports
+        self.seconds = 0.0  # time spent generating
+
+    def _progress(self, done: int, total: int, started: float, tokens: int) -> None:
+        """One progress line per batch of a long generation: prompts done / total, seconds, tokens/s."""
+        seconds = time.monotonic() - started
+        log.info("generated %d/%d prompts, %d tokens in %.1f s (%.1f tokens/s)", done, total, tokens, seconds,
+                 tokens / seconds if seconds > 0 else 0.0)
 
     def generate(self, request: GenerationRequest, adapter: str | None = None) -> list[list[str]]:
         raise NotImplementedError
@@ -123,6 +144,7 @@ class HFGenerator(Generator):
         torch.manual_seed(request.seed)
         outputs: list[list[str]] = []
         sample = request.temperature > 0
+        started, tokens = time.monotonic(), 0
         with context, torch.inference_mode():
             for start in range(0, len(request.prompts), self.batch_size):
                 batch = list(request.prompts[start : start + self.batch_size])
@@ -141,16 +163,20 @@ class HFGenerator(Generator):
                     kwargs.update(temperature=None, top_p=None, top_k=None)
                 ids = self.model.generate(**enc, **kwargs)
                 new = ids[:, enc["input_ids"].shape[1] :]
+                tokens += int((new != self.tokenizer.pad_token_id).sum())
                 texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
                 for i in range(len(batch)):
                     group = texts[i * request.n : (i + 1) * request.n]
                     outputs.append([clean(t, self.stops) for t in group])
+                self._progress(len(outputs), len(request.prompts), started, tokens)
+        self.tokens_out += tokens
+        self.seconds += time.monotonic() - started
         return outputs
 
 
 class VllmGenerator(Generator):
     def __init__(self, base_dir: Path, adapters: dict[str, Path] | None = None, *, stops: Sequence[str] | None = None,
-                 max_model_len: int = 1024, max_lora_rank: int = 16) -> None:
+                 max_model_len: int = 1024, max_lora_rank: int = 16, seed: int = 0) -> None:
         super().__init__(base_dir, adapters, stops=stops)
         # On CPU the KV cache size (GiB) comes from the environment; 1 GiB holds dozens of short segments and keeps
         # the job light on a shared machine. An explicit setting wins.
@@ -165,7 +191,7 @@ class VllmGenerator(Generator):
             max_model_len=max_model_len,
             enforce_eager=True,
             dtype="bfloat16",
-            seed=0,
+            seed=seed,
         )
         self._ids = {name: i + 1 for i, name in enumerate(self.adapters)}
 
@@ -186,8 +212,18 @@ class VllmGenerator(Generator):
         lora = None
         if adapter is not None:
             lora = LoRARequest(adapter, self._ids[adapter], str(self.adapters[adapter]))
-        results = self.llm.generate(list(request.prompts), params, lora_request=lora, use_tqdm=False)
-        return [[clean(o.text, self.stops) for o in r.outputs] for r in results]
+        prompts = list(request.prompts)
+        outputs: list[list[str]] = []
+        started, tokens = time.monotonic(), 0
+        for start in range(0, len(prompts), _PROGRESS_CHUNK):
+            chunk = prompts[start : start + _PROGRESS_CHUNK]
+            results = self.llm.generate(chunk, params, lora_request=lora, use_tqdm=False)
+            tokens += sum(len(o.token_ids) for r in results for o in r.outputs)
+            outputs += [[clean(o.text, self.stops) for o in r.outputs] for r in results]
+            self._progress(len(outputs), len(prompts), started, tokens)
+        self.tokens_out += tokens
+        self.seconds += time.monotonic() - started
+        return outputs
 
     def close(self) -> None:
         # Stop the engine-core process now (a training step may follow in this process and needs the memory).
@@ -207,7 +243,7 @@ def open_generator(
 ) -> Generator:
     """``backend``: ``hf``, ``vllm`` or ``auto`` (vLLM once ``expected_tokens`` makes its start-up worth it)."""
     if backend == "auto":
-        backend = "vllm" if expected_tokens >= _VLLM_TOKEN_THRESHOLD else "hf"
+        backend = "vllm" if expected_tokens >= VLLM_TOKEN_THRESHOLD else "hf"
     log.info("generation backend: %s (%d expected tokens)", backend, expected_tokens)
     if backend == "vllm":
         return VllmGenerator(base_dir, adapters, stops=stops)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -36,13 +35,12 @@ from papertrans import protect
 from papertrans.clients import ApiError, AsyncClient, SegmentResult, TranslateResult
 
 from .corpus import parallel_rows
+from .served_gate import words  # the words alone, scored as the served gate scores them
 
 __all__ = ["Reaction", "ReadersConfig", "ReadersReport", "aligned_units", "read_night", "readers_help", "run_readers"]
 
 _FLAGGED = ("needs_review", "fallback")
 _BACKPRESSURE = (429, 503)  # the server's "not now": wait and send again
-# The words alone, as the served gate scores them (rl/served_gate.words): protected spans and Markdown punctuation out.
-_MARKDOWN_PUNCTUATION = re.compile(r"[#*_>|\[\]()!`~-]+")
 
 
 @dataclass
@@ -149,17 +147,6 @@ class _Segment:
     reference: str  # the human translation, restored (placeholders replaced by the protected text)
     masked_reference: str
     placeholders: dict[str, str]
-
-
-def words(markdown: str) -> str:
-    """The words alone: ``protect``'s protected spans and Markdown punctuation removed, whitespace collapsed."""
-    texts = []
-    for seg in protect.protect(markdown).segments:
-        text = seg.text
-        for token in seg.placeholders:
-            text = text.replace(token, " ")
-        texts.append(text)
-    return " ".join(_MARKDOWN_PUNCTUATION.sub(" ", " ".join(texts)).split())
 
 
 def _chrf(hyp: str, ref: str) -> float:

@@ -40,6 +40,7 @@ from typing import Any
 
 from .datasets import load_rows, write_rows
 from .errors import DataError, RefreshBusy
+from .progress import step_figures
 from .recipe import RecipeConfig, Step, corrections, plan_steps
 from .settings import ServerData
 from .target import RefreshTarget, resolve_target
@@ -253,7 +254,9 @@ def _night(opts: RefreshOptions, state: dict[str, Any], report: dict[str, Any], 
     if current is None or current == target.parent:
         state["watermark"] = started.isoformat()
         return "nothing_trained"
+    gate_t = time.monotonic()
     promoted = _gate(opts, target, current, run_dir, report)
+    report["gate_seconds"] = round(time.monotonic() - gate_t, 1)
     report["train_seconds"] = round(time.monotonic() - t0, 1)
     if not promoted:
         return "refused_by_gate"  # the watermark stays: next night trains on this night's feedback too
@@ -280,9 +283,10 @@ def _train_all(steps: list[Step], parent: Path | None, run_dir: Path, opts: Refr
                 continue
             raise
         seconds = round(time.monotonic() - step_t, 1)
+        figures = step_figures(current)  # steps, seconds, tokens/s (and online DPO's sampling) from the adapter
         report["steps"].append({"method": step.method, "data": str(step.data), "rows": step.rows, "why": step.why,
-                                "adapter": str(current), "seconds": seconds})
-        log.info("step %d/%d: %s done in %.1f s -> %s", number, len(steps), step.method, seconds, current)
+                                "adapter": str(current), "seconds": seconds, "figures": figures})
+        log.info("step %d/%d: %s done in %.1f s -> %s %s", number, len(steps), step.method, seconds, current, figures)
     return current
 
 

@@ -24,6 +24,7 @@ from .corpus import is_parallel, load_glossary, parallel_rows
 from .datasets import DataError, data_hash, load_rows, reward_columns, validate_rows
 from .errors import TrainError
 from .metadata import AdapterError, check_adapter_dir, model_fingerprint
+from .progress import progress_callback
 
 __all__ = ["Prepared", "TrainError", "prepare", "train"]
 
@@ -186,19 +187,50 @@ def _build_trainer(
     raise TrainError("unknown_method", method)
 
 
-def _online_pairs(prep: Prepared, model: Any, tokenizer: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Sample completions from the current policy, score them, keep (best, worst) pairs with a real margin."""
+def _sample_backend(loop: LoopArguments, prompts: int) -> str:
+    from .generate import VLLM_TOKEN_THRESHOLD
+
+    if loop.sample_backend != "auto":
+        return loop.sample_backend
+    expected = prompts * loop.samples_per_prompt * loop.sample_max_tokens
+    return "vllm" if expected >= VLLM_TOKEN_THRESHOLD else "hf"
+
+
+def _sample_vllm(prep: Prepared, work: Path) -> tuple[list[list[str]], dict[str, Any]]:
+    """Candidates from the current adapter with vLLM, in a child process, before the policy is loaded."""
+    from .sample import SampleSpec, sample_in_child
+
+    loop = prep.loop
+    spec = SampleSpec(base_dir=str(prep.base_dir), prompts=[r["prompt"] for r in prep.rows],
+                      adapter=str(loop.init_adapter) if loop.init_adapter else None, n=loop.samples_per_prompt,
+                      temperature=loop.sample_temperature, max_new_tokens=loop.sample_max_tokens,
+                      seed=loop.seed_value)
+    log.info("online DPO: sampling %d prompts x %d with vLLM", len(spec.prompts), spec.n)
+    return sample_in_child(spec, work)
+
+
+def _sample_hf(prep: Prepared, model: Any, tokenizer: Any) -> tuple[list[list[str]], dict[str, Any]]:
     from .generate import GenerationRequest, HFGenerator
-    from .rewards import translation_reward
 
     loop = prep.loop
     generator = HFGenerator(prep.base_dir, model=model, tokenizer=tokenizer)
-    prompts = [r["prompt"] for r in prep.rows]
+    log.info("online DPO: sampling %d prompts x %d with transformers", len(prep.rows), loop.samples_per_prompt)
     samples = generator.generate(
-        GenerationRequest(prompts, max_new_tokens=loop.sample_max_tokens, temperature=loop.sample_temperature,
-                          n=loop.samples_per_prompt, seed=loop.seed_value)
+        GenerationRequest([r["prompt"] for r in prep.rows], max_new_tokens=loop.sample_max_tokens,
+                          temperature=loop.sample_temperature, n=loop.samples_per_prompt, seed=loop.seed_value)
     )
     tokenizer.padding_side = "right"
+    seconds = generator.seconds
+    return samples, {"backend": "hf", "generate_seconds": round(seconds, 1), "tokens": generator.tokens_out,
+                     "tokens_per_second": round(generator.tokens_out / seconds, 1) if seconds else 0.0}
+
+
+def _online_pairs(prep: Prepared, samples: list[list[str]],
+                  sampling: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Score each prompt's candidates with the translation reward; keep (best, worst) pairs with a real margin."""
+    from .rewards import translation_reward
+
+    loop = prep.loop
     pairs: list[dict[str, Any]] = []
     margins: list[float] = []
     for row, group in zip(prep.rows, samples, strict=True):
@@ -214,10 +246,11 @@ def _online_pairs(prep: Prepared, model: Any, tokenizer: Any) -> tuple[list[dict
             pairs.append({"prompt": row["prompt"], "chosen": best, "rejected": worst})
             margins.append(high - low)
     stats = {
-        "prompts": len(prompts),
+        "prompts": len(prep.rows),
         "samples": sum(len(g) for g in samples),
         "pairs": len(pairs),
         "mean_reward_margin": sum(margins) / len(margins) if margins else 0.0,
+        **{f"sample_{k}": v for k, v in sampling.items()},
     }
     if not pairs:
         raise TrainError("no_preference_pairs", f"sampled {stats['samples']} completions; no pair had a reward margin "
@@ -237,18 +270,22 @@ def train(prep: Prepared, config: Any, callbacks: Sequence[Any] = ()) -> Path:
     cuda = torch.cuda.is_available() and not getattr(config, "use_cpu", False)
     if loop.torch_threads:
         torch.set_num_threads(loop.torch_threads)
-    model, tokenizer, peft_config = _load_policy(prep, cuda)
-    rows = prep.rows
-    extra_metrics: dict[str, Any] = {}
-    if loop.method == "online-dpo":
-        rows, extra_metrics = _online_pairs(prep, model, tokenizer)
-        log.info("online DPO: %s", extra_metrics)
     out = Path(loop.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
+        rows = prep.rows
+        extra_metrics: dict[str, Any] = {}
+        sampled = None
+        if loop.method == "online-dpo" and _sample_backend(loop, len(prep.rows)) == "vllm":
+            sampled = _sample_vllm(prep, work / "sampling")  # before the policy: the child's memory is gone by then
+        model, tokenizer, peft_config = _load_policy(prep, cuda)
+        if loop.method == "online-dpo":
+            rows, extra_metrics = _online_pairs(prep, *(sampled or _sample_hf(prep, model, tokenizer)))
+            log.info("online DPO: %s", extra_metrics)
         config.output_dir = str(work / "trainer")
         trainer = _build_trainer(prep, config, model, tokenizer, peft_config, rows)
+        trainer.add_callback(progress_callback(loop.method))
         for callback in callbacks:
             trainer.add_callback(callback)
         if loop.max_minutes:
@@ -334,5 +371,6 @@ def _hyperparameters(loop: LoopArguments, config: Any) -> dict[str, Any]:
                       max_segment_chars=loop.max_segment_chars, max_minutes=loop.max_minutes,
                       torch_threads=loop.torch_threads, prompt_style=loop.prompt_style)
     if loop.method == "online-dpo":
-        picked.update(samples_per_prompt=loop.samples_per_prompt, sample_temperature=loop.sample_temperature)
+        picked.update(samples_per_prompt=loop.samples_per_prompt, sample_temperature=loop.sample_temperature,
+                      sample_max_tokens=loop.sample_max_tokens, sample_backend=loop.sample_backend)
     return picked
