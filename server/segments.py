@@ -13,7 +13,7 @@ from typing import Any, Literal
 from papertrans import protect
 from papertrans.contract import prompts
 from papertrans.server.engine import AdapterRef, Engine, EngineUnavailableError, Generation, SamplingOptions
-from papertrans.server.ladder import Attempt, EarlyStop, Rung, rank, rescue, rungs, sample_seed
+from papertrans.server.ladder import Attempt, EarlyStop, Rung, next_rung, rank, rescue, rungs, sample_seed
 from papertrans.server.metrics import Metrics
 from papertrans.server.settings import TranslateSettings
 
@@ -288,7 +288,9 @@ class SegmentTranslator:
         failed: list[str] = []  # the failure codes of every attempt, in order (reported with the outcome)
         best: Attempt | None = None
         last: Attempt | None = None
-        for n, rung in enumerate(ladder):
+        n: int | None = 0
+        while n is not None:
+            rung = ladder[n]
             if n:
                 tally.retries += 1
                 self.metrics.retries.labels(rung.kind).inc()
@@ -299,6 +301,7 @@ class SegmentTranslator:
             if last.clean:
                 break
             failed.extend(r for r in last.failure_codes if r not in failed)
+            n = next_rung(ladder, n, last)
         last_chance = rescue(ladder) if best is None else None
         if last_chance is not None:
             tally.retries += 1

@@ -45,7 +45,7 @@ class _PileThenGood(FakeEngine):
 
 async def test_the_trace_names_the_first_rung_reason_and_the_rung_that_repaired_it(tmp_path: Path) -> None:
     path = tmp_path / "trace.jsonl"
-    pipeline = Pipeline(_PileThenGood(), TranslateSettings())
+    pipeline = Pipeline(_PileThenGood(), TranslateSettings(max_retries=1))  # first, then strict (no pieces rung)
     with lt.record_ladder(path):
         result = await pipeline.translate("Let $a$ be the input and $b$ the output. The loss is small.\n")
     assert [s.status for s in result.segments] == ["retried"]

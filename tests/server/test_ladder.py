@@ -12,7 +12,7 @@ from typing import Any
 from papertrans import protect
 from papertrans.server.engine import Generation, SamplingOptions
 from papertrans.server.engine.fake import FakeEngine
-from papertrans.server.ladder import Attempt, rank, rungs
+from papertrans.server.ladder import Attempt, next_rung, rank, rungs
 from tests.server._preserve import assert_document_intact
 from tests.server.conftest import serve
 
@@ -53,7 +53,8 @@ async def _translate(app_factory: Any, engine: FakeEngine, doc: str = DOC, **tra
 
 async def test_a_pile_at_the_end_is_retried_and_the_faithful_candidate_kept(app_factory: Any) -> None:
     engine = _ByRung({(0, 0): PILE, (1, 0): PILE, (1, 1): GOOD, (1, 2): NUMBER})
-    body = await _translate(app_factory, engine, retry_candidates=3)  # best-of-3 on the strict rung
+    # best-of-3 on the strict rung (no pieces rung with one retry: a pile would go to the pieces otherwise)
+    body = await _translate(app_factory, engine, retry_candidates=3, max_retries=1)
     (seg,) = body["segments"]
     assert seg["status"] == "retried", seg
     assert "placeholders_displaced" in seg["reasons"]  # the first attempt's fault stays on the record
@@ -139,7 +140,8 @@ async def test_when_nothing_ships_a_closing_rescue_keeps_a_translation(app_facto
     assert seg["status"] == "needs_review" and "placeholder_missing" in seg["reasons"]
     assert "$a$" in seg["translation"] and "$b$" in seg["translation"] and body["stats"]["fallbacks"] == 0
     assert [o.early_stop for rung, _, _, o in engine.seen if rung == 3] == ["close"]
-    assert body["stats"]["retries"] == 3
+    # missing placeholders go from the first rung straight to the pieces (rung 2), then the rescue: no strict rung
+    assert body["stats"]["retries"] == 2 and not [r for r, _, _, _ in engine.seen if r == 1]
 
 
 async def test_no_rescue_when_the_ladder_already_closed(app_factory: Any) -> None:
@@ -160,3 +162,36 @@ async def test_an_unclosed_bold_is_kept_repaired_not_sent_back_in_english(app_fa
     assert seg["translation"] == "损失很小，$a$是输入。"  # the unpaired delimiter dropped, the words and formula kept
     assert body["markdown"].count("**") % 2 == 0 and "$a$" in body["markdown"]
     assert body["stats"]["fallbacks"] == 0
+
+
+async def test_a_placement_fault_goes_straight_to_the_pieces(app_factory: Any) -> None:
+    engine = _ByRung({(2, 0, 0): "设⟦1⟧为该层的输入，⟦2⟧为该层的输出。", (2, 0, 1): "损失很小。"}, default=PILE)
+    body = await _translate(app_factory, engine)
+    (seg,) = body["segments"]
+    assert seg["status"] == "retried" and body["stats"]["retries"] == 1
+    assert sorted({rung for rung, _, _, _ in engine.seen}) == [0, 2]  # the strict whole-segment rung is skipped
+
+
+async def test_a_markup_fault_gets_the_strict_rung_and_no_pieces(app_factory: Any) -> None:
+    doc = "The **loss** of $a$ is small. It is the input.\n"
+    changed = "⟦1⟧的损失很小。它是输入。"  # the bold dropped: markup_changed, every formula in place
+    body = await _translate(app_factory, _ByRung({}, default=changed), doc=doc)
+    (seg,) = body["segments"]
+    assert seg["status"] == "needs_review" and "markup_changed" in seg["reasons"]
+    assert body["stats"]["retries"] == 1  # first, then strict; cutting it into sentences would not bring the bold back
+
+
+def test_next_rung_routes_by_the_fault() -> None:
+    (seg,) = protect.protect(DOC).segments
+    whole: list[tuple[str, protect.Chunk | None]] = [(seg.text, None)]
+    ladder = rungs(whole, ["a.", "b."], max_retries=2, candidates=1, early_stop="release")
+
+    def attempt(text: str) -> Attempt:
+        return Attempt("p", text, protect.validate(seg, text))
+
+    assert next_rung(ladder, 0, attempt(PILE)) == 2
+    assert next_rung(ladder, 0, attempt("设为该层的输入。")) == 2  # placeholders missing: a placement fault too
+    assert next_rung(ladder, 0, attempt("Let ⟦1⟧ be the input and ⟦2⟧ the output of the layer. 损失很小。")) == 1
+    assert next_rung(ladder, 1, attempt(PILE)) == 2 and next_rung(ladder, 2, attempt(PILE)) is None
+    no_pieces = rungs(whole, [], max_retries=2, candidates=1, early_stop="release")
+    assert next_rung(no_pieces, 0, attempt(PILE)) == 1 and next_rung(no_pieces, 1, attempt(PILE)) is None
