@@ -143,3 +143,32 @@ async def test_dev_document_through_the_chat_provider(
     # the segments went through vLLM's chat endpoint (never the completions one), and every request was answered
     assert chat_calls > 0 and "POST /v1/completions" not in served
     assert not [s for s in body["segments"] if "engine_error" in s["reasons"]]
+
+
+async def test_a_lora_adapter_is_named_per_request_on_vllm(
+    chat_vllm: tuple[str, Path], model_path: Path, tmp_path: Path
+) -> None:
+    """On our vllm serve the chat engine serves adapters: registered through the admin API, loaded at runtime with
+    /v1/load_lora_adapter, and named as the request's model on /v1/chat/completions."""
+    import shutil
+
+    from papertrans.contract import starter_folder
+    from tests.server.conftest import ADMIN
+
+    url, log = chat_vllm
+    starter = starter_folder()
+    assert starter is not None
+    settings = make_settings(tmp_path, engine=EngineSettings(provider=_provider(url, model_path)), engine_check_s=0)
+    shutil.copytree(starter, settings.adapter_dir / "zh-run1")
+    async with serve(create_app(settings)) as c:
+        reg = await c.post("/adapters/zh/versions", json={"folder": "zh-run1"}, headers=ADMIN)
+        assert reg.status_code == 201, reg.text
+        assert (await c.post("/adapters/zh/activate", json={"version": 1}, headers=ADMIN)).is_success
+        r = await c.post("/translate", json={"markdown": "The model reads the tokens.", "adapter": "zh"})
+    assert r.status_code == 200 and r.json()["adapter"] == "zh@1", r.text[:500]
+    # every request on the adapter was answered (a refused model name would be an engine_error or a 503)
+    assert not [s for s in r.json()["segments"] if "engine_error" in s["reasons"]], r.text[:500]
+    assert "POST /v1/load_lora_adapter" in log.read_text(errors="replace")
+    models = httpx.get(f"{url}/v1/models").json()["data"]
+    assert "zh@1" in {m["id"] for m in models}
+    print(f"\nadapter zh@1 through the chat provider: {r.json()['markdown']!r}")
