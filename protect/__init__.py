@@ -23,7 +23,15 @@ from ._inventory import InventoryCheck, InventoryMismatch, check_inventory, mask
 from ._markup import balance_markup
 from ._placeholder import DEFAULT_STYLE, STYLES, PlaceholderStyle, find_style
 from ._segment import Segment
-from ._terms import TermCandidate, TermUse, acronym_expansions, extract_terms, outermost, term_uses
+from ._terms import (
+    TermCandidate,
+    TermUse,
+    acronym_expansions,
+    enforce_terms,
+    extract_terms,
+    outermost,
+    term_uses,
+)
 from ._touching import separate_formulas, touching_formulas
 from ._validate import FAITHFULNESS_REASONS, HARD_REASONS, RETRY_REASONS, SOFT_REASONS, SegmentReport, validate
 from ._verbatim import Verbatim, VerbatimBlock
@@ -57,6 +65,7 @@ __all__ = [
     "balance_markup",
     "check_inventory",
     "chunk",
+    "enforce_terms",
     "extract_terms",
     "faithfulness",
     "find_style",

@@ -30,7 +30,15 @@ from typing import Literal
 from ._glossary import Glossary, GlossaryEntry, _pattern
 from ._placeholder import STYLES
 
-__all__ = ["TermCandidate", "TermUse", "acronym_expansions", "extract_terms", "outermost", "term_uses"]
+__all__ = [
+    "TermCandidate",
+    "TermUse",
+    "acronym_expansions",
+    "enforce_terms",
+    "extract_terms",
+    "outermost",
+    "term_uses",
+]
 
 Kind = Literal["phrase", "technical", "expansion"]
 
@@ -312,3 +320,63 @@ def term_uses(pairs: Sequence[tuple[str, str]], glossary: Glossary) -> list[Term
                 consistent += min(n, said.count(target))
         out.append(TermUse(entry, occurrences, consistent))
     return out
+
+
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_HELD = re.compile("\x00(\\d+)\x00")
+
+
+def _near(text: str, start: int, end: int, target: str) -> bool:
+    """True when ``target`` is written right beside ``text[start:end]`` (``策略（policy）``, ``policy (策略)``): an
+    English term a translator kept in parentheses beside its rendering, not a copy to replace."""
+    reach = len(target) + 3
+    return target in text[max(0, start - reach) : start] or target in text[end : end + reach]
+
+
+def _in_translation(entry: GlossaryEntry) -> re.Pattern[str]:
+    """The entry's English term as written in a Chinese translation: bounded by ASCII letters only (a Chinese
+    character is a word character to ``re``, and the term is often glued to one: 一个agent)."""
+    pattern = _pattern(entry)
+    body = pattern.pattern.replace(r"(?<![\w-])", r"(?<![A-Za-z0-9-])").replace(r"(?![\w-])", r"(?![A-Za-z0-9-])")
+    return re.compile(body, pattern.flags)
+
+
+def _alias(alias: str, target: str) -> bool:
+    return alias != target and len(alias) >= 2 and len(_CJK_RUN.findall(alias)) == len(alias)
+
+
+def enforce_terms(
+    source: str, translation: str, entries: Sequence[tuple[GlossaryEntry, Sequence[str]]]
+) -> tuple[str, list[GlossaryEntry]]:
+    """``translation`` with the target of each entry whose term the segment's ``source`` uses put where the
+    translation copied the English term (not one kept beside its rendering: ``策略（policy）``) or wrote one of the
+    entry's ``aliases`` (other renderings of the term, e.g. the model's own: 政策 for policy). Longer terms go first
+    and what is settled is held, so ``policy`` is never matched inside ``policy gradient`` and an alias inside a longer
+    target (值函数 in 价值函数) is not one. Returns the text and the entries applied. Placeholders are never touched:
+    an alias is Chinese characters only, an English copy is matched between non-letters."""
+    held: list[str] = []
+
+    def hold(text: str) -> str:
+        held.append(text)
+        return f"\x00{len(held) - 1}\x00"
+
+    relevant = [(e, a) for e, a in sorted(entries, key=lambda e: -len(e[0].source)) if _pattern(e).search(source)]
+    applied: dict[GlossaryEntry, None] = {}
+    out = translation
+    for entry, _ in relevant:
+
+        def swap(m: re.Match[str], entry: GlossaryEntry = entry) -> str:
+            if _near(m.string, m.start(), m.end(), entry.target):
+                return hold(m.group(0))
+            applied[entry] = None
+            return hold(entry.target)
+
+        out = _in_translation(entry).sub(swap, out)
+    for entry, _ in sorted(relevant, key=lambda e: -len(e[0].target)):
+        out = out.replace(entry.target, hold(entry.target))
+    for entry, aliases in relevant:
+        for alias in sorted((a for a in aliases if _alias(a, entry.target)), key=len, reverse=True):
+            if alias in out:
+                out = out.replace(alias, hold(entry.target))
+                applied[entry] = None
+    return _HELD.sub(lambda m: held[int(m.group(1))], out), list(applied)

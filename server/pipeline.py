@@ -99,11 +99,14 @@ def _adherence(
     return round(kept / total, 4) if total else None
 
 
-def _pairs(pd: protect.ProtectedDocument, outcomes: list[SegmentOutcome]) -> list[tuple[str, str]]:
-    """Each segment's masked source and masked translation (``""`` for one kept in English): what term consistency
-    is counted on."""
+def _pairs(
+    pd: protect.ProtectedDocument, outcomes: list[SegmentOutcome], edited: Mapping[str, str]
+) -> list[tuple[str, str]]:
+    """Each segment's masked source and masked translation as restored (the terms' post-edit in, ``""`` for one kept
+    in English): what term consistency is counted on."""
     by_id = {o.id: o for o in outcomes}
-    return [(s.text, "" if by_id[s.id].status == "fallback" else by_id[s.id].output) for s in pd.segments]
+    shipped = {i: "" if o.status == "fallback" else edited.get(i, o.output) for i, o in by_id.items()}
+    return [(s.text, shipped[s.id]) for s in pd.segments]
 
 
 OnSegment = Callable[[SegmentOutcome], None]
@@ -203,7 +206,9 @@ class Pipeline:
 
         # every segment (and so every item) goes to the engine at once; cancelling this gather aborts them all
         outcomes = list(await asyncio.gather(*(run(seg) for seg in pd.segments)))
-        translations = {o.id: o.output for o in outcomes if o.status != "fallback"}
+        # the terms' post-edit (translate.term_post_edit): the restored text, never the stored model output
+        edited = terms.edit(pd.segments, outcomes)
+        translations = {o.id: edited.get(o.id, o.output) for o in outcomes if o.status != "fallback"}
         restored = pd.restore(translations, bilingual=bilingual)
         for o in outcomes:  # restore's own check is the last word: never ship a segment it rejects
             report = restored.reports.get(o.id)
@@ -224,7 +229,7 @@ class Pipeline:
             "verbatim_blocks": len(pd.verbatim),
             "cached": len(hits.keys() - fresh),
             "glossary_adherence": _adherence(pd, outcomes, glossary),
-            "term_consistency": terms.count(_pairs(pd, outcomes)),
+            "term_consistency": terms.count(_pairs(pd, outcomes, edited)),
             "terminology_requests": terms.requests,
         }
         return TranslationResult(

@@ -96,6 +96,13 @@ class TranslateSettings(BaseModel):
         description="Times a phrase must occur in a document to be one of its terms (acronyms' expansions and term "
         "base entries count from one).",
     )
+    term_post_edit: bool = Field(
+        True,
+        description="After translating, put a term's chosen translation where a segment whose source uses the term "
+        "copied the English term or wrote the model's own rendering of it (asked once per glossary or term-base "
+        "term, within terminology_max_terms); small models follow glossary hints in the prompt poorly "
+        "(docs/terminology.md). Reader corrections (status 'memory') are never edited.",
+    )
 
 
 class LimitsSettings(BaseModel):

@@ -56,6 +56,8 @@ class TermChoice:
     acronym: str | None = None
     occurrences: int = 0
     consistent: int | None = None
+    aliases: list[str] = field(default_factory=list)  # other renderings the post-edit replaces (the model's own)
+    edited: int = 0  # segments whose translation the post-edit changed for this term
 
     def public(self) -> dict[str, Any]:
         return {
@@ -65,6 +67,7 @@ class TermChoice:
             "acronym": self.acronym,
             "occurrences": self.occurrences,
             "consistent": self.consistent,
+            "edited": self.edited,
         }
 
 
@@ -76,6 +79,33 @@ class DocumentTerms:
     choices: list[TermChoice] = field(default_factory=list)
     glossary: protect.Glossary | None = None
     requests: int = 0
+    post_edit: bool = False
+
+    def edit(self, segments: Sequence[protect.Segment], outcomes: Sequence[Any]) -> dict[str, str]:
+        """The post-edit (``translate.term_post_edit``): each kept translation (``outcomes``: the segments'
+        ``SegmentOutcome``) whose source uses a term but which copied the English term or wrote one of its aliases
+        gets the chosen translation there; returns the edited masked outputs by segment id and updates each edited
+        outcome's restored ``translation`` (its raw ``output`` stays the model's, for the store and the cache) and
+        drops ``glossary_term_missing`` where no term is missing any more. Reader corrections are never edited."""
+        entries = [(protect.GlossaryEntry(c.term, c.translation), c.aliases) for c in self.choices if c.translation]
+        if not self.post_edit or not entries:
+            return {}
+        by_term = {c.term.lower(): c for c in self.choices}
+        edited: dict[str, str] = {}
+        for seg, outcome in zip(segments, outcomes, strict=True):
+            if outcome.status in ("fallback", "memory"):
+                continue
+            text, applied = protect.enforce_terms(seg.text, outcome.output, entries)
+            if not applied:
+                continue
+            edited[seg.id] = text
+            for entry in applied:
+                by_term[entry.source.lower()].edited += 1
+            restored = protect.separate_formulas(text, seg.placeholders, seg.style, seg.text)
+            outcome.translation = protect.unmask(restored, seg.placeholders, seg.style)
+            if self.glossary is not None and not self.glossary.missing(seg.text, text):
+                outcome.reasons = [r for r in outcome.reasons if r != "glossary_term_missing"]
+        return edited
 
     def count(self, pairs: Sequence[tuple[str, str]]) -> float | None:
         """Count each term's occurrences and consistent occurrences in ``pairs`` (each segment's masked source and
@@ -111,6 +141,12 @@ def term_translation(output: str, term: str, acronym: str | None = None) -> str 
     if any(not ch.isprintable() or ch in "⟦⟧<>{}|\\$" for ch in text):
         return None
     return text
+
+
+def _first(texts: Sequence[str], term: str) -> int:
+    """The index of the first text that uses ``term`` (0 when none does: the context is only a hint)."""
+    glossary = protect.Glossary([protect.GlossaryEntry(term, "-")])
+    return next((i for i, t in enumerate(texts) if glossary.find(t)), 0)
 
 
 def _covers(glossary: protect.Glossary | None, term: str) -> protect.GlossaryEntry | None:
@@ -152,6 +188,38 @@ class Terminology:
         if not self.settings.terminology or not pd.segments:
             return DocumentTerms(glossary=user)
         texts = [s.text for s in pd.segments]
+        chosen, unknown = self._layers(texts, user)
+        budget = max(0, self.settings.terminology_max_terms)
+        asked = unknown[:budget]
+        # the post-edit's aliases: the model's own rendering of each glossary and term-base term (the most used
+        # first, within what the budget leaves), which it then replaces where a translation wrote it
+        known = self._known(texts, chosen.values()) if self.settings.term_post_edit else []
+        known = known[: max(0, budget - len(asked))]
+        alias_of = [protect.TermCandidate(c.term, 0, _first(texts, c.term), acronym=c.acronym) for c in known]
+        requests = [self._request(c, texts[c.first], adapter) for c, _ in asked]
+        requests += [self._request(c, texts[c.first], adapter) for c in alias_of]
+
+        def ask(i: int) -> Awaitable[str | None]:
+            return self._ask(*requests[i], adapter, f"{request_id}-term{i}", tally)
+
+        # the output cache answers a term asked before under the same prompt, model and adapter (server.output_cache)
+        outputs, sent = await answered(cache, self.engine, adapter, requests, ask)
+        for (cand, choice), output in zip(asked, outputs[: len(asked)], strict=True):
+            answer = term_translation(output, cand.term, cand.acronym) if output is not None else None
+            if answer is not None:
+                choice.translation, choice.source = answer, "model"
+        for choice, cand, output in zip(known, alias_of, outputs[len(asked) :], strict=True):
+            answer = term_translation(output, cand.term, cand.acronym) if output is not None else None
+            if answer is not None and answer != choice.translation:
+                choice.aliases.append(answer)
+        glossary = self._glossary(user, chosen.values())
+        return DocumentTerms(list(chosen.values()), glossary, sent, post_edit=self.settings.term_post_edit)
+
+    def _layers(
+        self, texts: Sequence[str], user: protect.Glossary | None
+    ) -> tuple[dict[str, TermChoice], list[tuple[protect.TermCandidate, TermChoice]]]:
+        """The document's terms by lowercase term, those the request's glossary or the term base translate already
+        chosen; and the extracted ones no layer covers (most frequent first), for the model."""
         chosen: dict[str, TermChoice] = {}
         for entry in dict.fromkeys(e for t in texts for e in user.find(t)) if user is not None else ():
             chosen[entry.source.lower()] = TermChoice(entry.source, entry.target, "user")
@@ -170,19 +238,15 @@ class Terminology:
             elif cand.term.lower() not in chosen:
                 choice = chosen[cand.term.lower()] = TermChoice(cand.term, None, "none", cand.acronym)
                 unknown.append((cand, choice))
-        asked = unknown[: max(0, self.settings.terminology_max_terms)]
-        requests = [self._request(c, texts[c.first], adapter) for c, _ in asked]
+        return chosen, unknown
 
-        def ask(i: int) -> Awaitable[str | None]:
-            return self._ask(*requests[i], adapter, f"{request_id}-term{i}", tally)
-
-        # the output cache answers a term asked before under the same prompt, model and adapter (server.output_cache)
-        outputs, sent = await answered(cache, self.engine, adapter, requests, ask)
-        for (cand, choice), output in zip(asked, outputs, strict=True):
-            answer = term_translation(output, cand.term, cand.acronym) if output is not None else None
-            if answer is not None:
-                choice.translation, choice.source = answer, "model"
-        return DocumentTerms(list(chosen.values()), self._glossary(user, chosen.values()), sent)
+    @staticmethod
+    def _known(texts: Sequence[str], choices: Any) -> list[TermChoice]:
+        """The glossary and term-base terms of the document, the most used first."""
+        known = [c for c in choices if c.translation is not None and c.source in ("user", "term_base")]
+        glossary = protect.Glossary(protect.GlossaryEntry(c.term, str(c.translation)) for c in known)
+        uses = {u.entry.source.lower(): u.occurrences for u in protect.term_uses([(t, "") for t in texts], glossary)}
+        return sorted(known, key=lambda c: -uses.get(c.term.lower(), 0))
 
     @staticmethod
     def _glossary(user: protect.Glossary | None, choices: Sequence[TermChoice] | Any) -> protect.Glossary | None:

@@ -63,6 +63,7 @@ class TermResult:
     acronym: str | None = None
     occurrences: int = 0
     consistent: int | None = None
+    edited: int = 0  # segments whose translation the server's post-edit changed for this term
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TermResult:
@@ -74,6 +75,7 @@ class TermResult:
             acronym=None if acronym is None else str(acronym),
             occurrences=int(data.get("occurrences", 0)),
             consistent=None if consistent is None else int(consistent),
+            edited=int(data.get("edited", 0)),
         )
 
 

@@ -64,7 +64,8 @@ class SegmentOut(msgspec.Struct):
 
 class TermOut(msgspec.Struct):
     """One term of the document's terminology (docs/terminology.md): the translation enforced (None: no layer had
-    one), its source layer, its occurrences in the document and how many of them the translation rendered with it."""
+    one), its source layer, its occurrences in the document, how many of them the translation rendered with it and
+    in how many segments the post-edit put it in."""
 
     term: str
     translation: str | None
@@ -72,6 +73,7 @@ class TermOut(msgspec.Struct):
     acronym: str | None
     occurrences: int
     consistent: int | None
+    edited: int = 0  # segments whose translation the terms' post-edit changed for this term
 
 
 class TranslateResponse(msgspec.Struct):

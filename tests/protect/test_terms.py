@@ -147,3 +147,28 @@ def test_term_uses_counts_occurrences_and_consistent_ones() -> None:
     assert (uses["reward"].occurrences, uses["reward"].consistent, uses["reward"].share) == (1, 0, 0.0)
     unused = protect.term_uses([("x", "y")], glossary)
     assert all(u.occurrences == 0 and u.share is None for u in unused)
+
+
+POLICY = protect.GlossaryEntry("policy", "策略")
+GRADIENT = protect.GlossaryEntry("policy gradient", "策略梯度")
+AGENT = protect.GlossaryEntry("agent", "智能体")
+VALUE = protect.GlossaryEntry("value function", "价值函数")
+ENTRIES = [(POLICY, ["政策"]), (GRADIENT, ["政策梯度"]), (AGENT, ["代理"]), (VALUE, ["值函数"])]
+
+
+def test_enforce_terms_replaces_copies_and_aliases_longest_first() -> None:
+    source = "The agent uses a policy gradient and a policy; agents learn the value function ⟦1⟧."
+    out, applied = protect.enforce_terms(source, "一个agent使用政策梯度和一个政策；代理们学习值函数⟦1⟧。", ENTRIES)
+    assert out == "一个智能体使用策略梯度和一个策略；智能体们学习价值函数⟦1⟧。"
+    assert set(applied) == {POLICY, GRADIENT, AGENT, VALUE}
+
+
+def test_enforce_terms_leaves_what_is_right_or_not_its_business() -> None:
+    source = "The agent uses a policy gradient and the value function."
+    # an English term kept beside its rendering, a term inside a longer one, an alias inside the target
+    right = "智能体（agent）使用策略梯度 (policy gradient) 和价值函数。"
+    assert protect.enforce_terms(source, right, ENTRIES) == (right, [])
+    # a source without the term: its aliases are other words there
+    assert protect.enforce_terms("A rule of the state.", "政府的政策。", ENTRIES) == ("政府的政策。", [])
+    # an alias that is no Chinese word is never used (it could be part of a placeholder or English)
+    assert protect.enforce_terms("the policy", "p ⟦1⟧", [(POLICY, ["⟦1⟧", "p", ""])]) == ("p ⟦1⟧", [])

@@ -34,7 +34,7 @@ PHRASES = {
     "soft actor critic": "柔性行动者评论家",
     "policy": "策略",
 }
-TERMS = ("replay memory", "soft actor critic", "value function")  # what a term request's item can be
+TERMS = ("replay memory", "soft actor critic", "value function", "policy", "agent")  # a term request's items
 
 
 class PhraseEngine(FakeEngine):
@@ -64,7 +64,7 @@ def _term_requests(engine: FakeEngine) -> list[str]:
 
 async def test_layers_user_then_term_base_then_model() -> None:
     engine = PhraseEngine()
-    result = await _pipeline(engine).translate(DOC, glossary=USER)
+    result = await _pipeline(engine, term_post_edit=False).translate(DOC, glossary=USER)
     terms = _terms(result)
     assert (terms["policy"]["translation"], terms["policy"]["source"]) == ("方针", "user")  # over the base's 策略
     assert (terms["value function"]["translation"], terms["value function"]["source"]) == ("价值函数", "term_base")
@@ -79,7 +79,7 @@ async def test_layers_user_then_term_base_then_model() -> None:
 
 
 async def test_consistency_on_a_known_case() -> None:
-    result = await _pipeline(PhraseEngine()).translate(DOC, glossary=USER)
+    result = await _pipeline(PhraseEngine(), term_post_edit=False).translate(DOC, glossary=USER)
     terms = _terms(result)
     counts = {t: (terms[t]["occurrences"], terms[t]["consistent"]) for t in terms}
     assert counts["value function"] == (4, 4)
@@ -88,6 +88,38 @@ async def test_consistency_on_a_known_case() -> None:
     assert counts["agent"] == (1, 0)  # kept in English by the fake
     assert counts["soft actor critic"] == (1, 1)
     assert result.stats["term_consistency"] == round(7 / 10, 4)  # pooled over every term with a translation
+
+
+async def test_post_edit_puts_the_chosen_term_where_the_model_wrote_its_own_or_copied_the_english() -> None:
+    engine = PhraseEngine()
+    result = await _pipeline(engine).translate(DOC, glossary=USER)
+    terms = _terms(result)
+    # one more request per glossary or term-base term: the model's own rendering (policy: 策略, against the user's 方针)
+    assert sorted(_term_requests(engine)) == ["agent", "policy", "replay memory", "soft actor critic", "value function"]
+    assert result.stats["terminology_requests"] == 5
+    counts = {t: (terms[t]["occurrences"], terms[t]["consistent"], terms[t]["edited"]) for t in terms}
+    assert counts["policy"] == (1, 1, 1)  # 策略 -> 方针
+    assert counts["agent"] == (1, 1, 1)  # the English copied -> 智能体
+    assert counts["replay memory"] == (3, 2, 0)  # 经验池很大 is no rendering the step knows
+    assert counts["value function"] == (4, 4, 0)
+    assert result.stats["term_consistency"] == round(9 / 10, 4)
+    by_id = {s.id: s for s in result.segments}
+    first = next(s for s in result.segments if "guides the policy" in s.source)
+    assert "方针" in first.translation and "智能体" in first.translation and "方针" in result.markdown
+    assert "策略" in by_id[first.id].output and "agent" in by_id[first.id].output  # the model's output is kept as is
+    assert "glossary_term_missing" not in first.reasons
+
+
+async def test_post_edit_leaves_reader_corrections_alone() -> None:
+    pd = protect.protect(DOC)
+    seg = next(s for s in pd.segments if "guides the policy" in s.text)
+
+    async def memory(sources: list[str], version: str | None) -> dict[str, str]:
+        return {seg.text: "代理学到一个价值函数。价值函数指导政策。"}
+
+    result = await _pipeline(PhraseEngine()).translate(DOC, glossary=USER, memory=memory)
+    kept = next(s for s in result.segments if s.id == seg.id)
+    assert kept.status == "memory" and kept.translation == "代理学到一个价值函数。价值函数指导政策。"
 
 
 async def test_term_base_off_leaves_its_terms_to_the_model() -> None:
@@ -111,7 +143,9 @@ async def test_the_shipped_term_base_is_the_default_layer() -> None:
         "reward": "奖励",
     }
     assert all(t["source"] == "term_base" for t in terms.values())
-    assert len(term_base()) > 200 and _term_requests(engine) == []
+    assert len(term_base()) > 200
+    # no model translation needed: only the post-edit's requests for the model's own renderings, one per term
+    assert result.stats["terminology_requests"] == 4
 
 
 async def test_model_requests_are_bounded() -> None:
@@ -169,9 +203,11 @@ async def test_translate_response_reports_the_terminology(app_factory: Any) -> N
     assert r.status_code == 200, r.text
     body = r.json()
     terms = {t["term"]: t for t in body["terminology"]}
-    assert set(terms["policy"]) == {"term", "translation", "source", "acronym", "occurrences", "consistent"}
+    assert set(terms["policy"]) == {"term", "translation", "source", "acronym", "occurrences", "consistent", "edited"}
     assert terms["policy"]["source"] == "user" and terms["value function"]["source"] == "term_base"
     assert terms["replay memory"]["source"] == "model" and terms["replay memory"]["occurrences"] == 3
     assert 0.0 < body["stats"]["term_consistency"] < 1.0
-    # replay memory and soft actor critic: the shipped base has value function, policy and agent
-    assert body["stats"]["terminology_requests"] == 2
+    # replay memory and soft actor critic (the shipped base has value function, policy and agent), and the model's
+    # own rendering of each glossary and term-base term for the post-edit
+    known = [t for t in terms.values() if t["source"] in ("user", "term_base")]
+    assert body["stats"]["terminology_requests"] == 2 + len(known)

@@ -6,7 +6,7 @@ import functools
 from typing import Any
 
 from papertrans import protect
-from papertrans.server.engine.fake import FakeEngine
+from papertrans.server.engine.fake import FakeEngine, item_of
 from papertrans.server.samples import sample_paper
 from tests.server._preserve import assert_document_intact, must_preserve
 from tests.server.conftest import AppClient, serve
@@ -72,8 +72,9 @@ async def test_glossary_terms_reach_the_prompt(app_factory: Any) -> None:
     async with serve(app_factory(engine)) as c:
         md = f"{SENTENCE}\n\nA paragraph without the term."
         await c.post("/translate", json={"markdown": md, "glossary": [{"source": "attention", "target": "注意力"}]})
-    with_term = [p for p in prompts if "focus" in p]
-    without = [p for p in prompts if "without the term" in p]
+    # the segments' prompts (a term request of the terminology step carries a segment as context only)
+    with_term = [p for p in prompts if "focus" in item_of(p)]
+    without = [p for p in prompts if "without the term" in item_of(p)]
     assert with_term and "注意力" in with_term[0]
     assert without and "注意力" not in without[0]
 
