@@ -59,9 +59,9 @@ class LoopArguments:
     sample_backend: str = field(
         default="auto",
         metadata={"help": "Online DPO: how the candidates are sampled from the current adapter. vllm = vLLM's offline "
-                  "engine in a child process, before training (~70 tokens/s on 2 CPU cores after a ~60 s start); "
-                  "hf = transformers' generate on the policy (< 9 tokens/s there); auto = vllm once prompts x "
-                  "samples x max tokens reach 1,000 (rl/generate.py's break-even), else hf.",
+                  "engine in a child process, before training (greedy: ~70 tokens/s on 2 CPU cores after a ~60 s "
+                  "start); hf = transformers' generate on the policy (< 9 tokens/s there); auto = vllm once "
+                  "prompts x samples x max tokens reach 1,000 (rl/generate.py's break-even), else hf.",
                   "choices": ["auto", "vllm", "hf"]},
     )
     prompt_style: str = field(

@@ -21,6 +21,7 @@ from typing import Any
 from papertrans.contract.prompts import clean_output, completion_stops
 
 __all__ = [
+    "SAMPLE_TOP_K",
     "VLLM_TOKEN_THRESHOLD",
     "GenerationRequest",
     "Generator",
@@ -40,8 +41,12 @@ VLLM_TOKEN_THRESHOLD = 1000
 # The server's engine stops a request that loops (same 2..24-token pattern 4 times); the gate must see what readers
 # would see, so vLLM generation here uses the same rule (server/engine/inprocess.py, private there, hence repeated).
 _REPETITION = {"min_pattern_size": 2, "max_pattern_size": 24, "min_count": 4}
-# vLLM is handed this many prompts at a time, so that a long generation (a gate side, a night's online-DPO candidates)
-# logs its progress; 64 prompts (x n samples) keep a 2-core CPU batch full.
+# Sampling keeps the 50 most likely tokens (top-k), not a top-p nucleus: vLLM's CPU sampler sorts the whole
+# 262,144-token vocabulary of every sequence at every step for top-p, and only runs a topk for top-k. Measured here:
+# 64 sequences sampled at 4.3 tokens/s with top-p 0.95 (the machine also ran another job). Both backends sample alike.
+SAMPLE_TOP_K = 50
+# vLLM is handed this many sequences (prompts x n) at a time, so that a long generation (a gate side, a night's
+# online-DPO candidates) logs its progress every minute or so on 2 CPU cores; 64 in flight keep the batch full.
 _PROGRESS_CHUNK = 64
 
 
@@ -158,7 +163,7 @@ class HFGenerator(Generator):
                     "tokenizer": self.tokenizer,
                 }
                 if sample:
-                    kwargs.update(temperature=request.temperature, top_p=0.95)
+                    kwargs.update(temperature=request.temperature, top_k=SAMPLE_TOP_K, top_p=1.0)
                 else:
                     kwargs.update(temperature=None, top_p=None, top_k=None)
                 ids = self.model.generate(**enc, **kwargs)
@@ -203,7 +208,7 @@ class VllmGenerator(Generator):
         params = SamplingParams(
             n=request.n,
             temperature=request.temperature,
-            top_p=0.95 if request.temperature > 0 else 1.0,
+            top_k=SAMPLE_TOP_K if request.temperature > 0 else 0,
             max_tokens=request.max_new_tokens,
             stop=[s for s in self.stops if s],
             seed=request.seed,
@@ -215,8 +220,9 @@ class VllmGenerator(Generator):
         prompts = list(request.prompts)
         outputs: list[list[str]] = []
         started, tokens = time.monotonic(), 0
-        for start in range(0, len(prompts), _PROGRESS_CHUNK):
-            chunk = prompts[start : start + _PROGRESS_CHUNK]
+        step = max(1, _PROGRESS_CHUNK // max(1, request.n))
+        for start in range(0, len(prompts), step):
+            chunk = prompts[start : start + step]
             results = self.llm.generate(chunk, params, lora_request=lora, use_tqdm=False)
             tokens += sum(len(o.token_ids) for r in results for o in r.outputs)
             outputs += [[clean(o.text, self.stops) for o in r.outputs] for r in results]

@@ -1,10 +1,11 @@
 """Online-DPO candidates sampled with vLLM, in a child process, before the policy is loaded for training.
 
 Why: transformers' ``generate`` made < 9 tokens/s on the 2-core CPU (a night's 1,472 candidates took 47 minutes,
-with no progress shown); vLLM's offline engine makes ~70 tokens/s after a ~60 s start (docs/learning-loop.md). The
-candidates come from the *current* adapter (the step's parent, ``--init_adapter``; the base model without one), which
-is the policy before its first update, so sampling them all up front is exactly the first pass of online DPO; the
-step then trains offline DPO on the ranked pairs (rl/train.py).
+with no progress shown); vLLM's offline engine made ~70 tokens/s greedy after a ~60 s start (docs/learning-loop.md;
+sampled throughput at a night's volume is not measured yet). The candidates come from the *current* adapter (the
+step's parent, ``--init_adapter``; the base model without one), which is the policy before its first update, so
+sampling them all up front is exactly the first pass of online DPO; the step then trains offline DPO on the ranked
+pairs (rl/train.py).
 
 Why a child process: vLLM's CPU engine starts worker processes and holds its KV cache (``VLLM_CPU_KVCACHE_SPACE``);
 in a process of its own everything it holds is gone when it exits, before the trainer loads its own copy of the
@@ -78,7 +79,11 @@ def sample_in_child(spec: SampleSpec, work: Path) -> tuple[list[list[str]], dict
                 log.info("vllm sampling: %s", line)
         code = proc.wait()
     if code != 0 or not out_path.is_file():
-        raise TrainError("sampling_failed", f"the vLLM sampler exited with {code}: " + " | ".join(tail[-5:]))
+        hint = ""
+        if any("EngineDeadError" in line for line in tail):
+            # seen twice here on a machine short of memory (other jobs beside it): the engine process was killed
+            hint = " (vLLM's engine process died without a trace of its own: most likely killed, e.g. out of memory)"
+        raise TrainError("sampling_failed", f"the vLLM sampler exited with {code}{hint}: " + " | ".join(tail[-3:]))
     result = json.loads(out_path.read_text())
     stats = dict(result["stats"], wall_seconds=round(time.monotonic() - started, 1))
     return [list(group) for group in result["samples"]], stats
