@@ -48,12 +48,6 @@ class TranslateSettings(BaseModel):
         "reader correction, or else a pair imported from TMX (POST /memory/import, any glossary version), gets it "
         "(status 'memory') without a model call.",
     )
-    cache: bool = Field(
-        True,
-        description="Output cache: a segment translated before under the same key (masked source, prompts with "
-        "their context, model, adapter version, prompt style, glossary version, sampling and retry settings) "
-        "gets the kept output again (status 'cached') without a model call; the memory wins over it.",
-    )
     keep_references: bool = Field(
         True,
         description="Keep the references / bibliography section as it is: from a heading such as References, "
@@ -69,6 +63,12 @@ class TranslateSettings(BaseModel):
         False,
         description="Keep figure and table captions as they are ('Figure 3:', 'Table 2.', the converters' "
         "'Figure:' / 'Table:' lines, an image's alt text); off: readers want captions translated.",
+    )
+    cache: bool = Field(
+        True,
+        description="Output cache: a segment translated before under the same key (masked source, prompts with "
+        "their context, model, adapter version, prompt style, glossary version, sampling and retry settings) "
+        "gets the kept output again (status 'cached') without a model call; the memory wins over it.",
     )
     terminology: bool = Field(
         True,
