@@ -275,7 +275,7 @@ async def test_two_replicas_on_postgres_publish_once_and_survive_kill_9(
         "PAPERTRANS_STORE__URL": pg_url,
         "PAPERTRANS_ADAPTERS_DIR": str(adapters),
         "PAPERTRANS_ADMIN_KEY": ADMIN_KEY,
-        "PAPERTRANS_JOB_LEASE_S": "4",
+        "PAPERTRANS_JOB_LEASE_S": "6",
         "PAPERTRANS_DEFAULT_ADAPTER": "none",
     }
     replicas = {n: Replica(n, {**env, "PAPERTRANS_DATA_DIR": str(tmp_path / n)}, tmp_path / f"{n}.log") for n in "ab"}
@@ -323,6 +323,9 @@ async def test_two_replicas_on_postgres_publish_once_and_survive_kill_9(
     segment_ids = [e["segment"]["id"] for e in events if e["event"] == "segment"]
     # every segment reported exactly once: the survivor did not redo what the dead replica finished
     assert len(segment_ids) == len(set(segment_ids)) == job["progress"]["total"]
-    resumed = events[kinds.index("resumed")]
-    assert resumed["done"] >= 2 and resumed["done"] == kinds[: kinds.index("resumed")].count("segment")
+    # the resume after the kill is the last one: on a loaded machine a replica whose event loop stalls past its lease
+    # may lose the job earlier (a "resumed" with fewer segments), which is the same guarantee at work
+    last = len(kinds) - 1 - kinds[::-1].index("resumed")
+    resumed = events[last]
+    assert resumed["done"] >= 2 and resumed["done"] == kinds[:last].count("segment")
     assert_document_intact(doc, job["result"])
