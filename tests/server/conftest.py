@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,8 @@ from litestar import Litestar
 from papertrans.server.app import create_app
 from papertrans.server.engine.fake import FakeEngine
 from papertrans.server.settings import Settings
+
+CHAT_TEMPLATE = Path(__file__).resolve().parents[1] / "data" / "chat_template_fewshot.jinja"
 
 ADMIN_KEY = "test-admin-key"
 ADMIN = {"X-Admin-Key": ADMIN_KEY}
@@ -89,3 +91,32 @@ def app_factory(tmp_path: Path) -> Callable[..., Litestar]:
 async def client(app_factory: Callable[..., Litestar], fake_engine: FakeEngine) -> AsyncIterator[AppClient]:
     async with serve(app_factory(fake_engine)) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def served_vllm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """ONE real ``vllm serve`` on the embedded model (CPU, LoRA on, the placeholder constraint loaded) for every
+    module that needs an OpenAI-compatible server (remote engine, chat provider, distillation): its URL and log. It
+    carries ``--chat-template tests/data/chat_template_fewshot.jinja`` (only ``/v1/chat/completions`` uses it: it
+    frames the chat turn as the few-shot completion a base model continues), so one start serves them all; it is
+    stopped with its children at the end of the session. Read the log from an offset taken at a test's start
+    (:func:`log_since`): other tests' requests are in it too."""
+    import time
+
+    from papertrans.contract.model import resolve_model
+    from tests.server._vllm_serve import vllm_serve
+
+    base = Settings()  # type: ignore[call-arg]
+    model_path = Path(resolve_model(base.model, base.cache_dir))
+    log = tmp_path_factory.mktemp("vllm") / "vllm-serve.log"
+    started = time.perf_counter()
+    with vllm_serve(model_path, base.engine, log, extra_args=["--chat-template", str(CHAT_TEMPLATE)]) as url:
+        print(f"\nvllm serve ready in {time.perf_counter() - started:.1f} s at {url}")
+        yield url, log
+
+
+def log_since(log: Path, offset: int) -> str:
+    """What a shared server wrote to ``log`` after ``offset`` (bytes; take ``log.stat().st_size`` first)."""
+    with log.open("rb") as f:
+        f.seek(offset)
+        return f.read().decode(errors="replace")

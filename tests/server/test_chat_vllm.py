@@ -1,7 +1,7 @@
 """The chat-provider engine on a REAL ``vllm serve`` playing the instruct provider: the embedded model (a base model
 without a chat template) served with ``--chat-template tests/data/chat_template_fewshot.jinja`` (it frames the chat
-turn's text as the few-shot completion a base model can continue), the placeholder constraint loaded, started by this
-module and stopped with its children at the end.
+turn's text as the few-shot completion a base model can continue), the placeholder constraint loaded: the session's
+shared server (``served_vllm`` in tests/server/conftest.py), whose log each test reads from its own start.
 
 Mechanism, not quality (the 270M base model is a poor translator): a dev document through a
 papertrans app whose own engine is the :class:`ChatEngine` (``engine.provider.kind = openai-chat``, as
@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -25,13 +24,11 @@ from papertrans.server.engine import EngineSettings, Generation, ProviderSetting
 from papertrans.server.engine.chat import ChatEngine
 from papertrans.server.settings import Settings
 from tests.server._preserve import assert_document_intact
-from tests.server._vllm_serve import vllm_serve
-from tests.server.conftest import make_settings, serve
+from tests.server.conftest import CHAT_TEMPLATE, log_since, make_settings, serve
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
 
 DOC = "d2l-en__reinforcement-learning__value-iter.md"
-TEMPLATE = Path(__file__).resolve().parents[1] / "data" / "chat_template_fewshot.jinja"
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +39,9 @@ def model_path() -> Path:
     return Path(resolve_model(base.model, base.cache_dir))
 
 
-@pytest.fixture(scope="module")
-def chat_vllm(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    log = tmp_path_factory.mktemp("vllm-chat") / "vllm-serve.log"
-    started = time.perf_counter()
-    base = Settings().engine  # type: ignore[call-arg]
-    with vllm_serve(model_path, base, log, extra_args=["--chat-template", str(TEMPLATE)]) as url:
-        print(f"\nvllm serve (chat template) ready in {time.perf_counter() - started:.1f} s at {url}")
-        yield url, log
+@pytest.fixture
+def chat_vllm(served_vllm: tuple[str, Path]) -> tuple[str, Path]:
+    return served_vllm
 
 
 def _provider(url: str, model_path: Path) -> ProviderSettings:
@@ -75,7 +67,7 @@ async def test_the_template_from_the_command_line_is_applied(chat_vllm: tuple[st
         body = {"model": model, "messages": messages, "add_generation_prompt": True}
         tokens = (await c.post(f"{url}/tokenize", json=body)).json()["tokens"]
     tok = AutoTokenizer.from_pretrained(str(model_path))
-    expected = tok.apply_chat_template(messages, chat_template=TEMPLATE.read_text(), tokenize=False)
+    expected = tok.apply_chat_template(messages, chat_template=CHAT_TEMPLATE.read_text(), tokenize=False)
     assert tokens == tok.encode(expected, add_special_tokens=False)
     assert tok.decode(tokens).endswith("英文：The model ⟦1⟧ reads.\n中文：")
 
@@ -116,6 +108,7 @@ async def test_dev_document_through_the_chat_provider(
     chat_vllm: tuple[str, Path], model_path: Path, corpus_dir: Path, tmp_path: Path
 ) -> None:
     url, log = chat_vllm
+    offset = log.stat().st_size
     source = (corpus_dir / "docs" / DOC).read_text(encoding="utf-8")
     source = "\n\n".join(source.split("\n\n")[:16])  # the first sections (13 segments): short on 2 CPU cores
     settings = make_settings(tmp_path, engine=EngineSettings(provider=_provider(url, model_path)), engine_check_s=0)
@@ -128,7 +121,7 @@ async def test_dev_document_through_the_chat_provider(
     body = r.json()
     assert_document_intact(source, body)
     stats = body["stats"]
-    served = log.read_text(errors="replace")
+    served = log_since(log, offset)
     chat_calls = served.count("POST /v1/chat/completions")
     print(
         f"\n{DOC} (first 16 blocks) via the chat provider: {stats['segments']} segments, {stats['fallbacks']} "
@@ -156,6 +149,7 @@ async def test_a_lora_adapter_is_named_per_request_on_vllm(
     from tests.server.conftest import ADMIN
 
     url, log = chat_vllm
+    offset = log.stat().st_size
     starter = starter_folder()
     assert starter is not None
     settings = make_settings(tmp_path, engine=EngineSettings(provider=_provider(url, model_path)), engine_check_s=0)
@@ -168,7 +162,7 @@ async def test_a_lora_adapter_is_named_per_request_on_vllm(
     assert r.status_code == 200 and r.json()["adapter"] == "zh@1", r.text[:500]
     # every request on the adapter was answered (a refused model name would be an engine_error or a 503)
     assert not [s for s in r.json()["segments"] if "engine_error" in s["reasons"]], r.text[:500]
-    assert "POST /v1/load_lora_adapter" in log.read_text(errors="replace")
+    assert "POST /v1/load_lora_adapter" in log_since(log, offset)
     models = httpx.get(f"{url}/v1/models").json()["data"]
     assert "zh@1" in {m["id"] for m in models}
     print(f"\nadapter zh@1 through the chat provider: {r.json()['markdown']!r}")

@@ -350,34 +350,6 @@ def test_bad_input_is_a_clear_usage_error(
     assert not (tmp_path / "rows.jsonl").exists()
 
 
-@pytest.mark.slow
-def test_train_sft_two_steps_on_distilled_rows(tmp_path: Path) -> None:
-    """The real trainer on the rows (a few minutes on CPU; run under the engine lock)."""
-    report = asyncio.run(distill(config(tmp_path, d2l_units(tmp_path, 3)), build_engine=teacher_factory()))
-    assert report["rows"] > 0
-    out = tmp_path / "adapter"
-    status = main(
-        [
-            "train",
-            "--method",
-            "sft",
-            "--data",
-            str(tmp_path / "rows.jsonl"),
-            "--out",
-            str(out),
-            "--max_steps",
-            "2",
-            "--lora_r",
-            "4",
-            "--max_length",
-            "256",
-        ]
-    )
-    assert status == exitcodes.OK
-    meta = json.loads((out / "papertrans-adapter.json").read_text())
-    assert meta["method"] == "sft" and meta["prompt_style"] == "zeroshot" and meta["metrics"]["global_step"] == 2
-
-
 def test_the_chat_provider_as_teacher_key_from_the_environment(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,5 +1,5 @@
 """``papertrans distill`` against a REAL ``vllm serve`` playing the teacher: the embedded model served with a chat
-template on its command line (``tests/data/chat_template_fewshot.jinja``, as ``test_chat_vllm.py`` does), so
+template on its command line (``tests/data/chat_template_fewshot.jinja``: the session's shared server), so
 the teacher is the :class:`ChatEngine` over ``/v1/chat/completions`` with the placeholder constraint; then
 ``papertrans train --method sft --max_steps 2`` on the rows it wrote.
 
@@ -21,12 +21,10 @@ from papertrans import exitcodes
 from papertrans.cli import main
 from papertrans.rl.datasets import load_rows
 from papertrans.server.settings import Settings
-from tests.server._vllm_serve import vllm_serve
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE = ROOT / "data" / "chat_template_fewshot.jinja"
 DATA = ROOT / "data" / "d2l_en_zh.jsonl"
 
 
@@ -38,7 +36,9 @@ def _units(path: Path, count: int) -> Path:
     return path
 
 
-def test_distill_from_vllm_serve_then_train_sft(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_distill_from_vllm_serve_then_train_sft(
+    served_vllm: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from papertrans.contract.model import resolve_model
 
     settings = Settings()
@@ -51,31 +51,28 @@ def test_distill_from_vllm_serve_then_train_sft(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("PAPERTRANS_ENGINE__PROVIDER__REQUEST_TIMEOUT_S", "900")
     monkeypatch.setenv("PAPERTRANS_ENGINE__PROVIDER__MAX_CONCURRENCY", "32")
     monkeypatch.setenv("PAPERTRANS_ENGINE__PROVIDER__TOKENIZER", str(model_path))
-    started = time.perf_counter()
-    with vllm_serve(
-        model_path, settings.engine, tmp_path / "vllm.log", extra_args=["--chat-template", str(TEMPLATE)]
-    ) as url:
-        model = httpx.get(f"{url}/v1/models", timeout=30).json()["data"][0]["id"]
-        ready = time.perf_counter()
-        code = main(
-            [
-                "distill",
-                "--teacher",
-                f"{url}/v1",
-                "--model",
-                model,
-                "--data",
-                str(_units(tmp_path / "u.jsonl", 3)),
-                "--out",
-                str(rows_file),
-                "--units-in-flight",
-                "3",
-            ]
-        )
-        distilled = time.perf_counter()
+    url = served_vllm[0]  # the session's shared vllm serve, with the few-shot chat template
+    model = httpx.get(f"{url}/v1/models", timeout=30).json()["data"][0]["id"]
+    ready = time.perf_counter()
+    code = main(
+        [
+            "distill",
+            "--teacher",
+            f"{url}/v1",
+            "--model",
+            model,
+            "--data",
+            str(_units(tmp_path / "u.jsonl", 3)),
+            "--out",
+            str(rows_file),
+            "--units-in-flight",
+            "3",
+        ]
+    )
+    distilled = time.perf_counter()
     report = json.loads((tmp_path / "rows.jsonl.report.json").read_text())
     print(
-        f"\nvllm serve ready in {ready - started:.0f} s; distill {distilled - ready:.0f} s: "
+        f"\ndistill {distilled - ready:.0f} s: "
         f"{json.dumps({k: report[k] for k in ('units', 'segments', 'dropped', 'validation_reasons', 'tokens')})}"
     )
     assert report["error"] is None and report["units"]["read"] == 3

@@ -1,5 +1,5 @@
 """The remote engine on a REAL ``vllm serve`` (embedded model, CPU, LoRA on, the placeholder constraint loaded),
-started by this module and stopped with its children at the end.
+the session's shared server (``served_vllm`` in tests/server/conftest.py), stopped with its children at the end.
 
 - a dev document through a papertrans app whose engine is the remote pool: every protected span intact, the starter
   adapter loaded into vllm serve at runtime (``/v1/load_lora_adapter``) and serving;
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from papertrans.server.engine import EngineSettings, SamplingOptions
 from papertrans.server.engine.remote import RemoteEngine
 from papertrans.server.settings import Settings
 from tests.server._preserve import assert_document_intact
-from tests.server._vllm_serve import free_port, vllm_serve
+from tests.server._vllm_serve import free_port
 from tests.server.conftest import make_settings, serve
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
@@ -33,17 +33,9 @@ pytestmark = [pytest.mark.engine, pytest.mark.slow]
 DOC = "d2l-en__reinforcement-learning__value-iter.md"
 
 
-@pytest.fixture(scope="module")
-def vllm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from papertrans.contract.model import resolve_model
-
-    base = Settings()  # type: ignore[call-arg]
-    model_path = Path(resolve_model(base.model, base.cache_dir))
-    log = tmp_path_factory.mktemp("vllm") / "vllm-serve.log"
-    started = time.perf_counter()
-    with vllm_serve(model_path, base.engine, log) as url:
-        print(f"\nvllm serve ready in {time.perf_counter() - started:.1f} s at {url}")
-        yield url
+@pytest.fixture
+def vllm_url(served_vllm: tuple[str, Path]) -> str:
+    return served_vllm[0]
 
 
 class TcpProxy:
