@@ -35,7 +35,7 @@ from ._terms import (
 from ._touching import separate_formulas, touching_formulas
 from ._validate import FAITHFULNESS_REASONS, HARD_REASONS, RETRY_REASONS, SOFT_REASONS, SegmentReport, validate
 from ._verbatim import Verbatim, VerbatimBlock
-from .faithful import Faithfulness, faithfulness
+from .faithful import Faithfulness, faithfulness, place_numbers
 
 __all__ = [
     "DEFAULT_STYLE",
@@ -71,6 +71,7 @@ __all__ = [
     "find_style",
     "mask",
     "outermost",
+    "place_numbers",
     "protect",
     "restore",
     "separate_formulas",

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ._markup import MarkupCounts, broken_pairs, markup_counts
@@ -48,6 +49,7 @@ __all__ = [
     "faithfulness",
     "faithfulness_reasons",
     "length_bucket",
+    "place_numbers",
     "unbalanced",
 ]
 
@@ -229,19 +231,41 @@ def _inversions(order: list[int]) -> int:
     return count
 
 
-def _placeholder_numbers(seg: Segment, translation: str, out_prose: str, src_numbers: Counter[str]) -> list[str]:
-    """Bare integers of the output that name a placeholder written later, beyond the source's count of them."""
+def _numbered(seg: Segment, translation: str, src_numbers: Counter[str]) -> Iterator[tuple[re.Match[str], str]]:
+    """Each bare integer of ``translation`` that names a placeholder written later, beyond the source's count of
+    that number, with the placeholder it names."""
     where = {seg.style.canonical(m): m.start() for m in seg.style.token.finditer(translation)}
     seen: Counter[str] = Counter()
-    found = []
-    for m in _NUMBER.finditer(out_prose):
+    for m in _NUMBER.finditer(_blank(seg, translation)):
         n = m.group(0)
         seen[n] += 1
         ph = seg.style.make(int(n)) if n.isdigit() and len(n) < 6 else ""
         # written later: the number stands where the formula belonged (never written: placeholder_missing says it)
         if ph in seg.placeholders and where.get(ph, -1) > m.start() and seen[n] > src_numbers[n]:
-            found.append(n)
-    return found
+            yield m, ph
+
+
+def _placeholder_numbers(seg: Segment, translation: str, src_numbers: Counter[str]) -> list[str]:
+    """Bare integers of the output that name a placeholder written later, beyond the source's count of them."""
+    return [m.group(0) for m, _ in _numbered(seg, translation, src_numbers)]
+
+
+def place_numbers(seg: Segment, translation: str) -> str:
+    """``translation`` (masked) with each placeholder number (``placeholder_number``: a bare integer where the model
+    meant the placeholder it names, that placeholder written later, usually in the pile the constraint wrote at the
+    end) replaced by the placeholder, its later copy removed: the formula goes where the model put it instead of a
+    number that reads as part of the sentence ("at point 4"). A kept output's repair, like
+    :func:`protect.balance_markup`; the segment stays ``needs_review``."""
+    src_numbers = _numbers(_blank(seg, seg.text), words=True)
+    for _ in range(len(seg.placeholders)):  # one number a pass: offsets move with each repair
+        found = next(_numbered(seg, translation, src_numbers), None)
+        if found is None:
+            break
+        m, ph = found
+        later = next(t for t in seg.style.token.finditer(translation, m.end()) if seg.style.canonical(t) == ph)
+        translation = translation[: later.start()] + translation[later.end() :]
+        translation = translation[: m.start()] + ph + translation[m.end() :]
+    return translation
 
 
 def faithfulness(seg: Segment, translation: str) -> Faithfulness:
@@ -269,7 +293,7 @@ def faithfulness(seg: Segment, translation: str) -> Faithfulness:
         stranded=max(0, _stranded(seg, translation) - _stranded(seg, seg.text)),
         placeholders=len(order),
         reversed_pairs=_inversions(order),
-        placeholder_numbers=_placeholder_numbers(seg, translation, out_prose, _numbers(src_prose, words=True)),
+        placeholder_numbers=_placeholder_numbers(seg, translation, _numbers(src_prose, words=True)),
         markup_source=markup_counts(seg.text, seg.style),
         markup_output=markup_counts(translation, seg.style),
         broken_pairs=broken_pairs(seg.text, translation, seg.placeholders, seg.style),

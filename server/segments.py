@@ -102,6 +102,17 @@ def restored(seg: protect.Segment, output: str) -> str:
     )
 
 
+def _repaired(seg: protect.Segment, best: Attempt) -> str:
+    """The kept attempt's output with the faults mended that need no model: an unclosed bold must not swallow the
+    rest of the page, and "at point 4" becomes the formula the model meant (the segment stays ``needs_review``)."""
+    output = best.output
+    if "markup_unbalanced" in best.report.reasons:
+        output = protect.balance_markup(seg.text, output, seg.style)
+    if "placeholder_number" in best.report.reasons:
+        output = protect.place_numbers(seg, output)
+    return output
+
+
 def _trace(tid: str, seg: protect.Segment, rung: Rung, attempt: Attempt) -> None:
     """One rung's verdict at DEBUG, with the figures as ``record.ladder`` (``benchmarks/bench_quality.py --trace``
     writes them out to see which checks cost retries and which rung repairs them)."""
@@ -322,9 +333,7 @@ class SegmentTranslator:
             # kept (every protected item intact), but a faithfulness check or copied English is left after the ladder
             status = "needs_review"
         reasons = sorted(set(failed)) + [r for r in best.report.reasons if r not in failed]
-        output = best.output
-        if "markup_unbalanced" in best.report.reasons:  # an unclosed bold must not swallow the rest of the page
-            output = protect.balance_markup(seg.text, output, seg.style)
+        output = _repaired(seg, best)
         translation = protect.unmask(
             protect.separate_formulas(output, seg.placeholders, seg.style, seg.text), seg.placeholders, seg.style
         )

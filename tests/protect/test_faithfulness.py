@@ -142,6 +142,32 @@ def test_numbers_of_the_source_are_not_placeholder_numbers() -> None:
     assert _report("Train on $D$ with $f$, $g$ and one more step.", "在⟦1⟧上用⟦2⟧和⟦3⟧训练，再加 1 步。").reasons == []
 
 
+def _placed(source: str, output: str) -> str:
+    return protect.place_numbers(protect.protect(source).segments[0], P(output))
+
+
+def test_place_numbers_puts_the_formula_where_the_model_wrote_its_index() -> None:
+    # the pile at the end (the constraint's close) held the formula the model had written as "2"
+    assert _placed(SRC_NUM, "函数⟦1⟧在点 2 处取得最小值，此时输入为⟦3⟧，值为⟦4⟧，即⟦2⟧。") == P(
+        "函数⟦1⟧在点 ⟦2⟧ 处取得最小值，此时输入为⟦3⟧，值为⟦4⟧，即。"
+    )
+    both = _placed(SRC_NUM, "函数⟦1⟧在点4处取得最小值，输入为3，即⟦2⟧⟦3⟧⟦4⟧。")
+    assert both == P("函数⟦1⟧在点⟦4⟧处取得最小值，输入为⟦3⟧，即⟦2⟧。")
+    seg = protect.protect(SRC_NUM).segments[0]
+    assert "placeholder_number" not in protect.validate(seg, both).reasons  # repaired, every placeholder once
+    assert all(both.count(ph) == 1 for ph in seg.placeholders)
+
+
+def test_place_numbers_leaves_real_numbers_alone() -> None:
+    # counter-examples: numbers the source has, numbers after their placeholder, an output without the fault
+    for source, output in [
+        ("Train for 2 epochs on $D$ with $f$ and $g$.", "使用⟦2⟧和⟦3⟧在⟦1⟧上训练 2 个周期。"),
+        ("Train on $D$ with $f$, $g$ and one more step.", "在⟦1⟧上用⟦2⟧和⟦3⟧训练，再加 1 步。"),
+        (SRC_NUM, "函数⟦1⟧在点⟦2⟧处取得最小值，此时输入为⟦3⟧，值为⟦4⟧。"),
+    ]:
+        assert _placed(source, output) == P(output)
+
+
 # -- markup -----------------------------------------------------------------------------------------------------
 MARKED = "The **model** is *large*."
 

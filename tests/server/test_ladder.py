@@ -164,6 +164,16 @@ async def test_an_unclosed_bold_is_kept_repaired_not_sent_back_in_english(app_fa
     assert body["stats"]["fallbacks"] == 0
 
 
+async def test_a_placeholder_number_left_after_the_ladder_becomes_its_formula(app_factory: Any) -> None:
+    # every attempt writes "1" where ⟦1⟧ belongs and the formula at the end (the pile): the kept output gets the
+    # formula where the number was, instead of "Let 1 be the input" with $a$ after the last sentence
+    body = await _translate(app_factory, _ByRung({}, default=NUMBER))
+    (seg,) = body["segments"]
+    assert seg["status"] == "needs_review" and "placeholder_number" in seg["reasons"], seg
+    assert seg["translation"] == "设 $a$ 为该层的输入，$b$为该层的输出。损失很小。"
+    assert body["stats"]["fallbacks"] == 0
+
+
 async def test_a_placement_fault_goes_straight_to_the_pieces(app_factory: Any) -> None:
     engine = _ByRung({(2, 0, 0): "设⟦1⟧为该层的输入，⟦2⟧为该层的输出。", (2, 0, 1): "损失很小。"}, default=PILE)
     body = await _translate(app_factory, engine)
