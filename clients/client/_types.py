@@ -64,6 +64,7 @@ class TermResult:
     occurrences: int = 0
     consistent: int | None = None
     edited: int = 0  # segments whose translation the server's post-edit changed for this term
+    aliases: tuple[str, ...] = ()  # the other renderings the post-edit replaced by the translation
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TermResult:
@@ -76,6 +77,7 @@ class TermResult:
             occurrences=int(data.get("occurrences", 0)),
             consistent=None if consistent is None else int(consistent),
             edited=int(data.get("edited", 0)),
+            aliases=tuple(str(a) for a in data.get("aliases", ())),
         )
 
 
