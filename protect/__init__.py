@@ -29,7 +29,6 @@ from ._terms import (
     acronym_expansions,
     enforce_terms,
     extract_terms,
-    mine_aliases,
     outermost,
     term_uses,
 )
@@ -71,7 +70,6 @@ __all__ = [
     "faithfulness",
     "find_style",
     "mask",
-    "mine_aliases",
     "outermost",
     "place_numbers",
     "protect",

@@ -21,7 +21,6 @@ term in a prompt and checks it in a translation.
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -37,7 +36,6 @@ __all__ = [
     "acronym_expansions",
     "enforce_terms",
     "extract_terms",
-    "mine_aliases",
     "outermost",
     "term_uses",
 ]
@@ -382,60 +380,3 @@ def enforce_terms(
                 out = out.replace(alias, hold(entry.target))
                 applied[entry] = None
     return _HELD.sub(lambda m: held[int(m.group(1))], out), list(applied)
-
-
-_CJK_SPAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
-# Particles, pronouns and prepositions that glue a rendering to its neighbours (小批次的, 在状态): a run starting or
-# ending with one is not taken as a rendering, so replacing it never eats the sentence's own words.
-_GLUE = frozenset("的了是在和与及或为个这那将把对从等以其被于也都就而之着过们该此每各")
-
-
-def _grams(text: str, longest: int = 8) -> set[str]:
-    """Every run of 2 to ``longest`` Chinese characters inside the Chinese spans of ``text``."""
-    out: set[str] = set()
-    for m in _CJK_SPAN.finditer(text):
-        span = m.group(0)
-        for i in range(len(span)):
-            out.update(span[i : i + n] for n in range(2, min(longest, len(span) - i) + 1))
-    return out
-
-
-def mine_aliases(
-    pairs: Sequence[tuple[str, str]],
-    entries: Sequence[GlossaryEntry],
-    *,
-    min_share: float = 0.5,
-    max_elsewhere: float = 0.1,
-) -> dict[GlossaryEntry, str]:
-    """The other rendering a document's own translations use for an entry's term, found without the model: a run of
-    Chinese characters written in at least half (and two) of the translations whose source uses the term but which
-    lack its target, and in at most ``max_elsewhere`` of the translations of segments without the term (a word the
-    whole document uses is no rendering of one term). It never holds or sits inside another entry's target (the
-    rendering of another term is not this one's alias). Ties go to the more frequent, then the longer run.
-    ``pairs``: each segment's masked ``(source, translation)``. Feeds :func:`enforce_terms` as an alias, so the
-    post-edit replaces 小批次 by the chosen 小批量 where the model wrote it for "minibatch"."""
-    grams = [_grams(t) for _, t in pairs]
-    targets = {e.target for e in entries}
-    found: dict[GlossaryEntry, str] = {}
-    for entry in entries:
-        pattern = _pattern(entry)
-        uses = [bool(pattern.search(s)) for s, _ in pairs]
-        missing = [g for (_, t), g, u in zip(pairs, grams, uses, strict=True) if u and entry.target not in t]
-        others = [g for g, u in zip(grams, uses, strict=True) if not u]
-        if len(missing) < 2:
-            continue
-        counts = Counter(x for g in missing for x in g)
-        need = max(2, math.ceil(min_share * len(missing)))
-        best: tuple[int, int, str] | None = None
-        for gram, df in counts.items():
-            if df < need or gram[0] in _GLUE or gram[-1] in _GLUE or gram in entry.target or entry.target in gram:
-                continue
-            if any(t != entry.target and (t in gram or gram in t) for t in targets):
-                continue
-            if sum(gram in g for g in others) > max_elsewhere * len(others):
-                continue
-            if best is None or (df, len(gram)) > best[:2]:
-                best = (df, len(gram), gram)
-        if best is not None:
-            found[entry] = best[2]
-    return found

@@ -57,7 +57,6 @@ class TermChoice:
     occurrences: int = 0
     consistent: int | None = None
     aliases: list[str] = field(default_factory=list)  # other renderings the post-edit replaces (the model's own)
-    mined: list[str] = field(default_factory=list)  # the aliases found in the document's own translations
     edited: int = 0  # segments whose translation the post-edit changed for this term
 
     def public(self) -> dict[str, Any]:
@@ -70,7 +69,6 @@ class TermChoice:
             "consistent": self.consistent,
             "edited": self.edited,
             "aliases": list(self.aliases),
-            "mined": list(self.mined),
         }
 
 
@@ -90,10 +88,9 @@ class DocumentTerms:
         gets the chosen translation there; returns the edited masked outputs by segment id and updates each edited
         outcome's restored ``translation`` (its raw ``output`` stays the model's, for the store and the cache) and
         drops ``glossary_term_missing`` where no term is missing any more. Reader corrections are never edited."""
-        if not self.post_edit or not any(c.translation for c in self.choices):
-            return {}
-        self._mine(segments, outcomes)
         entries = [(protect.GlossaryEntry(c.term, c.translation), c.aliases) for c in self.choices if c.translation]
+        if not self.post_edit or not entries:
+            return {}
         by_term = {c.term.lower(): c for c in self.choices}
         edited: dict[str, str] = {}
         for seg, outcome in zip(segments, outcomes, strict=True):
@@ -110,21 +107,6 @@ class DocumentTerms:
             if self.glossary is not None and not self.glossary.missing(seg.text, text):
                 outcome.reasons = [r for r in outcome.reasons if r != "glossary_term_missing"]
         return edited
-
-    def _mine(self, segments: Sequence[protect.Segment], outcomes: Sequence[Any]) -> None:
-        """Add to each term's aliases the rendering the document's own kept translations use where they lack the
-        chosen one (:func:`protect.mine_aliases`: no engine request; a term-alone answer of the model is often not
-        what it writes in a sentence)."""
-        pairs = [
-            (s.text, o.output)
-            for s, o in zip(segments, outcomes, strict=True)
-            if o.status not in ("fallback", "memory")
-        ]
-        chosen = {protect.GlossaryEntry(c.term, c.translation): c for c in self.choices if c.translation}
-        for entry, alias in protect.mine_aliases(pairs, list(chosen)).items():
-            if alias not in chosen[entry].aliases:
-                chosen[entry].aliases.append(alias)
-                chosen[entry].mined.append(alias)
 
     def count(self, pairs: Sequence[tuple[str, str]]) -> float | None:
         """Count each term's occurrences and consistent occurrences in ``pairs`` (each segment's masked source and

@@ -74,8 +74,8 @@ class TermOut(msgspec.Struct):
     occurrences: int
     consistent: int | None
     edited: int = 0  # segments whose translation the terms' post-edit changed for this term
-    # other renderings the post-edit replaces by the translation: the model's answer for the term asked alone, and
-    # the ones found in the document's own translations (a reader reviewing the glossary sees what was changed)
+    # other renderings the post-edit replaces by the translation (the model's answer for the term asked alone): a
+    # reader reviewing the document glossary sees what was changed
     aliases: list[str] = msgspec.field(default_factory=list)
 
 

@@ -172,33 +172,3 @@ def test_enforce_terms_leaves_what_is_right_or_not_its_business() -> None:
     assert protect.enforce_terms("A rule of the state.", "政府的政策。", ENTRIES) == ("政府的政策。", [])
     # an alias that is no Chinese word is never used (it could be part of a placeholder or English)
     assert protect.enforce_terms("the policy", "p ⟦1⟧", [(POLICY, ["⟦1⟧", "p", ""])]) == ("p ⟦1⟧", [])
-
-
-MINIBATCH = protect.GlossaryEntry("minibatch", "小批量")
-DATA = protect.GlossaryEntry("data", "数据")
-
-
-def test_mine_aliases_finds_the_rendering_the_translations_use_instead() -> None:
-    pairs = [
-        ("We train on a minibatch of data.", "我们在一个小批次的数据上训练。"),
-        ("Each minibatch is shuffled.", "每个小批次都被打乱。"),
-        ("The minibatch size matters.", "小批量的大小很重要。"),  # has the target: not a place to learn from
-        ("We train the model.", "我们训练模型。"),
-    ]
-    # 小批次 (not 小批次的: a run glued to a particle; not 小批: inside the target; not 数据: another entry's target)
-    assert protect.mine_aliases(pairs, [MINIBATCH, DATA]) == {MINIBATCH: "小批次"}
-    text, applied = protect.enforce_terms(pairs[1][0], pairs[1][1], [(MINIBATCH, ["小批次"])])
-    assert text == "每个小批量都被打乱。" and applied == [MINIBATCH]
-
-
-def test_mine_aliases_takes_no_word_of_the_whole_document_and_no_single_case() -> None:
-    everywhere = [
-        ("A minibatch trains the model.", "模型用一批训练。"),
-        ("The minibatch feeds the model.", "模型由一组输入。"),
-        ("We evaluate the model.", "我们评估模型。"),
-    ]
-    assert protect.mine_aliases(everywhere, [MINIBATCH]) == {}  # 模型 is in the other segment too
-    once = [("Each minibatch is shuffled.", "每个小批次都被打乱。"), ("We train.", "我们训练。")]
-    assert protect.mine_aliases(once, [MINIBATCH]) == {}  # one translation is no evidence
-    split = [("A minibatch.", "一个小批次。"), ("A minibatch.", "一个迷你批。"), ("A minibatch.", "一个小批组。")]
-    assert protect.mine_aliases(split, [MINIBATCH], min_share=0.7) == {}  # no rendering holds most of them

@@ -213,25 +213,3 @@ async def test_translate_response_reports_the_terminology(app_factory: Any) -> N
     known = [t for t in terms.values() if t["source"] in ("user", "term_base")]
     assert body["stats"]["terminology_requests"] == 2 + len(known)
 
-
-class DriftingEngine(FakeEngine):
-    """Writes 小批次 for "minibatch" in a sentence, and something else again for the term asked alone."""
-
-    def translate(self, source: str) -> str:
-        if source.strip().lower() == "minibatch":
-            return "迷你批"
-        return re.sub("minibatch", "小批次", source, flags=re.IGNORECASE)
-
-
-async def test_post_edit_learns_the_rendering_the_document_uses_instead() -> None:
-    doc = "A minibatch of images is drawn.\n\nEach minibatch is shuffled.\n\nThe loss is averaged over a minibatch.\n"
-    base = protect.Glossary.from_pairs([("minibatch", "小批量")])
-    off = await _pipeline(DriftingEngine(), base=base, term_post_edit=False).translate(doc)
-    assert off.stats["term_consistency"] == 0.0
-    result = await _pipeline(DriftingEngine(), base=base).translate(doc)
-    term = _terms(result)["minibatch"]
-    # the model's term-alone answer (迷你批) is not what it wrote; the mined 小批次 is, and the post-edit replaces it
-    assert term["mined"] == ["小批次"] and "迷你批" in term["aliases"]
-    assert term["edited"] == 3 and result.stats["term_consistency"] == 1.0
-    assert result.markdown.count("小批量") == 3 and "小批次" not in result.markdown
-    assert all("小批次" in s.output for s in result.segments)  # the model's own output is kept for the store
