@@ -25,7 +25,8 @@ a loop cut by vLLM's detector), one *rescue* attempt translates the whole segmen
 closing, as before the ladder released anything: its formulas may sit in a pile (restore keeps them apart; the
 displacement check marks it ``needs_review``), but it is a translation rather than English.
 
-The best attempt by :func:`rank` is kept: a clean one, else a shipping one marked ``needs_review`` (faithfulness
+The best attempt by :func:`rank` is kept (an omission weighs more than any other fault): a clean one, else a shipping
+one marked ``needs_review`` (faithfulness
 reasons left) or ``retried`` (soft reasons only), else the segment falls back to its source text.
 """
 
@@ -89,11 +90,14 @@ class Attempt:
         return codes + self.finish + (self.hard or self.report.reasons or ["invalid_output"])
 
 
-def rank(attempt: Attempt) -> tuple[int, int, int, int]:
-    """The project's translation reward as a sort key (higher is better): shipping first, then fewer faithfulness
-    faults, then fewer reasons to retry (copied English), then fewer soft reasons of any kind."""
+def rank(attempt: Attempt) -> tuple[int, int, int, int, int]:
+    """The project's translation reward as a sort key (higher is better): shipping first, then no omission (the
+    first rule of a faithful translation: a formula out of place or a lost bold is a blemish, a missing sentence is
+    a wrong translation), then fewer faithfulness faults, then fewer reasons to retry (copied English), then fewer
+    soft reasons of any kind."""
     retry = sum(r in protect.RETRY_REASONS for r in attempt.report.reasons)
-    return (int(attempt.ships), -len(attempt.suspicious), -retry, -len(attempt.report.reasons))
+    omits = int("omission" in attempt.report.reasons)
+    return (int(attempt.ships), -omits, -len(attempt.suspicious), -retry, -len(attempt.report.reasons))
 
 
 def rungs(

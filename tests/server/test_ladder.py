@@ -114,6 +114,18 @@ def test_rank_prefers_shipping_then_faithful() -> None:
     assert not attempt(GOOD, ["truncated"]).ships
 
 
+def test_rank_puts_a_complete_translation_before_a_tidier_one_that_omits() -> None:
+    doc = "Let $a$ be the input and $b$ the output of the layer. The loss is small. We train the model on a large "
+    (seg,) = protect.protect(doc + "corpus of text for many epochs.\n").segments
+    short = "设⟦1⟧为该层的输入，⟦2⟧为该层的输出。"  # two sentences dropped, every formula in place
+    whole = "设**⟦1⟧**为该层的输入，为该层的输出。损失很小。我们在大型文本语料库上训练模型多个周期。⟦2⟧"
+    a, b = (Attempt("p", t, protect.validate(seg, t)) for t in (short, whole))
+    assert a.suspicious == ["omission"] and sorted(b.suspicious) == ["markup_changed", "placeholders_displaced"]
+    assert rank(b) > rank(a)  # two blemishes on a whole translation beat one missing half
+    full = "设⟦1⟧为该层的输入，⟦2⟧为该层的输出。损失很小。我们在大型文本语料库上训练模型多个周期。"
+    assert rank(Attempt("p", full, protect.validate(seg, full))) > rank(b)  # and a faithful one beats both
+
+
 def test_rungs_release_first_and_close_last() -> None:
     whole: list[tuple[str, protect.Chunk | None]] = [("x", None)]
     ladder = rungs(whole, ["a.", "b."], max_retries=2, candidates=3, early_stop="release")
