@@ -231,12 +231,14 @@ def _inversions(order: list[int]) -> int:
     return count
 
 
-def _numbered(seg: Segment, translation: str, src_numbers: Counter[str]) -> Iterator[tuple[re.Match[str], str]]:
+def _numbered(
+    seg: Segment, translation: str, src_numbers: Counter[str], prose: str | None = None
+) -> Iterator[tuple[re.Match[str], str]]:
     """Each bare integer of ``translation`` that names a placeholder written later, beyond the source's count of
-    that number, with the placeholder it names."""
+    that number, with the placeholder it names (``prose``: ``translation`` blanked already, when the caller has it)."""
     where = {seg.style.canonical(m): m.start() for m in seg.style.token.finditer(translation)}
     seen: Counter[str] = Counter()
-    for m in _NUMBER.finditer(_blank(seg, translation)):
+    for m in _NUMBER.finditer(_blank(seg, translation) if prose is None else prose):
         n = m.group(0)
         seen[n] += 1
         ph = seg.style.make(int(n)) if n.isdigit() and len(n) < 6 else ""
@@ -245,9 +247,9 @@ def _numbered(seg: Segment, translation: str, src_numbers: Counter[str]) -> Iter
             yield m, ph
 
 
-def _placeholder_numbers(seg: Segment, translation: str, src_numbers: Counter[str]) -> list[str]:
+def _placeholder_numbers(seg: Segment, translation: str, out_prose: str, src_numbers: Counter[str]) -> list[str]:
     """Bare integers of the output that name a placeholder written later, beyond the source's count of them."""
-    return [m.group(0) for m, _ in _numbered(seg, translation, src_numbers)]
+    return [m.group(0) for m, _ in _numbered(seg, translation, src_numbers, out_prose)]
 
 
 def place_numbers(seg: Segment, translation: str) -> str:
@@ -293,7 +295,7 @@ def faithfulness(seg: Segment, translation: str) -> Faithfulness:
         stranded=max(0, _stranded(seg, translation) - _stranded(seg, seg.text)),
         placeholders=len(order),
         reversed_pairs=_inversions(order),
-        placeholder_numbers=_placeholder_numbers(seg, translation, _numbers(src_prose, words=True)),
+        placeholder_numbers=_placeholder_numbers(seg, translation, out_prose, _numbers(src_prose, words=True)),
         markup_source=markup_counts(seg.text, seg.style),
         markup_output=markup_counts(translation, seg.style),
         broken_pairs=broken_pairs(seg.text, translation, seg.placeholders, seg.style),

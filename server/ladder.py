@@ -26,8 +26,8 @@ closing, as before the ladder released anything: its formulas may sit in a pile 
 displacement check marks it ``needs_review``), but it is a translation rather than English.
 
 The best attempt by :func:`rank` is kept (an omission weighs more than any other fault): a clean one, else a shipping
-one marked ``needs_review`` (faithfulness
-reasons left) or ``retried`` (soft reasons only), else the segment falls back to its source text.
+one marked ``needs_review`` (faithfulness reasons left) or ``retried`` (soft reasons only), else the segment falls
+back to its source text.
 """
 
 from __future__ import annotations
