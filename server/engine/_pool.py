@@ -137,6 +137,25 @@ class EndpointPool:
         candidates = [ep for ep in self.endpoints if ep.healthy and ep.url not in tried]
         return min(candidates, key=lambda ep: ep.outstanding, default=None)
 
+    async def _next(self, tried: set[str], probed: list[bool]) -> Endpoint:
+        """The endpoint a request tries next (added to ``tried``), or :class:`EngineUnavailableError`.
+
+        When every endpoint is out or tried, the taken-out ones are asked once per request; one that answers its
+        ``/health`` may be tried again. Why: a single endpoint whose API loop stalls past the connect timeout under
+        load (CI's loaded machine did, with one ``vllm serve``) is healthy a moment later, and one timeout must not
+        fail a whole document with 503.
+        """
+        ep = self._pick(tried)
+        if ep is None and not probed[0]:
+            probed[0] = True
+            await self.probe(only_down=True)
+            tried.difference_update(e.url for e in self.endpoints if e.healthy)
+            ep = self._pick(tried)
+        if ep is None:
+            raise EngineUnavailableError(self.none_left(tried))
+        tried.add(ep.url)
+        return ep
+
     def none_left(self, tried: set[str]) -> str:
         """Why no endpoint can serve: every endpoint's last error (the message of :class:`EngineUnavailableError`)."""
         errors = "; ".join(f"{ep.url}: {ep.last_error or 'failed'}" for ep in self.endpoints)
@@ -146,16 +165,9 @@ class EndpointPool:
         """POST to the least-loaded healthy endpoint; on an endpoint failure take it out and try the next one."""
         tried: set[str] = set()
         reloaded: set[str] = set()
-        probed = False
+        probed = [False]
         while True:
-            ep = self._pick(tried)
-            if ep is None and not probed:  # all out, or all tried: ask the taken-out ones once before giving up
-                probed = True
-                await self.probe(only_down=True)
-                ep = self._pick(tried)
-            if ep is None:
-                raise EngineUnavailableError(self.none_left(tried))
-            tried.add(ep.url)
+            ep = await self._next(tried, probed)
             ep.outstanding += 1
             try:
                 if adapter is not None:
@@ -197,11 +209,9 @@ class EndpointPool:
         """The text deltas of a streamed completion; failover happens before the first delta only (a half-streamed
         answer cannot move)."""
         tried: set[str] = set()
+        probed = [False]
         while True:
-            ep = self._pick(tried)
-            if ep is None:
-                raise EngineUnavailableError(self.none_left(tried))
-            tried.add(ep.url)
+            ep = await self._next(tried, probed)
             ep.outstanding += 1
             sent = False
             try:

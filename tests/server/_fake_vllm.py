@@ -38,6 +38,7 @@ class FakeServer:
     completions: list[dict[str, Any]] = field(default_factory=list)
     gate: asyncio.Event | None = None  # completions wait on it when set (to hold requests in flight)
     fail_after: int | None = None  # go down after answering this many completions
+    stalls: int = 0  # this many completions time out connecting while /health answers (an API loop stalled a moment)
     engine: FakeEngine = field(default_factory=FakeEngine)
 
     def restart(self) -> None:
@@ -66,6 +67,9 @@ class FakeServer:
                 return httpx.Response(404, json={"error": {"message": "cannot be found"}})
             return httpx.Response(200, text="Success")
         if path == "/v1/completions":
+            if self.stalls > 0:
+                self.stalls -= 1
+                raise httpx.ConnectTimeout("timed out", request=request)
             return await self._complete(body)
         return httpx.Response(404)
 

@@ -116,6 +116,21 @@ async def test_none_left_is_engine_unavailable_and_endpoints_come_back() -> None
     await engine.close()
 
 
+async def test_one_stall_of_the_only_endpoint_is_retried_once_it_answers_health() -> None:
+    fleet = FakeFleet(1)
+    fleet[0].stalls = 1  # CI saw this: one ConnectTimeout from a loaded vllm serve, /health fine a moment later
+    engine = remote(fleet)
+    gen = await engine.generate(PROMPT, OPTS, request_id="r")
+    assert "⟦1⟧" in gen.text and len(fleet[0].completions) == 1 and engine.endpoints[0].healthy
+    fleet[0].stalls = 1
+    deltas = [d async for d in engine.stream(PROMPT, OPTS, request_id="s")]
+    assert "⟦2⟧" in "".join(deltas)
+    fleet[0].stalls = 2  # stalled again after the probe: once per request, then a clear 503, never a loop
+    with pytest.raises(EngineUnavailableError, match="ConnectTimeout"):
+        await engine.generate(PROMPT, OPTS, request_id="r3")
+    await engine.close()
+
+
 async def test_client_error_does_not_take_the_endpoint_out() -> None:
     fleet = FakeFleet(2)
     engine = remote(fleet)
