@@ -35,6 +35,7 @@ import datetime
 import json
 import os
 import random
+import subprocess
 import sys
 import threading
 import time
@@ -194,11 +195,47 @@ def _args() -> argparse.Namespace:
     ap.add_argument("--replay", type=Path, default=DATA / "train" / "d2l_en_zh_train.jsonl",
                     help="the recipe's replay data (default: the starter's training corpus)")
     ap.add_argument("--online-prompts", type=int, default=32, help="the recipe's online_max_prompts")
+    ap.add_argument("--online", choices=["online-dpo", "grpo", "none"], default="online-dpo",
+                    help="the recipe's online step")
     ap.add_argument("--online-arg", action="append", default=["--samples_per_prompt", "2"],
                     help="extra option of the online step (repeatable)")
     ap.add_argument("--train-arg", action="append", default=[], help="extra option of every step (repeatable)")
     ap.add_argument("--concurrency", type=int, default=4, help="documents in flight (the per-client limit is 4)")
     return ap.parse_args()
+
+
+def refresh_command(args: argparse.Namespace, url: str, admin: str, data_dir: Path, adapter_store: Path,
+                    regression: Path | None) -> list[str]:
+    """``papertrans refresh`` as the nightly job runs it (deploy/refresh): its own process beside the server, so its
+    training memory is not the server's and is given back when the night ends."""
+    cmd = [sys.executable, "-m", "papertrans.cli", "refresh", "--work-dir", str(args.work / "refresh"),
+           "--data-dir", str(data_dir), "--adapter-store", str(adapter_store), "--publish", url, "--admin-key", admin,
+           "--eval", str(args.work / "gate-units.jsonl"), "--base-model", args.model,
+           "--regression", str(regression) if regression else "none",
+           "--online-max-prompts", str(args.online_prompts)]
+    if args.replay:
+        cmd += ["--replay", str(args.replay)]
+    if args.online == "none":
+        cmd += ["--no-online"]
+    else:
+        cmd += ["--online", args.online]
+    cmd += [f"--train-arg={a}" for a in args.train_arg] + [f"--online-arg={a}" for a in args.online_arg]
+    return cmd
+
+
+def run_refresh(cmd: list[str], work_dir: Path, log_path: Path) -> tuple[dict[str, Any], float]:
+    """Run one night; returns its report (the run folder's report.json, written on failure too) and the peak RSS
+    (GiB) of the largest process in its tree (the refresh, or the vLLM sampler it waited for)."""
+    before = set(work_dir.glob("runs/*/report.json"))
+    with log_path.open("w") as log, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO) as proc:
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    reports = sorted(set(work_dir.glob("runs/*/report.json")) - before)
+    if not reports:
+        return {"outcome": "failed", "error": f"refresh exited with {proc.returncode} before its run folder; "
+                f"see {log_path}"}, 0.0
+    report: dict[str, Any] = json.loads(reports[-1].read_text())
+    return report, round(usage.ru_maxrss / 2**20, 2)  # ru_maxrss is in KiB on Linux
 
 
 def _pick(rows: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
@@ -212,8 +249,6 @@ def main() -> int:
     from papertrans.contract import regression_set
     from papertrans.rl.datasets import load_rows
     from papertrans.rl.readers import ReadersConfig, run_readers
-    from papertrans.rl.recipe import RecipeConfig
-    from papertrans.rl.refresh import RefreshOptions, refresh
     from papertrans.server import starter
     from papertrans.server.app import create_app
     from papertrans.server.settings import Settings
@@ -281,22 +316,16 @@ def main() -> int:
             pool = [u for u in pool if u["id"] not in used]  # the next night's readers bring other documents
             timings[f"night{k}_readers_s"] = round(time.monotonic() - t, 1)
             print(f"night {k} readers", json.dumps(night.counts), flush=True)
-            recipe = RecipeConfig(replay_file=str(args.replay) if args.replay else None,
-                                  online_max_prompts=args.online_prompts)
-            opts = RefreshOptions(
-                work_dir=args.work / "refresh", data_dir=settings.data_dir, eval_file=args.work / "gate-units.jsonl",
-                server=url, admin_key=admin, adapter_store=settings.adapter_dir, recipe=recipe,
-                train_args=list(args.train_arg), online_args=list(args.online_arg),
-                regression_file=regression, gate_concurrency=args.concurrency,
-            )
+            cmd = refresh_command(args, url, admin, settings.data_dir, settings.adapter_dir, regression)
             t = time.monotonic()
-            report = refresh(opts)
+            report, peak_gib = run_refresh(cmd, args.work / "refresh", args.work / f"refresh-night{k}.log")
             timings[f"night{k}_refresh_s"] = round(time.monotonic() - t, 1)
             gate = report.get("gate", {})
             nights.append({"night": k, "readers": night.counts, "outcome": report.get("outcome"),
                            "plan": report.get("plan"), "gate": gate, "published": report.get("published"),
                            "error": report.get("error"), "run_dir": report.get("run_dir"),
-                           "seconds": timings[f"night{k}_refresh_s"]})
+                           "steps": report.get("steps"), "seconds": timings[f"night{k}_refresh_s"],
+                           "peak_rss_gib": peak_gib})
             print(f"night {k} refresh", json.dumps(nights[-1], ensure_ascii=False, default=str), flush=True)
             if report.get("published"):
                 served.append(str(report["published"]["served_name"]))

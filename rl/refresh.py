@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from .datasets import load_rows, write_rows
-from .errors import DataError, RefreshBusy
+from .errors import DataError, RefreshBusy, TrainError
 from .progress import step_figures
 from .recipe import RecipeConfig, Step, corrections, plan_steps
 from .settings import ServerData
@@ -48,6 +48,8 @@ from .target import RefreshTarget, resolve_target
 __all__ = ["RefreshBusy", "RefreshOptions", "read_state", "refresh", "split_args"]
 
 log = logging.getLogger(__name__)
+
+_ONLINE = ("online-dpo", "grpo")  # the steps that sample with vLLM before they train
 
 
 @dataclass
@@ -155,7 +157,7 @@ def _train_step(step: Step, out: Path, parent: Path | None, opts: RefreshOptions
         argv += ["--init_adapter", str(parent)]
     argv += step.args  # the recipe's settings; the operator's options below come later and win
     argv += list(opts.train_args)
-    if step.method in ("online-dpo", "grpo"):
+    if step.method in _ONLINE:
         argv += list(opts.online_args)
     loop, config = parse_train_args(argv)
     return train(prepare(loop), config)
@@ -279,6 +281,15 @@ def _train_all(steps: list[Step], parent: Path | None, run_dir: Path, opts: Refr
             current = _train_step(step, run_dir / f"adapter-{number}-{step.method}", current, opts)
         except DataError as exc:
             if exc.code == "too_few_examples":
+                report["steps"].append({"method": step.method, "skipped": exc.code, "detail": exc.detail})
+                continue
+            raise
+        except TrainError as exc:
+            # The online step's vLLM sampler is a child process that a short machine kills (seen: EngineDeadError
+            # beside a serving engine). The steps before it are sound work: gate them instead of losing the night.
+            if exc.code == "sampling_failed" and step.method in _ONLINE:
+                log.warning("step %d/%d: %s skipped, its sampler failed: %s", number, len(steps), step.method,
+                            exc.detail)
                 report["steps"].append({"method": step.method, "skipped": exc.code, "detail": exc.detail})
                 continue
             raise

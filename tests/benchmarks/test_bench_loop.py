@@ -55,3 +55,40 @@ def test_interval_against_the_starter_is_the_gates_paired_bootstrap(bench: Modul
     delta, low = float(text.split()[0]), float(text.split("[")[1].split(",")[0])
     assert delta > 50 and low > 0  # every unit better: the whole interval above 0
     assert bench.interval(starter, starter) == "+0.0 [+0.0, +0.0]"
+
+
+def test_the_nights_refresh_command_is_the_nightly_jobs(bench: ModuleType, tmp_path: Path) -> None:
+    """The bench runs `papertrans refresh` in its own process; its command line means what the bench was asked."""
+    import argparse
+
+    from papertrans.rl.cli import refresh_options, register
+
+    args = argparse.Namespace(work=tmp_path, model="embedded:gemma-3-270m", online_prompts=32, online="online-dpo",
+                              replay=tmp_path / "replay.jsonl", train_arg=["--max_steps 2"],
+                              online_arg=["--samples_per_prompt", "2"])
+    cmd = bench.refresh_command(args, "http://127.0.0.1:9", "key", tmp_path / "server", tmp_path / "adapters",
+                                tmp_path / "regression.jsonl")
+    assert cmd[1:4] == ["-m", "papertrans.cli", "refresh"]
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    opts = refresh_options(parser.parse_args(cmd[3:]))
+    assert (opts.server, opts.admin_key, opts.data_dir, opts.adapter_store) == (
+        "http://127.0.0.1:9", "key", tmp_path / "server", tmp_path / "adapters")
+    assert (opts.eval_file, opts.regression_file) == (tmp_path / "gate-units.jsonl", tmp_path / "regression.jsonl")
+    assert (opts.recipe.online, opts.recipe.online_max_prompts, opts.recipe.replay_file) == (
+        "online-dpo", 32, str(tmp_path / "replay.jsonl"))
+    assert opts.train_args == ["--max_steps", "2"] and opts.online_args == ["--samples_per_prompt", "2"]
+    args.online, args.replay = "none", None
+    opts = refresh_options(parser.parse_args(bench.refresh_command(args, "u", "k", tmp_path, tmp_path, None)[3:]))
+    assert opts.online is False and opts.regression_file is None and opts.recipe.replay_file is None
+
+
+def test_a_night_that_dies_before_its_run_folder_reports_failed(bench: ModuleType, tmp_path: Path) -> None:
+    report, peak = bench.run_refresh([sys.executable, "-c", "raise SystemExit(3)"], tmp_path, tmp_path / "log")
+    assert report["outcome"] == "failed" and "exited with 3" in report["error"] and peak == 0.0
+    run = tmp_path / "runs" / "x"
+
+    script = (f"import pathlib, json; p = pathlib.Path({str(run)!r}); p.mkdir(parents=True); "
+              "(p / 'report.json').write_text(json.dumps({'outcome': 'refused_by_gate'})); b = bytearray(50 * 2**20)")
+    report, peak = bench.run_refresh([sys.executable, "-c", script], tmp_path, tmp_path / "log")
+    assert report == {"outcome": "refused_by_gate"} and peak > 0.04  # the child's 50 MiB show in its peak

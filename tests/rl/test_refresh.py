@@ -106,3 +106,43 @@ def test_a_refused_night_keeps_the_watermark(tmp_path: Path, monkeypatch: pytest
     third = refresh(_opts(tmp_path, export))
     assert third["outcome"] == "promoted"
     assert read_state(tmp_path / "work")["watermark"] == third["started_at"]
+
+
+def test_a_failed_online_sampler_skips_that_step_and_gates_the_rest(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The night's SFT/DPO/KTO work is judged when the online step's vLLM child dies; other failures still fail."""
+    from papertrans.rl.errors import TrainError
+
+    export = tmp_path / "export"
+    write_rows(export / "dpo.jsonl", [{"prompt": "p", "chosen": "好", "rejected": "bad"}])
+    write_rows(export / "prompts.jsonl", [{"prompt": f"q{i}"} for i in range(3)])
+    write_rows(export / "eval.jsonl", [{"prompt": "p", "reference": "好"}])
+
+    def train_step(step: object, out: Path, parent: Path | None, opts: object) -> Path:
+        if getattr(step, "method") == "online-dpo":
+            raise TrainError("sampling_failed", "the vLLM sampler exited with 1 (EngineDeadError)")
+        out.mkdir(parents=True)
+        return out
+
+    gated: list[Path] = []
+
+    def gate(opts: object, target: object, candidate: Path, run_dir: Path, report: object) -> bool:
+        gated.append(candidate)
+        return True
+
+    monkeypatch.setattr(refresh_mod, "_train_step", train_step)
+    monkeypatch.setattr(refresh_mod, "_gate", gate)
+    report = refresh(_opts(tmp_path, export))
+    assert [s["method"] for s in report["plan"]] == ["dpo", "online-dpo"]
+    assert report["outcome"] == "promoted"
+    assert [p.name for p in gated] == ["adapter-1-dpo"]
+    assert report["steps"][1] == {"method": "online-dpo", "skipped": "sampling_failed",
+                                  "detail": "the vLLM sampler exited with 1 (EngineDeadError)"}
+
+    def broken(step: object, out: Path, parent: Path | None, opts: object) -> Path:
+        raise TrainError("train_failed", "a step's own failure is not skipped")
+
+    monkeypatch.setattr(refresh_mod, "_train_step", broken)
+    write_rows(export / "dpo.jsonl", [{"prompt": "p2", "chosen": "好", "rejected": "bad"}])
+    with pytest.raises(TrainError):
+        refresh(_opts(tmp_path, export))
