@@ -211,7 +211,11 @@ class VllmGenerator(Generator):
             top_k=SAMPLE_TOP_K if request.temperature > 0 else 0,
             max_tokens=request.max_new_tokens,
             stop=[s for s in self.stops if s],
-            seed=request.seed,
+            # No per-request seed: vLLM gives a seeded request its own torch.Generator and rewinds it
+            # (set_offset) when it discards a step's token, which a CPU generator cannot do — the engine died
+            # with "CPU Generator does not use offset" on every night's online step. The engine's seed (LLM(seed=))
+            # keeps a run reproducible.
+            seed=None,
             repetition_detection=RepetitionDetectionParams(**_REPETITION),
         )
         lora = None

@@ -70,18 +70,21 @@ def sample_in_child(spec: SampleSpec, work: Path) -> tuple[list[list[str]], dict
     cmd = [sys.executable, "-m", "papertrans.rl.sample", str(spec_path), str(out_path)]
     started = time.monotonic()
     tail: list[str] = []
+    cause = ""  # the engine's own error, when its worker reported one (the tail holds only the client's traceback)
     with subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env) as proc:
         assert proc.stderr is not None
         for line in proc.stderr:
             line = line.rstrip()
             if line:
                 tail = [*tail[-19:], line]
+                if "Worker failed with error" in line:
+                    cause = line.strip()
                 log.info("vllm sampling: %s", line)
         code = proc.wait()
     if code != 0 or not out_path.is_file():
-        hint = ""
-        if any("EngineDeadError" in line for line in tail):
-            # seen twice here on a machine short of memory (other jobs beside it): the engine process was killed
+        hint = f" ({cause})" if cause else ""
+        if not cause and any("EngineDeadError" in line for line in tail):
+            # the engine died and no worker said why: it was killed (out of memory, a signal)
             hint = " (vLLM's engine process died without a trace of its own: most likely killed, e.g. out of memory)"
         raise TrainError("sampling_failed", f"the vLLM sampler exited with {code}{hint}: " + " | ".join(tail[-3:]))
     result = json.loads(out_path.read_text())

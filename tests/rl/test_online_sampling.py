@@ -52,6 +52,19 @@ def test_a_failing_sampler_is_a_train_error_with_its_reason(tmp_path: Path) -> N
     assert info.value.code == "sampling_failed" and "no-model" in str(info.value)
 
 
+def test_a_dead_engine_names_its_workers_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """vLLM's client traceback ends in EngineDeadError; the worker's own line says why, and the error carries it."""
+    child = tmp_path / "child.sh"
+    child.write_text("#!/bin/sh\necho \"RuntimeError: Worker failed with error 'CPU Generator does not use offset', "
+                     "please check the stack trace above\" >&2\necho 'vllm.v1.engine.exceptions.EngineDeadError: "
+                     "EngineCore encountered an issue.' >&2\nexit 1\n")
+    child.chmod(0o755)
+    monkeypatch.setattr("sys.executable", str(child))
+    with pytest.raises(TrainError) as info:
+        sample_in_child(SampleSpec(base_dir=str(tmp_path), prompts=["x"]), tmp_path / "work")
+    assert "CPU Generator does not use offset" in info.value.detail and "out of memory" not in info.value.detail
+
+
 def test_progress_lines(caplog: pytest.LogCaptureFixture) -> None:
     callback = progress_callback("dpo")
     state = SimpleNamespace(global_step=0, max_steps=4)
@@ -134,3 +147,24 @@ def test_online_dpo_samples_with_vllm_from_the_current_adapter(
     assert any(m.startswith("vllm sampling: generated 2/2 prompts") for m in messages), messages
     assert any(m.startswith("online-dpo: step 1/1") for m in messages), messages
     assert meta.parent == str(starter)
+
+
+@pytest.mark.engine
+@pytest.mark.slow
+def test_sampling_a_nights_worth_of_prompts_with_vllm_on_cpu(tmp_path: Path, corpus_dir: Path) -> None:
+    """32 prompts x 2 candidates, as a night samples them: with a per-request seed vLLM's CPU engine died at once
+    ('CPU Generator does not use offset': vLLM rewinds a seeded request's generator when it discards a step's token,
+    which torch's CPU generator cannot do) and with it every night's online step. Two prompts never showed it."""
+    from papertrans.contract import starter_folder
+    from papertrans.contract.model import resolve_model
+    from papertrans.contract.prompts import CompletionOnly, build_prompt
+
+    starter = starter_folder()
+    assert starter is not None
+    units = [json.loads(line) for line in (corpus_dir / "d2l_en_zh.jsonl").read_text().splitlines()[:32]]
+    prompts = [build_prompt(CompletionOnly(), u["en"][:800], style="zeroshot")[0] for u in units]
+    spec = SampleSpec(base_dir=str(resolve_model("embedded:gemma-3-270m")), prompts=prompts, adapter=str(starter),
+                      n=2, max_new_tokens=48)
+    samples, stats = sample_in_child(spec, tmp_path / "work")
+    assert len(samples) == 32 and all(len(group) == 2 for group in samples)
+    assert stats["backend"] == "vllm" and stats["tokens"] > 0

@@ -9,7 +9,7 @@ import pytest
 
 from papertrans.rl import refresh as refresh_mod
 from papertrans.rl.datasets import load_rows, write_rows
-from papertrans.rl.recipe import RecipeConfig, plan_steps, recipe_from_args, recipe_help
+from papertrans.rl.recipe import RecipeConfig, Step, plan_steps, recipe_from_args, recipe_help
 from papertrans.rl.refresh import RefreshBusy, RefreshOptions, read_state, refresh
 
 
@@ -118,8 +118,8 @@ def test_a_failed_online_sampler_skips_that_step_and_gates_the_rest(tmp_path: Pa
     write_rows(export / "prompts.jsonl", [{"prompt": f"q{i}"} for i in range(3)])
     write_rows(export / "eval.jsonl", [{"prompt": "p", "reference": "好"}])
 
-    def train_step(step: object, out: Path, parent: Path | None, opts: object) -> Path:
-        if getattr(step, "method") == "online-dpo":
+    def train_step(step: Step, out: Path, parent: Path | None, opts: object) -> Path:
+        if step.method == "online-dpo":
             raise TrainError("sampling_failed", "the vLLM sampler exited with 1 (EngineDeadError)")
         out.mkdir(parents=True)
         return out
