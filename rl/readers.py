@@ -267,7 +267,9 @@ def _plan(cfg: ReadersConfig, picked: list[tuple[_Segment, TranslateResult, Segm
     return plans
 
 
-async def _send_feedback(client: AsyncClient, cfg: ReadersConfig, plans: list[_Plan]) -> list[Reaction]:
+async def _send_feedback(
+    client: AsyncClient, cfg: ReadersConfig, plans: list[_Plan], counts: Counter[str]
+) -> list[Reaction]:
     noisy = [p.seg for p in plans if p.kind == "correction"] if cfg.shuffle_corrections else []
     shuffled = _shuffled(noisy, cfg.seed) if len(noisy) > 1 else {}
     out = []
@@ -275,7 +277,16 @@ async def _send_feedback(client: AsyncClient, cfg: ReadersConfig, plans: list[_P
         tid, sid = p.result.translation_id, p.seg.id
         if p.kind == "correction":
             correction = shuffled.get((p.seg.unit, sid), p.seg.reference)
-            await client.feedback(tid, sid, rating="down", correction=correction)
+            try:
+                await client.feedback(tid, sid, rating="down", correction=correction)
+            except ApiError as exc:
+                # 422: the human translation does not keep the segment's protected spans exactly once (it writes a
+                # link or a formula its own way); the server refuses it, and the reader is left with a thumbs down
+                if exc.status != 422:
+                    raise
+                counts["corrections_refused"] += 1
+                p.kind, p.wrong = "down", False  # an honest thumbs down: the output was bad
+                await client.feedback(tid, sid, rating="down")
         else:
             await client.feedback(tid, sid, rating=p.kind)
         out.append(Reaction(p.kind, p.seg.unit, tid, sid, p.served.status, round(p.quality, 2), p.wrong))
@@ -376,6 +387,7 @@ _KEYS = (
     "same",
     "bad",
     "comparisons_refused",
+    "corrections_refused",
     "wrong_thumbs",
     "wrong_choices",
     "shuffled_corrections",
@@ -391,7 +403,7 @@ async def read_night(client: AsyncClient, units: Sequence[dict[str, Any]], cfg: 
     results = list(await asyncio.gather(*(_translate(client, str(u["en"]), cfg.adapter, gate) for u in docs)))
     counts: Counter[str] = Counter(documents=len(docs))
     plans = _plan(cfg, _pairs(docs, results, cfg.segments, counts))
-    reactions = await _send_feedback(client, cfg, plans)
+    reactions = await _send_feedback(client, cfg, plans, counts)
     comparisons = await _send_comparisons(client, cfg, plans, counts)
     for r in reactions:
         counts["corrections" if r.kind == "correction" else r.kind] += 1

@@ -43,6 +43,8 @@ class VllmEngine:
         self.model_name = model_name
         self.settings = settings
         self.device = device
+        # a request's own seed kills vLLM's CPU engine (EngineSettings.request_seeds)
+        self._seeds = settings.request_seeds == "on" or (settings.request_seeds == "auto" and device != "cpu")
         self._tokenizer = llm.get_tokenizer()
         self._closed = False
         self._started_at = time.time()
@@ -115,7 +117,7 @@ class VllmEngine:
             top_p=options.top_p,
             max_tokens=options.max_tokens,
             stop=list(options.stop) or None,
-            seed=options.seed,
+            seed=options.seed if self._seeds else None,
             repetition_detection=RepetitionDetectionParams(**_REPETITION),
             output_kind=RequestOutputKind.DELTA if delta else RequestOutputKind.FINAL_ONLY,
             extra_args=self._constraint(options),

@@ -121,7 +121,8 @@ class RemoteEngine:
             "top_p": options.top_p,
             "n": options.n,
             "stop": list(options.stop) or None,
-            "seed": options.seed,
+            # a GPU fleet may take per-request seeds; vLLM's CPU build dies on them (EngineSettings.request_seeds)
+            "seed": options.seed if self.settings.request_seeds == "on" else None,
             "stream": stream,
             "repetition_detection": _REPETITION,
         }

@@ -85,6 +85,13 @@ class EngineSettings(BaseModel):
     enforce_eager: bool = Field(True, description="Skip graph capture (starts in about a minute on CPU).")
     dtype: str = Field("bfloat16", description="Weights dtype for the engine.")
     seed: int = Field(0, description="Sampling seed.")
+    request_seeds: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Send each sampled request's own seed to vLLM (the retry ladder's best-of-N candidates: the same "
+        "document samples the same candidates). vLLM's CPU build kills its engine on them ('CPU Generator does not "
+        "use offset' when a step of a seeded request is discarded), so auto = on for an in-process GPU engine, off on "
+        "CPU and for remote endpoints, whose device the server cannot see (set on for a GPU fleet).",
+    )
     lora_target_modules: list[str] = Field(
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"],
         description="Layers vLLM wraps for LoRA (fewer = faster adapter requests on CPU; adapter weights for other "

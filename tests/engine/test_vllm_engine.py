@@ -131,3 +131,21 @@ async def test_health_and_tokenizer(real_engine: VllmEngine) -> None:
     assert real_engine.has_chat_template() is False  # the embedded model is a base model
     with pytest.raises(ValueError):
         real_engine.apply_chat_template([{"role": "user", "content": "hi"}])
+
+
+async def test_sampled_seeded_requests_at_volume_leave_the_engine_alive(real_engine: VllmEngine,
+                                                                        corpus_dir: Path) -> None:
+    """The retry ladder's best-of-N candidates are seeded requests; 32 of them at once overflow a scheduler step, and
+    on vLLM's CPU build a seeded request whose step is discarded killed the engine ('CPU Generator does not use
+    offset'): every request in flight then failed. The engine leaves the seed out on CPU (request_seeds auto)."""
+    import json
+
+    units = [json.loads(line) for line in (corpus_dir / "d2l_en_zh.jsonl").read_text().splitlines()[:32]]
+    sampled = [SamplingOptions(max_tokens=32, temperature=0.9, seed=1000 + i) for i in range(len(units))]
+    gens = await asyncio.gather(*(
+        real_engine.generate(prompts.build_prompt(real_engine, u["en"][:800])[0], opts, request_id=rid())
+        for u, opts in zip(units, sampled, strict=True)
+    ))
+    assert len(gens) == 32 and all(g.tokens_out > 0 for g in gens)
+    after = await real_engine.generate(prompts.build_prompt(real_engine, SENTENCE)[0], SHORT, request_id=rid())
+    assert after.tokens_out > 0

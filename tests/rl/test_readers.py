@@ -175,3 +175,28 @@ async def test_correct_share(tmp_path: Path, share: float) -> None:
     report, _ = await _night(tmp_path, cfg)
     assert report.counts["corrections"] == round(10 * share)
     assert report.counts["down"] == 10 - round(10 * share)
+
+
+async def test_a_correction_the_server_refuses_leaves_a_thumbs_down(tmp_path: Path) -> None:
+    """The mldocs train split has four segments like this one: a literal ``[`` (``[!TIP]``) beside a link's ``[``,
+    so the restored human translation holds one ``[`` more than the protected spans; the server answers 422
+    placeholder_mismatch, and the reader, as a person would, is left with a thumbs down (night 2 of the loop
+    benchmark died on it before)."""
+    units = [
+        {"id": "links", "en": "> [!TIP]\n> Read the [guide](https://example.org/guide) before you start.",
+         "zh": "> [!TIP]\n> 开始之前请先阅读[指南](https://example.org/guide)。"},
+        UNITS[0],
+    ]
+    cfg = ReadersConfig(segments=2, correct_below=100.0, compare_share=0.0, seed=0)
+    app = create_app(make_settings(tmp_path), engine=FakeEngine())
+    async with serve(app) as admin:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with AsyncClient("http://testserver", transport=transport, timeout=600) as client:
+            report = await read_night(client, units, cfg)
+        stats = (await admin.get("/stats/feedback")).json()
+    c = report.counts
+    assert c["corrections_refused"] >= 1 and c["wrong_thumbs"] == 0
+    refused = [r for r in report.reactions if r.unit == "links"]
+    assert refused and all(r.kind == "down" for r in refused)
+    assert stats["totals"]["corrections"] == c["corrections"]
+    assert stats["totals"]["down"] == c["down"] + c["corrections"]

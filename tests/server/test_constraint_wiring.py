@@ -54,3 +54,17 @@ def test_engine_passes_the_inventory_to_the_processor() -> None:
     assert _engine()._params(released, delta=False).extra_args == {EXTRA_ARG: ["⟦1⟧"], EARLY_STOP_ARG: "release"}
     assert _engine()._params(SamplingOptions(), delta=False).extra_args is None
     assert _engine(constrain_placeholders=False)._params(opts, delta=False).extra_args is None
+
+
+def test_a_requests_seed_reaches_vllm_only_where_it_does_not_kill_the_engine() -> None:
+    """vLLM's CPU build dies on a seeded request whose step is discarded (EngineSettings.request_seeds)."""
+    from papertrans.server.engine.inprocess import VllmEngine
+
+    seeded = SamplingOptions(max_tokens=8, temperature=0.9, seed=1234)
+    assert _engine()._params(seeded, delta=False).seed is None  # auto on CPU: off
+    assert _engine(request_seeds="on")._params(seeded, delta=False).seed == 1234
+    llm = SimpleNamespace(get_tokenizer=lambda: None)
+    gpu = VllmEngine(llm, model_name="m", settings=EngineSettings(), device="cuda")
+    assert gpu._params(seeded, delta=False).seed == 1234  # auto on a GPU: on
+    off = VllmEngine(llm, model_name="m", settings=EngineSettings(request_seeds="off"), device="cuda")
+    assert off._params(seeded, delta=False).seed is None

@@ -56,6 +56,18 @@ async def test_request_shape_carries_stop_constraint_and_loop_guard() -> None:
     await off.close()
 
 
+async def test_a_requests_seed_goes_to_the_fleet_only_when_set_on() -> None:
+    """The server cannot see a remote endpoint's device, and vLLM's CPU build dies on per-request seeds."""
+    fleet = FakeFleet(1)
+    seeded = SamplingOptions(max_tokens=8, temperature=0.9, seed=77)
+    default, on = remote(fleet), remote(fleet, request_seeds="on")
+    await default.generate(PROMPT, seeded, request_id="r1")
+    await on.generate(PROMPT, seeded, request_id="r2")
+    assert [b["seed"] for b in fleet[0].completions] == [None, 77]
+    await default.close()
+    await on.close()
+
+
 async def test_least_outstanding_routing() -> None:
     fleet = FakeFleet(2)
     fleet[0].gate = asyncio.Event()  # endpoint 0 holds its requests
