@@ -271,6 +271,14 @@ def _night(opts: RefreshOptions, state: dict[str, Any], report: dict[str, Any], 
     return "promoted"
 
 
+def _skippable(exc: DataError | TrainError, step: Step) -> bool:
+    """A step with too few rows, or an online step whose vLLM sampler (a child process) died: the steps before it
+    are sound work, gated instead of losing the night. Any other failure fails the night."""
+    if isinstance(exc, DataError):
+        return exc.code == "too_few_examples"
+    return exc.code == "sampling_failed" and step.method in _ONLINE
+
+
 def _train_all(steps: list[Step], parent: Path | None, run_dir: Path, opts: RefreshOptions,
                report: dict[str, Any]) -> Path | None:
     current = parent
@@ -279,20 +287,12 @@ def _train_all(steps: list[Step], parent: Path | None, run_dir: Path, opts: Refr
         log.info("step %d/%d: %s on %d rows (%s)", number, len(steps), step.method, step.rows, step.why)
         try:
             current = _train_step(step, run_dir / f"adapter-{number}-{step.method}", current, opts)
-        except DataError as exc:
-            if exc.code == "too_few_examples":
-                report["steps"].append({"method": step.method, "skipped": exc.code, "detail": exc.detail})
-                continue
-            raise
-        except TrainError as exc:
-            # The online step's vLLM sampler is a child process that a short machine kills (seen: EngineDeadError
-            # beside a serving engine). The steps before it are sound work: gate them instead of losing the night.
-            if exc.code == "sampling_failed" and step.method in _ONLINE:
-                log.warning("step %d/%d: %s skipped, its sampler failed: %s", number, len(steps), step.method,
-                            exc.detail)
-                report["steps"].append({"method": step.method, "skipped": exc.code, "detail": exc.detail})
-                continue
-            raise
+        except (DataError, TrainError) as exc:
+            if not _skippable(exc, step):
+                raise
+            log.warning("step %d/%d: %s skipped (%s): %s", number, len(steps), step.method, exc.code, exc.detail)
+            report["steps"].append({"method": step.method, "skipped": exc.code, "detail": exc.detail})
+            continue
         seconds = round(time.monotonic() - step_t, 1)
         figures = step_figures(current)  # steps, seconds, tokens/s (and online DPO's sampling) from the adapter
         report["steps"].append({"method": step.method, "data": str(step.data), "rows": step.rows, "why": step.why,
